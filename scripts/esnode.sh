@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Starts, stops and cleans the local Elasticsearch node that esoutliers' tests, demo and
+# benchmark run against. The node is a real Elasticsearch (or OpenSearch) started in one JVM
+# by codelibs' cluster runner, resolved from Maven Central by esnode/pom.xml.
+#
+#   scripts/esnode.sh up|down|clean|status
+#
+# Environment:
+#   ES_PORT     HTTP port on 127.0.0.1 (default 9200)
+#   ES_FLAVOR   es7 (Elasticsearch 7.10.2, default) or os2 (OpenSearch 2.19.1)
+#   ES_NODES    number of nodes in the cluster (default 1)
+#   ES_HEAP     JVM heap per JVM (default 1g; fixed: -Xms = -Xmx)
+# Data and logs live under .esnode/<flavor>-<port>/ in the repo (ignored by git).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PORT=${ES_PORT:-9200}
+FLAVOR=${ES_FLAVOR:-es7}
+NODES=${ES_NODES:-1}
+HEAP=${ES_HEAP:-1g}
+DIR="$ROOT/.esnode/$FLAVOR-$PORT"
+PIDFILE="$DIR/node.pid"
+LOG="$DIR/node.log"
+URL="http://127.0.0.1:$PORT"
+
+case "$FLAVOR" in
+  es7) MAIN=org.codelibs.elasticsearch.runner.ElasticsearchClusterRunner ;;
+  os2) MAIN=org.codelibs.opensearch.runner.OpenSearchRunner ;;
+  *) echo "esnode: ES_FLAVOR must be es7 or os2, not '$FLAVOR'" >&2; exit 2 ;;
+esac
+
+java_bin() {
+  # The runners need a JDK with the security manager (removed in JDK 24): prefer 17.
+  for j in /usr/lib/jvm/java-17-openjdk-amd64/bin/java /usr/lib/jvm/java-17-openjdk/bin/java; do
+    [ -x "$j" ] && { echo "$j"; return; }
+  done
+  command -v java || { echo "esnode: no java found; install a JDK 17" >&2; exit 1; }
+}
+
+answers() { curl -fsS -m 2 "$URL/" >/dev/null 2>&1; }
+
+health_ok() {
+  local s
+  s=$(curl -fsS -m 5 "$URL/_cluster/health?wait_for_status=yellow&timeout=2s" 2>/dev/null) || return 1
+  case "$s" in *'"status":"green"'*|*'"status":"yellow"'*) return 0 ;; esac
+  return 1
+}
+
+running_pid() {
+  [ -f "$PIDFILE" ] || return 1
+  local pid; pid=$(cat "$PIDFILE")
+  kill -0 "$pid" 2>/dev/null && { echo "$pid"; return 0; }
+  return 1
+}
+
+resolve_jars() {
+  local lib="$ROOT/esnode/target/lib-$FLAVOR"
+  if [ ! -d "$lib" ] || [ -z "$(ls -A "$lib" 2>/dev/null)" ]; then
+    command -v mvn >/dev/null || { echo "esnode: maven (mvn) is needed to fetch the node; apt-get install maven" >&2; exit 1; }
+    echo "esnode: resolving the $FLAVOR runner from Maven Central (first run only)..." >&2
+    (cd "$ROOT/esnode" && mvn -q -B "-P$FLAVOR" package) >&2
+  fi
+  echo "$lib"
+}
+
+up() {
+  if answers; then
+    if running_pid >/dev/null; then echo "esnode: already running at $URL"; else echo "esnode: something already answers at $URL; using it"; fi
+    health_ok || { echo "esnode: $URL answers but the cluster is not yellow" >&2; exit 1; }
+    return 0
+  fi
+  local lib java; lib=$(resolve_jars); java=$(java_bin)
+  mkdir -p "$DIR"
+  # The runner gives node i the first free HTTP port above baseHttpPort + i - 1.
+  local base=$((PORT - 1))
+  echo "esnode: starting $FLAVOR ($NODES node(s), heap $HEAP) at $URL; log: $LOG"
+  nohup "$java" "-Xms$HEAP" "-Xmx$HEAP" -Djava.awt.headless=true \
+    -cp "$lib/*" "$MAIN" -basePath "$DIR/data" -numOfNode "$NODES" -baseHttpPort "$base" \
+    >"$LOG" 2>&1 </dev/null &
+  echo $! >"$PIDFILE"
+  local i
+  for i in $(seq 1 180); do
+    if ! running_pid >/dev/null; then
+      echo "esnode: the node exited during start-up; last lines of $LOG:" >&2
+      tail -n 30 "$LOG" >&2
+      exit 1
+    fi
+    if answers && health_ok; then
+      echo "esnode: up at $URL after ${i}s"
+      return 0
+    fi
+    sleep 1
+  done
+  echo "esnode: no yellow cluster at $URL after 180s; last lines of $LOG:" >&2
+  tail -n 30 "$LOG" >&2
+  exit 1
+}
+
+down() {
+  local pid
+  if pid=$(running_pid); then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    kill -9 "$pid" 2>/dev/null || true
+    echo "esnode: stopped (pid $pid)"
+  else
+    echo "esnode: not running"
+  fi
+  rm -f "$PIDFILE"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  clean) down; rm -rf "$DIR"; echo "esnode: removed $DIR" ;;
+  status) if running_pid >/dev/null && answers; then echo "esnode: running at $URL"; else echo "esnode: not running"; exit 1; fi ;;
+  *) echo "usage: scripts/esnode.sh up|down|clean|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,297 @@
+//! Stage `config`: the validated, high-level types that every later stage consumes.
+//!
+//! Nothing here parses or does I/O. Once a [`UseCase`] exists its content is valid:
+//! later stages (`plan`, `evaluate`, `tag`) never fail on it ("parse, don't validate").
+
+use std::path::PathBuf;
+
+use regex::Regex;
+
+/// Where something was written in a config file. Every error and notice carries one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: PathBuf,
+    /// 1-based line number; 0 when the problem concerns the whole file.
+    pub line: usize,
+    /// Section name as written; `None` for problems outside any section.
+    pub section: Option<String>,
+    /// Key as written; `None` for problems about a whole section.
+    pub key: Option<String>,
+}
+
+impl std::fmt::Display for Location {
+    /// `path:line: [section] key`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:", self.file.display(), self.line)?;
+        if let Some(s) = &self.section {
+            write!(f, " [{s}]")?;
+        }
+        if let Some(k) = &self.key {
+            write!(f, " {k}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Something in the file that is accepted but not acted on (ignored keys, model types
+/// that are not supported yet). Reported, never an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub location: Location,
+    pub message: String,
+}
+
+/// A whole loaded configuration file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub general: General,
+    /// The `[terms_*]` use cases, in file order.
+    pub use_cases: Vec<UseCase>,
+    /// Ignored keys and unsupported model sections, in file order.
+    pub notices: Vec<Notice>,
+}
+
+/// The `[general]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct General {
+    /// `es_url`; `None` when absent (then `ES_URL` or http://127.0.0.1:9200 apply).
+    pub es_url: Option<String>,
+    pub es_index_pattern: String,
+    /// `timestamp_field`, default `@timestamp`.
+    pub timestamp_field: String,
+    /// `history_window_days * 24 + history_window_hours`.
+    pub history_window_hours: u64,
+    /// `es_save_results`; false means detect and report, never write.
+    pub save_results: bool,
+    pub print_outliers_to_console: bool,
+    /// `es_timeout` in seconds (default 300).
+    pub es_timeout_secs: u64,
+    /// `es_scan_size` (default 1000): page size for event fetches.
+    pub es_scan_size: u32,
+    /// `run_models` (default true).
+    pub run_models: bool,
+    /// `test_models` (default false).
+    pub test_models: bool,
+    pub wipe_all_existing_outliers: bool,
+    pub wipe_all_whitelisted_outliers: bool,
+}
+
+/// One `[terms_<name>]` section, fully validated.
+#[derive(Debug, Clone)]
+pub struct UseCase {
+    /// The section name as written, e.g. `terms_rare_childname`.
+    pub name: String,
+    /// The part after `terms_`, e.g. `rare_childname`; written as `outliers.model_name`.
+    pub model_name: String,
+    /// Where the section header is.
+    pub location: Location,
+    /// From `[general]` `es_index_pattern`.
+    pub index_pattern: String,
+    /// From `[general]` `timestamp_field`.
+    pub timestamp_field: String,
+    /// From `[general]`: days * 24 + hours. The window ends at the run's `now`.
+    pub history_window_hours: u64,
+    pub filter: Filter,
+    /// One or more field names; values joined with ` - `.
+    pub aggregator: Vec<String>,
+    /// One or more field names; values joined with ` - `.
+    pub target: Vec<String>,
+    pub count_method: CountMethod,
+    pub trigger: TriggerSpec,
+    /// `min_target_buckets`; `None` when absent (every aggregator is evaluated).
+    pub min_target_buckets: Option<u64>,
+    pub outlier_type: String,
+    pub outlier_reason: String,
+    pub outlier_summary: SummaryTemplate,
+    pub run_model: bool,
+    pub test_model: bool,
+    pub should_notify: bool,
+    /// Global and per-model entries together.
+    pub whitelist: Whitelist,
+    /// `[general]` `es_save_results`.
+    pub save_results: bool,
+}
+
+impl UseCase {
+    /// Every aggregator field, then every target field.
+    pub fn fields(&self) -> impl Iterator<Item = &String> {
+        self.aggregator.iter().chain(self.target.iter())
+    }
+}
+
+/// The use case's own query, on top of the time range and the `exists` filters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    /// Neither `es_query_filter` nor `es_dsl_filter` given.
+    None,
+    /// `es_query_filter`: Lucene query string syntax, sent as a `query_string` query.
+    QueryString(String),
+    /// `es_dsl_filter`: a JSON query object, sent as it is.
+    Dsl(serde_json::Value),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountMethod {
+    /// Per aggregator value: the count of each distinct target value.
+    WithinAggregator,
+    /// Per aggregator value: the number of distinct target values; one frontier for all.
+    AcrossAggregators,
+}
+
+impl CountMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CountMethod::WithinAggregator => "within_aggregator",
+            CountMethod::AcrossAggregators => "across_aggregators",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TriggerSpec {
+    pub on: TriggerOn,
+    pub method: TriggerMethod,
+    /// Validated for the method (see SPEC section 3).
+    pub sensitivity: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TriggerOn {
+    Low,
+    High,
+}
+
+impl TriggerOn {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerOn::Low => "low",
+            TriggerOn::High => "high",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TriggerMethod {
+    PctOfAvgValue,
+    PctOfMaxValue,
+    PctOfMedianValue,
+    Percentile,
+    Stdev,
+    Mad,
+    Madpos,
+    Float,
+    CoeffOfVariation,
+}
+
+impl TriggerMethod {
+    pub const ALL: [TriggerMethod; 9] = [
+        TriggerMethod::PctOfAvgValue,
+        TriggerMethod::PctOfMaxValue,
+        TriggerMethod::PctOfMedianValue,
+        TriggerMethod::Percentile,
+        TriggerMethod::Stdev,
+        TriggerMethod::Mad,
+        TriggerMethod::Madpos,
+        TriggerMethod::Float,
+        TriggerMethod::CoeffOfVariation,
+    ];
+
+    /// The name used in config files and written as `outliers.trigger_method`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerMethod::PctOfAvgValue => "pct_of_avg_value",
+            TriggerMethod::PctOfMaxValue => "pct_of_max_value",
+            TriggerMethod::PctOfMedianValue => "pct_of_median_value",
+            TriggerMethod::Percentile => "percentile",
+            TriggerMethod::Stdev => "stdev",
+            TriggerMethod::Mad => "mad",
+            TriggerMethod::Madpos => "madpos",
+            TriggerMethod::Float => "float",
+            TriggerMethod::CoeffOfVariation => "coeff_of_variation",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TriggerMethod> {
+        TriggerMethod::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+/// `outlier_summary` split into literal text and `{field}` placeholders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryTemplate {
+    /// The value as written in the file.
+    pub raw: String,
+    pub parts: Vec<SummaryPart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SummaryPart {
+    Text(String),
+    /// A `{field}` placeholder: the field name between the braces.
+    Field(String),
+}
+
+impl SummaryTemplate {
+    /// Field names used by placeholders, in order of first appearance, without repeats.
+    pub fn fields(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for p in &self.parts {
+            if let SummaryPart::Field(f) = p {
+                if !out.contains(&f.as_str()) {
+                    out.push(f);
+                }
+            }
+        }
+        out
+    }
+
+    /// Fills placeholders with `lookup(field)`; a field that yields `None` is left as
+    /// `{field}` written literally.
+    pub fn fill(&self, mut lookup: impl FnMut(&str) -> Option<String>) -> String {
+        let mut s = String::new();
+        for p in &self.parts {
+            match p {
+                SummaryPart::Text(t) => s.push_str(t),
+                SummaryPart::Field(f) => match lookup(f) {
+                    Some(v) => s.push_str(&v),
+                    None => {
+                        s.push('{');
+                        s.push_str(f);
+                        s.push('}');
+                    }
+                },
+            }
+        }
+        s
+    }
+}
+
+/// Whitelist entries that apply to one use case (global and per-model together).
+#[derive(Debug, Clone, Default)]
+pub struct Whitelist {
+    pub literals: Vec<LiteralEntry>,
+    pub regexps: Vec<RegexpEntry>,
+}
+
+impl Whitelist {
+    pub fn is_empty(&self) -> bool {
+        self.literals.is_empty() && self.regexps.is_empty()
+    }
+}
+
+/// `name = a, b`: whitelists an outlier when all of `a`, `b` are among its strings exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiteralEntry {
+    pub name: String,
+    /// Comma-separated parts, each trimmed; never empty.
+    pub values: Vec<String>,
+}
+
+/// `name = r1, r2`: whitelists an outlier when every regex matches at least one string.
+#[derive(Debug, Clone)]
+pub struct RegexpEntry {
+    pub name: String,
+    /// Comma-separated parts, each trimmed and compiled; never empty.
+    pub patterns: Vec<Regex>,
+}
