@@ -1,0 +1,606 @@
+//! The one place that runs the stages in order: config -> plan -> execute (count) ->
+//! evaluate -> execute (whitelist fetch) -> tag -> execute (update) -> report.
+//!
+//! `anyhow` lives here and in `main` only. Exit statuses are decided in [`ExitStatus`].
+//! One failing use case does not stop the others.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::cli::{Cli, Command, ConfigArgs, PlanArgs, RunArgs, Selection};
+use crate::config::{self, Config, UseCase};
+use crate::es::AfterKey;
+use crate::evaluate::{self, event, Evaluator, Finding};
+use crate::execute::{redact_url, Cluster, ClusterOptions, Credentials, EsError, UpdateOptions};
+use crate::plan::{self, SearchPlan, TimeWindow, DEFAULT_PAGE_SIZE};
+use crate::report::{self, OutlierReport, RunSummary, Status, TaggingReport, UseCaseReport};
+use crate::tag::{self, Limits};
+
+/// Process exit status, decided here only (documented in the README and `--help`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitStatus {
+    Success = 0,
+    UseCaseFailed = 1,
+    Usage = 2,
+    Cluster = 3,
+}
+
+/// `-v`/`-q` choose the filter; `RUST_LOG` overrides. Logs go to stderr.
+pub fn init_logging(verbose: u8, quiet: bool) {
+    let default = if quiet {
+        "error"
+    } else {
+        match verbose {
+            0 => "esoutliers=info",
+            1 => "esoutliers=debug",
+            _ => "esoutliers=trace",
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+/// Runs the command and returns the exit status.
+pub fn main(cli: Cli) -> ExitStatus {
+    match cli.command {
+        Command::Check(args) => check(&args),
+        Command::Plan(args) => plan_cmd(&args),
+        Command::Run(args) => {
+            let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitStatus::UseCaseFailed;
+                }
+            };
+            match rt.block_on(run(&args)) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitStatus::UseCaseFailed
+                }
+            }
+        }
+    }
+}
+
+fn load(args: &ConfigArgs) -> Result<Config, ExitStatus> {
+    match config::load(&args.config) {
+        Ok(c) => {
+            for n in &c.notices {
+                tracing::info!("{}: {}", n.location, n.message);
+            }
+            Ok(c)
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("error: {} has {} problem(s); nothing was run", args.config.display(), errors.errors.len());
+            Err(ExitStatus::Usage)
+        }
+    }
+}
+
+/// The use cases to run: `--use-case` names (all must exist) or every `run_model=1` case.
+fn select<'a>(cfg: &'a Config, sel: &Selection) -> Result<Vec<&'a UseCase>, ExitStatus> {
+    if sel.use_cases.is_empty() {
+        return Ok(cfg.use_cases.iter().filter(|u| u.run_model && cfg.general.run_models).collect());
+    }
+    let mut out = Vec::new();
+    for name in &sel.use_cases {
+        match cfg.use_cases.iter().find(|u| &u.name == name || &u.model_name == name) {
+            Some(u) => out.push(u),
+            None => {
+                let known: Vec<&str> = cfg.use_cases.iter().map(|u| u.name.as_str()).collect();
+                eprintln!(
+                    "error: --use-case {name}: no such use case in {}; it has: {}",
+                    cfg.path.display(),
+                    known.join(", ")
+                );
+                return Err(ExitStatus::Usage);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn check(args: &ConfigArgs) -> ExitStatus {
+    let cfg = match load(args) {
+        Ok(c) => c,
+        Err(s) => return s,
+    };
+    println!("{}: ok, {} terms use case(s)", cfg.path.display(), cfg.use_cases.len());
+    for uc in &cfg.use_cases {
+        println!(
+            "  {}  {}  aggregator={} target={} {} {} {} {}{}",
+            uc.name,
+            if uc.run_model { "run" } else { "skip (run_model=0)" },
+            uc.aggregator.join(","),
+            uc.target.join(","),
+            uc.count_method.as_str(),
+            uc.trigger.on.as_str(),
+            uc.trigger.method.as_str(),
+            uc.trigger.sensitivity,
+            if uc.whitelist.is_empty() { String::new() } else { "  (whitelists)".into() },
+        );
+    }
+    for n in &cfg.notices {
+        println!("  note: {}: {}", n.location, n.message);
+    }
+    ExitStatus::Success
+}
+
+fn parse_now(now: Option<&str>) -> Result<OffsetDateTime, ExitStatus> {
+    match now {
+        None => Ok(OffsetDateTime::now_utc()),
+        Some(s) => OffsetDateTime::parse(s, &Rfc3339).map_err(|e| {
+            eprintln!("error: --now {s}: not an RFC 3339 time ({e}); e.g. 2026-11-28T00:00:00Z");
+            ExitStatus::Usage
+        }),
+    }
+}
+
+fn plan_cmd(args: &PlanArgs) -> ExitStatus {
+    let cfg = match load(&args.config) {
+        Ok(c) => c,
+        Err(s) => return s,
+    };
+    let ucs = match select(&cfg, &args.selection) {
+        Ok(u) => u,
+        Err(s) => return s,
+    };
+    let now = match parse_now(args.now.as_deref()) {
+        Ok(n) => n,
+        Err(s) => return s,
+    };
+    let out = serde_json::json!(ucs.iter().map(|uc| plan_json(uc, now)).collect::<Vec<_>>());
+    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    ExitStatus::Success
+}
+
+/// The requests of one use case as `plan` prints them (and as snapshots record them).
+pub fn plan_json(uc: &UseCase, now: OffsetDateTime) -> Value {
+    let window = TimeWindow::ending_at(now, uc.history_window_hours);
+    let p = plan::search(uc, window, DEFAULT_PAGE_SIZE);
+    let params: BTreeMap<&str, String> = p.page_params().into_iter().collect();
+    let after: AfterKey = p.sources.iter().map(|s| (s.name.clone(), Value::String(format!("<{}>", s.name)))).collect();
+    serde_json::json!({
+        "use_case": uc.name,
+        "count": {
+            "method": "POST",
+            "path": format!("/{}/_search", p.index),
+            "params": params,
+            "first_page": p.page_body(None),
+            "next_page": p.page_body(Some(&after)),
+        },
+        "tag": {
+            "method": "POST",
+            "path": format!("/{}/_update_by_query", p.index),
+            "params": { "wait_for_completion": "false", "conflicts": "proceed", "slices": "auto", "refresh": "true" },
+            "script_lang": "painless",
+            "script_params_keys": tag::OUTLIER_KEYS,
+            "note": "one request per chunk of outlier pairs, grouped by aggregator value; values in script params"
+        }
+    })
+}
+
+fn cluster_options(url: &str, general_timeout: u64, insecure: bool) -> ClusterOptions {
+    let mut o = ClusterOptions::new(url);
+    o.timeout = std::time::Duration::from_secs(general_timeout.max(1));
+    o.insecure = insecure;
+    if insecure {
+        tracing::warn!("--insecure: TLS certificates are NOT verified");
+    }
+    if let Ok(k) = std::env::var("ES_API_KEY") {
+        if !k.is_empty() {
+            o.credentials = Credentials::ApiKey(k);
+        }
+    }
+    if let (Ok(u), Ok(p)) = (std::env::var("ES_USER"), std::env::var("ES_PASSWORD")) {
+        if !u.is_empty() {
+            o.credentials = Credentials::Basic { user: u, password: p };
+        }
+    }
+    if let Ok(ca) = std::env::var("ES_CA_CERT") {
+        if !ca.is_empty() {
+            o.ca_cert = Some(ca.into());
+        }
+    }
+    o
+}
+
+async fn run(args: &RunArgs) -> Result<ExitStatus> {
+    let cfg = match load(&args.config) {
+        Ok(c) => c,
+        Err(s) => return Ok(s),
+    };
+    let ucs = match select(&cfg, &args.selection) {
+        Ok(u) => u,
+        Err(s) => return Ok(s),
+    };
+    let now = match parse_now(args.now.as_deref()) {
+        Ok(n) => n,
+        Err(s) => return Ok(s),
+    };
+    let url = std::env::var("ES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| cfg.general.es_url.clone())
+        .unwrap_or_else(|| "http://127.0.0.1:9200".to_string());
+    let dry_run = args.dry_run || !cfg.general.save_results;
+    let mut summary = RunSummary {
+        schema_version: report::JSON_SCHEMA_VERSION,
+        esoutliers_version: env!("CARGO_PKG_VERSION").to_string(),
+        config: cfg.path.display().to_string(),
+        cluster_url: redact_url(&url),
+        cluster_product: None,
+        dry_run,
+        use_cases: Vec::new(),
+    };
+    let mut status = ExitStatus::Success;
+    let cluster = match Cluster::open(cluster_options(&url, cfg.general.es_timeout_secs, args.insecure)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitStatus::Cluster);
+        }
+    };
+    match cluster.info().await {
+        Ok(info) => {
+            tracing::info!("cluster {} at {}", info.product(), cluster.url());
+            summary.cluster_product = Some(info.product());
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(if e.is_connection() { ExitStatus::Cluster } else { ExitStatus::UseCaseFailed });
+        }
+    }
+    let (max_buckets, max_clauses) = cluster.limits().await.unwrap_or((None, None));
+    let page_size = max_buckets.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, 65_536);
+    let limits = Limits { max_clauses: max_clauses.unwrap_or(1024), ..Limits::default() };
+    let update = UpdateOptions { requests_per_second: args.requests_per_second, ..UpdateOptions::default() };
+
+    for uc in ucs {
+        let window = TimeWindow::ending_at(now, uc.history_window_hours);
+        let mut rep = empty_report(uc, window);
+        let started = cluster.traffic();
+        let res = run_use_case(&cluster, uc, window, page_size, limits, &update, dry_run, &mut rep).await;
+        let t = cluster.traffic().since(started);
+        rep.requests = t.requests;
+        rep.bytes_received = t.bytes_received;
+        if let Err(e) = res {
+            tracing::error!("use case {}: {e}", uc.name);
+            rep.status = Status::Failed;
+            rep.error = Some(e.to_string());
+            status = if e.is_connection() { ExitStatus::Cluster } else { ExitStatus::UseCaseFailed };
+        } else if rep.tagging.as_ref().is_some_and(|t| !t.failures.is_empty() || t.version_conflicts > 0) {
+            rep.status = Status::Failed;
+            rep.error = Some("tagging did not complete; see the failures".into());
+            if status == ExitStatus::Success {
+                status = ExitStatus::UseCaseFailed;
+            }
+        }
+        summary.use_cases.push(rep);
+    }
+
+    let format = args.format;
+    match &args.output {
+        Some(path) => {
+            let mut f = std::fs::File::create(path).with_context(|| format!("cannot write the report to {}", path.display()))?;
+            report::render(&summary, format, &mut f)?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            if let Err(e) = report::render(&summary, format, &mut lock).and_then(|_| lock.flush()) {
+                // A closed pipe (`| head`) is not an error of the run.
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+    Ok(status)
+}
+
+fn empty_report(uc: &UseCase, window: TimeWindow) -> UseCaseReport {
+    let (start, end) = window.bounds();
+    UseCaseReport {
+        name: uc.name.clone(),
+        status: Status::Ok,
+        error: None,
+        index: uc.index_pattern.clone(),
+        window_start: start,
+        window_end: end,
+        aggregator: uc.aggregator.clone(),
+        target: uc.target.clone(),
+        trigger: format!(
+            "{} {} {} {}",
+            uc.count_method.as_str(),
+            uc.trigger.on.as_str(),
+            uc.trigger.method.as_str(),
+            uc.trigger.sensitivity
+        ),
+        events_in_window: None,
+        pages: 0,
+        buckets_read: 0,
+        requests: 0,
+        bytes_received: 0,
+        es_took_ms: 0,
+        detection_ms: 0,
+        tagging_ms: 0,
+        whitelisted_events: 0,
+        outliers: Vec::new(),
+        tagging: None,
+    }
+}
+
+/// Checks that every field exists and can be aggregated; returns the `_source` path of
+/// each field that is a multi-field (`x.keyword` is read from `x`).
+async fn check_fields(cluster: &Cluster, uc: &UseCase) -> Result<BTreeMap<String, String>, EsError> {
+    let mut asked: Vec<String> = uc.fields().cloned().collect();
+    for f in uc.fields() {
+        if let Some((parent, _)) = f.rsplit_once('.') {
+            asked.push(parent.to_string());
+        }
+        asked.push(format!("{f}.keyword"));
+    }
+    asked.sort();
+    asked.dedup();
+    let caps = cluster.field_caps(&uc.index_pattern, &asked).await?;
+    let fail = |reason: String| EsError::Request {
+        request: format!("use case {}", uc.name),
+        index: uc.index_pattern.clone(),
+        status: 400,
+        summary: reason,
+    };
+    if caps.indices.is_empty() {
+        return Err(fail(format!("index pattern {} matches no index", uc.index_pattern)));
+    }
+    let mut paths = BTreeMap::new();
+    for f in uc.fields() {
+        let Some(types) = caps.fields.get(f) else {
+            return Err(fail(format!("field {f} is not in the mapping of any index matching {}", uc.index_pattern)));
+        };
+        if let Some((_, cap)) = types.iter().find(|(_, c)| !c.aggregatable) {
+            let hint = if caps.fields.get(&format!("{f}.keyword")).is_some_and(|t| t.values().all(|c| c.aggregatable)) {
+                format!("; use its keyword sub-field {f}.keyword")
+            } else {
+                "; map it as keyword".to_string()
+            };
+            return Err(fail(format!("field {f} is a {} field and cannot be aggregated{hint}", cap.kind)));
+        }
+        if let Some((parent, _)) = f.rsplit_once('.') {
+            if caps.fields.get(parent).is_some_and(|t| t.keys().any(|k| k != "object" && k != "nested")) {
+                paths.insert(f.clone(), parent.to_string());
+            }
+        }
+    }
+    Ok(paths)
+}
+
+/// Pages through the counts of `plan` and evaluates them as they arrive.
+async fn count_and_evaluate(
+    cluster: &Cluster,
+    uc: &UseCase,
+    mut sp: SearchPlan,
+    rep: &mut UseCaseReport,
+) -> Result<Vec<Finding>, EsError> {
+    let mut ev = Evaluator::new(uc.count_method, uc.trigger, uc.min_target_buckets);
+    let mut findings = Vec::new();
+    let mut after: Option<AfterKey> = None;
+    loop {
+        let page = match cluster.composite_page(&sp, after.as_ref()).await {
+            Ok(p) => p,
+            Err(EsError::TooManyBuckets { .. }) if sp.page_size > 1 => {
+                sp.page_size /= 2;
+                tracing::warn!("{}: page too large for search.max_buckets; halving to {}", uc.name, sp.page_size);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        rep.pages += 1;
+        rep.es_took_ms += page.took;
+        if after.is_none() {
+            rep.events_in_window = page.hits.as_ref().and_then(|h| h.total.as_ref()).map(|t| t.value).or(Some(0));
+        }
+        let Some(agg) = page.pairs() else { break };
+        rep.buckets_read += agg.buckets.len() as u64;
+        for b in &agg.buckets {
+            for outcome in ev.push(sp.observation(b)) {
+                findings.extend(outcome.findings);
+            }
+        }
+        match &agg.after_key {
+            Some(k) if !agg.buckets.is_empty() && agg.buckets.len() as u32 >= sp.page_size => after = Some(k.clone()),
+            _ => break,
+        }
+    }
+    for outcome in ev.finish() {
+        findings.extend(outcome.findings);
+    }
+    Ok(findings)
+}
+
+/// Identifies a finding: aggregator values and target values (`None` = all targets).
+type FindingKey = (Vec<String>, Option<Vec<String>>);
+
+fn key(f: &Finding) -> FindingKey {
+    (f.aggregator.clone(), f.target.clone())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_use_case(
+    cluster: &Cluster,
+    uc: &UseCase,
+    window: TimeWindow,
+    page_size: u32,
+    limits: Limits,
+    update: &UpdateOptions,
+    dry_run: bool,
+    rep: &mut UseCaseReport,
+) -> Result<(), EsError> {
+    let t0 = Instant::now();
+    let source_paths = check_fields(cluster, uc).await?;
+    let path_of = |f: &str| source_paths.get(f).cloned().unwrap_or_else(|| f.to_string());
+    let base = plan::search(uc, window, page_size);
+    let mut excluded: BTreeSet<String> = BTreeSet::new();
+    let mut checked: BTreeSet<FindingKey> = BTreeSet::new();
+    let agg_paths: Vec<String> = uc.aggregator.iter().map(|f| path_of(f)).collect();
+    let target_paths: Vec<String> = uc.target.iter().map(|f| path_of(f)).collect();
+    let mut sample_summary: BTreeMap<FindingKey, String> = BTreeMap::new();
+
+    // Count and evaluate; with whitelists, fetch the events of new candidate pairs, drop
+    // the whitelisted ones from the counts and evaluate again, until no whitelisted event
+    // is left among the outliers (SPEC section 5).
+    let findings = loop {
+        let ids: Vec<String> = excluded.iter().cloned().collect();
+        let mut sp = base.clone();
+        sp.query = plan::restrict(&base.query, &[serde_json::json!({ "match_all": {} })], &ids);
+        if ids.is_empty() {
+            sp.query = base.query.clone();
+        }
+        let findings = count_and_evaluate(cluster, uc, sp.clone(), rep).await?;
+        let needs_events = !uc.whitelist.is_empty() || !summary_per_pair(uc);
+        let new: Vec<Finding> = findings.iter().filter(|f| !checked.contains(&key(f))).cloned().collect();
+        if !needs_events || new.is_empty() {
+            break findings;
+        }
+        let by_key: BTreeMap<FindingKey, &Finding> = new.iter().map(|f| (key(f), f)).collect();
+        let clauses: Vec<Value> = plan::pair_clauses(uc, &new).into_iter().map(|(c, _)| c).collect();
+        let mut newly_whitelisted = 0u64;
+        for chunk in clauses.chunks((limits.max_clauses / 4).max(1)) {
+            let q = plan::restrict(&sp.query, chunk, &[]);
+            cluster
+                .scan(&uc.index_pattern, &q, 1000, |hit| {
+                    let aggs = event::combos(&hit.source, &agg_paths);
+                    let tgts = event::combos(&hit.source, &target_paths);
+                    let mut strings: Option<Vec<String>> = None;
+                    for a in &aggs {
+                        let mut keys: Vec<FindingKey> = tgts.iter().map(|t| (a.clone(), Some(t.clone()))).collect();
+                        keys.push((a.clone(), None));
+                        for k in keys {
+                            let Some(f) = by_key.get(&k) else { continue };
+                            let summary = tag::pair_summary(uc, f)
+                                .unwrap_or_else(|| event::fill_summary(&uc.outlier_summary, &hit.source, path_of));
+                            sample_summary.entry(k.clone()).or_insert_with(|| summary.clone());
+                            if uc.whitelist.is_empty() || excluded.contains(&hit.id) {
+                                continue;
+                            }
+                            let ev = strings.get_or_insert_with(|| evaluate::whitelist::event_strings(&hit.source));
+                            let mut all = ev.clone();
+                            all.extend(outlier_strings(uc, f, &summary, k.1.as_deref()));
+                            if evaluate::whitelist::is_whitelisted(&uc.whitelist, &all) {
+                                excluded.insert(hit.id.clone());
+                                newly_whitelisted += 1;
+                            }
+                        }
+                    }
+                })
+                .await?;
+        }
+        checked.extend(new.iter().map(key));
+        rep.whitelisted_events += newly_whitelisted;
+        if newly_whitelisted == 0 {
+            break findings;
+        }
+        tracing::debug!("{}: {newly_whitelisted} whitelisted event(s); evaluating again", uc.name);
+    };
+    rep.detection_ms = t0.elapsed().as_millis() as u64;
+    rep.outliers = findings
+        .iter()
+        .map(|f| OutlierReport {
+            aggregator: f.aggregator_joined(),
+            target: f.target_joined(),
+            term_count: f.term_count,
+            average: f.stats.mean,
+            decision_frontier: f.decision_frontier,
+            values: f.stats.n,
+            non_outlier_values_sample: f.non_outlier_values_sample.clone(),
+            summary: tag::pair_summary(uc, f)
+                .or_else(|| sample_summary.get(&key(f)).cloned())
+                .unwrap_or_else(|| uc.outlier_summary.raw.clone()),
+        })
+        .collect();
+    for o in &rep.outliers {
+        tracing::debug!(
+            "{}: outlier {} / {} count {} average {:.2} frontier {:.2}",
+            uc.name,
+            o.aggregator,
+            o.target.as_deref().unwrap_or("(all)"),
+            o.term_count,
+            o.average,
+            o.decision_frontier
+        );
+    }
+    if dry_run || findings.is_empty() {
+        return Ok(());
+    }
+
+    let t1 = Instant::now();
+    let ids: Vec<String> = excluded.into_iter().collect();
+    let requests = tag::requests(uc, &base.query, &findings, &ids, &source_paths, limits);
+    let mut tr = TaggingReport::default();
+    // Events skipped by a version conflict (a concurrent writer) are tagged by another
+    // pass; the script makes passes idempotent.
+    for pass in 1..=3 {
+        let mut conflicts = 0;
+        for r in &requests {
+            tr.requests += 1;
+            let resp = cluster.update_by_query(&r.index, &r.body, update, |_| {}).await?;
+            if pass == 1 {
+                tr.matched += resp.total;
+                tr.noops += resp.noops;
+            }
+            tr.updated += resp.updated;
+            conflicts += resp.version_conflicts;
+            for f in &resp.failures {
+                tr.failures.push(describe_failure(f));
+            }
+        }
+        tr.version_conflicts = conflicts;
+        if conflicts == 0 || !tr.failures.is_empty() {
+            break;
+        }
+        tracing::warn!("{}: {conflicts} version conflict(s) while tagging; tagging again (pass {})", uc.name, pass + 1);
+    }
+    rep.tagging_ms = t1.elapsed().as_millis() as u64;
+    rep.tagging = Some(tr);
+    Ok(())
+}
+
+fn summary_per_pair(uc: &UseCase) -> bool {
+    uc.outlier_summary.fields().iter().all(|f| uc.fields().any(|g| g == f))
+}
+
+/// The outlier information an event's whitelist check sees besides the event's own values.
+fn outlier_strings(uc: &UseCase, f: &Finding, summary: &str, target: Option<&[String]>) -> Vec<String> {
+    vec![
+        uc.outlier_type.clone(),
+        uc.outlier_reason.clone(),
+        summary.to_string(),
+        uc.model_name.clone(),
+        "terms".to_string(),
+        f.aggregator_joined(),
+        target.map(evaluate::join).unwrap_or_default(),
+        uc.trigger.method.as_str().to_string(),
+    ]
+}
+
+fn describe_failure(f: &Value) -> String {
+    let index = f.get("index").and_then(Value::as_str).unwrap_or("?");
+    let id = f.get("id").and_then(Value::as_str).unwrap_or("?");
+    let cause = f
+        .get("cause")
+        .and_then(|c| serde_json::from_value::<crate::es::ErrorCause>(c.clone()).ok())
+        .map(|c| c.summary())
+        .unwrap_or_else(|| f.to_string());
+    format!("{index} (document {id}): {cause}")
+}

@@ -1,0 +1,92 @@
+//! Command-line types (clap derive only; no logic).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::report::Format;
+
+/// Finds rare events inside Elasticsearch with ee-outliers' terms model, computed by
+/// aggregations: only buckets cross the network, and only outlier events are tagged.
+#[derive(Debug, Parser)]
+#[command(name = "esoutliers", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// More logging (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+pub const EXIT_CODES: &str = "Exit codes:
+  0  success (whether or not outliers were found)
+  1  one or more use cases failed (the report says which and why)
+  2  configuration or usage error (nothing was sent to the cluster)
+  3  cluster unreachable or credentials refused
+
+Environment: ES_URL (cluster, default: the config's es_url, else http://127.0.0.1:9200),
+ES_USER/ES_PASSWORD (basic auth), ES_API_KEY (Elasticsearch API key), ES_CA_CERT (PEM CA).";
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a config file and list the use cases it defines.
+    Check(ConfigArgs),
+    /// Print every request `run` would send, without touching the network.
+    Plan(PlanArgs),
+    /// Count in Elasticsearch, evaluate, tag the outlier events, and report.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// ee-outliers style INI file.
+    #[arg(long, short = 'c')]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct Selection {
+    /// Run only this use case (its section name, e.g. terms_rare_childname). Repeatable.
+    #[arg(long = "use-case")]
+    pub use_cases: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub selection: Selection,
+    /// End of the window as RFC 3339 (default: now). Makes the output reproducible.
+    #[arg(long)]
+    pub now: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write the report to this file instead of stdout.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Evaluate and report, write nothing to the cluster.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// End of the window as RFC 3339 (default: now).
+    #[arg(long)]
+    pub now: Option<String>,
+    /// Accept any TLS certificate (dangerous; for test clusters only).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Throttle tagging to this many documents per second (`requests_per_second`).
+    #[arg(long)]
+    pub requests_per_second: Option<f64>,
+}

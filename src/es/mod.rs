@@ -1,0 +1,288 @@
+//! Elasticsearch vocabulary: the response bodies esoutliers reads, as serde types.
+//!
+//! No I/O and no logic beyond (de)serialisation: `execute` sends requests and hands the
+//! bodies here; `plan` and `tag` build request bodies as `serde_json::Value`.
+//! Maps are `BTreeMap` so anything re-serialised is byte-stable.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The name of the composite aggregation in every counting request.
+pub const PAIRS_AGG: &str = "pairs";
+
+/// `GET /`: product and version.
+/// <https://www.elastic.co/guide/en/elasticsearch/reference/current/rest-api-root.html>
+#[derive(Debug, Clone, Deserialize)]
+pub struct RootInfo {
+    #[serde(default)]
+    pub cluster_name: String,
+    pub version: RootVersion,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RootVersion {
+    pub number: String,
+    /// `"opensearch"` on OpenSearch; `None` on Elasticsearch.
+    #[serde(default)]
+    pub distribution: Option<String>,
+}
+
+impl RootInfo {
+    /// "Elasticsearch 7.10.2" or "OpenSearch 2.19.1".
+    pub fn product(&self) -> String {
+        match self.version.distribution.as_deref() {
+            Some("opensearch") => format!("OpenSearch {}", self.version.number),
+            _ => format!("Elasticsearch {}", self.version.number),
+        }
+    }
+}
+
+/// `_shards` of a search response.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct Shards {
+    #[serde(default)]
+    pub total: u64,
+    #[serde(default)]
+    pub successful: u64,
+    #[serde(default)]
+    pub failed: u64,
+}
+
+/// The `after_key` of a composite aggregation: source name -> value.
+/// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/search-aggregations-bucket-composite-aggregation.html#_pagination>
+pub type AfterKey = BTreeMap<String, Value>;
+
+/// One page of the counting request (trimmed by `filter_path`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CompositePage {
+    #[serde(default)]
+    pub took: u64,
+    #[serde(default)]
+    pub timed_out: bool,
+    #[serde(rename = "_shards", default)]
+    pub shards: Shards,
+    #[serde(default)]
+    pub hits: Option<Hits>,
+    /// Absent when no document matched (filter_path drops empty objects).
+    #[serde(default)]
+    pub aggregations: Option<BTreeMap<String, CompositeAgg>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Hits {
+    #[serde(default)]
+    pub total: Option<TotalHits>,
+    #[serde(default)]
+    pub hits: Vec<Hit>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TotalHits {
+    pub value: u64,
+    #[serde(default)]
+    pub relation: String,
+}
+
+/// A search hit.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Hit {
+    #[serde(rename = "_index")]
+    pub index: String,
+    #[serde(rename = "_id")]
+    pub id: String,
+    #[serde(rename = "_source", default)]
+    pub source: Value,
+    #[serde(default)]
+    pub sort: Option<Vec<Value>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CompositeAgg {
+    #[serde(default)]
+    pub after_key: Option<AfterKey>,
+    #[serde(default)]
+    pub buckets: Vec<CompositeBucket>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CompositeBucket {
+    pub key: AfterKey,
+    pub doc_count: u64,
+}
+
+impl CompositePage {
+    /// The `pairs` aggregation; `None` when the response has none (nothing matched).
+    pub fn pairs(&self) -> Option<&CompositeAgg> {
+        self.aggregations.as_ref().and_then(|a| a.get(PAIRS_AGG))
+    }
+}
+
+/// A search response used for fetching events (`hits.hits`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SearchResponse {
+    #[serde(default)]
+    pub timed_out: bool,
+    #[serde(rename = "_shards", default)]
+    pub shards: Shards,
+    #[serde(rename = "_scroll_id", default)]
+    pub scroll_id: Option<String>,
+    pub hits: Hits,
+}
+
+/// Elasticsearch's error body: `{"error": {"type", "reason", "root_cause", "caused_by"}, "status"}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorCause,
+    #[serde(default)]
+    pub status: u16,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ErrorCause {
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub root_cause: Vec<ErrorCause>,
+    #[serde(default)]
+    pub caused_by: Option<Box<ErrorCause>>,
+}
+
+impl ErrorCause {
+    /// The innermost cause, which usually says what is really wrong.
+    pub fn innermost(&self) -> &ErrorCause {
+        let mut c = self;
+        while let Some(next) = c.caused_by.as_deref() {
+            c = next;
+        }
+        c
+    }
+
+    /// `type: reason` of the most telling cause (a root cause when present).
+    pub fn summary(&self) -> String {
+        let c = self.root_cause.first().unwrap_or(self).innermost();
+        let top = self.innermost();
+        // The root cause is often generic ("query_shard_exception"); prefer the deepest
+        // caused_by when it has a reason.
+        let pick = if top.reason.is_some() { top } else { c };
+        format!("{}: {}", pick.kind, pick.reason.as_deref().unwrap_or("(no reason given)"))
+    }
+
+    /// True when any cause in the chain has this type.
+    pub fn has_type(&self, kind: &str) -> bool {
+        self.kind == kind
+            || self.root_cause.iter().any(|c| c.has_type(kind))
+            || self.caused_by.as_deref().is_some_and(|c| c.has_type(kind))
+    }
+}
+
+/// `_update_by_query` result (synchronous response, or a task's `response`).
+/// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/docs-update-by-query.html#docs-update-by-query-api-response-body>
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct UpdateByQueryResponse {
+    #[serde(default)]
+    pub took: u64,
+    #[serde(default)]
+    pub timed_out: bool,
+    #[serde(default)]
+    pub total: u64,
+    #[serde(default)]
+    pub updated: u64,
+    #[serde(default)]
+    pub noops: u64,
+    #[serde(default)]
+    pub version_conflicts: u64,
+    #[serde(default)]
+    pub batches: u64,
+    #[serde(default)]
+    pub failures: Vec<Value>,
+}
+
+/// `GET _tasks/<id>`.
+/// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/tasks.html>
+#[derive(Debug, Clone, Deserialize)]
+pub struct TaskResponse {
+    #[serde(default)]
+    pub completed: bool,
+    #[serde(default)]
+    pub task: Option<TaskInfo>,
+    #[serde(default)]
+    pub response: Option<UpdateByQueryResponse>,
+    #[serde(default)]
+    pub error: Option<ErrorCause>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TaskInfo {
+    #[serde(default)]
+    pub status: Option<TaskStatus>,
+}
+
+/// Progress of a running `_update_by_query` task.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TaskStatus {
+    #[serde(default)]
+    pub total: u64,
+    #[serde(default)]
+    pub updated: u64,
+    #[serde(default)]
+    pub noops: u64,
+    #[serde(default)]
+    pub version_conflicts: u64,
+}
+
+/// `_update_by_query?wait_for_completion=false` answer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TaskStarted {
+    pub task: String,
+}
+
+/// One field of a `_field_caps` answer: type name -> capabilities.
+/// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/search-field-caps.html>
+#[derive(Debug, Clone, Deserialize)]
+pub struct FieldCapsResponse {
+    #[serde(default)]
+    pub indices: Vec<String>,
+    #[serde(default)]
+    pub fields: BTreeMap<String, BTreeMap<String, FieldCap>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FieldCap {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub aggregatable: bool,
+    /// Indices with this type when the type differs between indices.
+    #[serde(default)]
+    pub indices: Option<Vec<String>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_summary_prefers_the_deepest_cause() {
+        let body: ErrorBody = serde_json::from_str(
+            r#"{"error":{"root_cause":[{"type":"illegal_argument_exception","reason":"Text fields are not optimised"}],
+               "type":"search_phase_execution_exception","reason":"all shards failed",
+               "caused_by":{"type":"illegal_argument_exception","reason":"Text fields are not optimised"}},"status":400}"#,
+        )
+        .unwrap();
+        assert_eq!(body.error.summary(), "illegal_argument_exception: Text fields are not optimised");
+        assert!(body.error.has_type("illegal_argument_exception"));
+        assert!(!body.error.has_type("too_many_buckets_exception"));
+    }
+
+    #[test]
+    fn opensearch_is_named_from_distribution() {
+        let i: RootInfo = serde_json::from_str(r#"{"version":{"number":"2.19.1","distribution":"opensearch"}}"#).unwrap();
+        assert_eq!(i.product(), "OpenSearch 2.19.1");
+        let e: RootInfo = serde_json::from_str(r#"{"version":{"number":"7.10.2"}}"#).unwrap();
+        assert_eq!(e.product(), "Elasticsearch 7.10.2");
+    }
+}

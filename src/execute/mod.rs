@@ -1,0 +1,494 @@
+//! Stage `execute`: the ONLY code that does network I/O. Sends the bodies `plan` and `tag`
+//! built, pages composite aggregations with `after_key`, fetches candidate events, runs
+//! and polls `_update_by_query` tasks, retries transient failures.
+//!
+//! Invariants: credentials are held in [`Credentials`] whose `Debug` is redacted and are
+//! never formatted into errors or logs; partial search results (`_shards.failed > 0`,
+//! `timed_out`) are errors, never counts.
+
+pub mod retry;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use thiserror::Error;
+
+use crate::es::{
+    AfterKey, CompositePage, ErrorBody, FieldCapsResponse, Hit, RootInfo, SearchResponse, TaskResponse, TaskStarted,
+    UpdateByQueryResponse,
+};
+use crate::plan::SearchPlan;
+use retry::{classify, Verdict};
+
+/// A cluster error. Messages name the request and index, and carry Elasticsearch's own
+/// `type: reason`; never a credential.
+#[derive(Debug, Error)]
+pub enum EsError {
+    #[error("cannot reach the cluster at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("the cluster at {url} refused the credentials (HTTP {status}); check ES_USER/ES_PASSWORD or ES_API_KEY")]
+    Auth { url: String, status: u16 },
+    #[error("{request} on index {index} failed (HTTP {status}): {summary}")]
+    Request { request: String, index: String, status: u16, summary: String },
+    #[error("{request} on index {index}: page of {page_size} buckets exceeds search.max_buckets")]
+    TooManyBuckets { request: String, index: String, page_size: u32 },
+    #[error("{request} on index {index} returned partial results ({failed} of {total} shards failed{timed_out}); counts would be wrong, so nothing is flagged")]
+    Partial { request: String, index: String, failed: u64, total: u64, timed_out: &'static str },
+    #[error("{request} on index {index}: unexpected response: {reason}")]
+    Decode { request: String, index: String, reason: String },
+    #[error("{request} on index {index}: {reason}")]
+    Task { request: String, index: String, reason: String },
+}
+
+impl EsError {
+    /// True when the cluster could not be reached or refused the credentials (exit code 3).
+    pub fn is_connection(&self) -> bool {
+        matches!(self, EsError::Unreachable { .. } | EsError::Auth { .. })
+    }
+}
+
+/// How to authenticate. `Debug` never shows the secret.
+#[derive(Clone, Default)]
+pub enum Credentials {
+    #[default]
+    None,
+    Basic { user: String, password: String },
+    ApiKey(String),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::None => write!(f, "none"),
+            Credentials::Basic { .. } => write!(f, "basic(redacted)"),
+            Credentials::ApiKey(_) => write!(f, "api-key(redacted)"),
+        }
+    }
+}
+
+/// Connection settings.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// Base URL without credentials, e.g. `http://127.0.0.1:9200`.
+    pub url: String,
+    pub credentials: Credentials,
+    pub timeout: Duration,
+    /// PEM file of an extra CA to trust; `None` uses the system roots.
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// Skip TLS verification (`--insecure`).
+    pub insecure: bool,
+    /// Attempts per request for retryable failures (1 = no retry).
+    pub max_attempts: u32,
+    /// First backoff; doubles each attempt, with jitter, capped at 30 s.
+    pub backoff: Duration,
+}
+
+impl ClusterOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        ClusterOptions {
+            url: url.into(),
+            credentials: Credentials::None,
+            timeout: Duration::from_secs(300),
+            ca_cert: None,
+            insecure: false,
+            max_attempts: 6,
+            backoff: Duration::from_millis(250),
+        }
+    }
+}
+
+/// A connection to one cluster, with counters for the report.
+pub struct Cluster {
+    client: reqwest::Client,
+    opts: ClusterOptions,
+    bytes_received: AtomicU64,
+    requests: AtomicU64,
+}
+
+/// Counters since the cluster was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub requests: u64,
+    pub bytes_received: u64,
+}
+
+impl Traffic {
+    pub fn since(self, before: Traffic) -> Traffic {
+        Traffic { requests: self.requests - before.requests, bytes_received: self.bytes_received - before.bytes_received }
+    }
+}
+
+/// Strips `user:password@` from a URL so it can be shown.
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string().trim_end_matches('/').to_string()
+        }
+        Err(_) => "(invalid URL)".to_string(),
+    }
+}
+
+impl Cluster {
+    /// Builds the client; credentials written into the URL are moved to `Credentials`.
+    pub fn open(mut opts: ClusterOptions) -> Result<Cluster, EsError> {
+        let shown = redact_url(&opts.url);
+        let bad = |reason: String| EsError::Unreachable { url: shown.clone(), reason };
+        let mut url = reqwest::Url::parse(&opts.url).map_err(|e| bad(format!("invalid URL: {e}")))?;
+        if !url.username().is_empty() {
+            if matches!(opts.credentials, Credentials::None) {
+                opts.credentials = Credentials::Basic {
+                    user: url.username().to_string(),
+                    password: url.password().unwrap_or_default().to_string(),
+                };
+            }
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+        }
+        opts.url = url.to_string().trim_end_matches('/').to_string();
+        let mut b = reqwest::Client::builder().timeout(opts.timeout).connect_timeout(Duration::from_secs(10));
+        if let Some(ca) = &opts.ca_cert {
+            let pem = std::fs::read(ca).map_err(|e| bad(format!("cannot read CA file {}: {e}", ca.display())))?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| bad(format!("CA file {}: {e}", ca.display())))?;
+            b = b.add_root_certificate(cert);
+        }
+        if opts.insecure {
+            b = b.danger_accept_invalid_certs(true);
+        }
+        let client = b.build().map_err(|e| bad(e.to_string()))?;
+        Ok(Cluster { client, opts, bytes_received: AtomicU64::new(0), requests: AtomicU64::new(0) })
+    }
+
+    /// The URL, without credentials.
+    pub fn url(&self) -> &str {
+        &self.opts.url
+    }
+
+    pub fn traffic(&self) -> Traffic {
+        Traffic {
+            requests: self.requests.load(Ordering::Relaxed),
+            bytes_received: self.bytes_received.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Sends one request with retries; returns the status and body of the last answer.
+    /// `what` names the request in errors.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        params: &[(&str, String)],
+        body: Option<&Value>,
+        what: &str,
+        index: &str,
+    ) -> Result<(u16, Vec<u8>), EsError> {
+        let url = format!("{}/{}", self.opts.url, path.trim_start_matches('/'));
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let mut req = self.client.request(method.clone(), &url).query(params);
+            req = match &self.opts.credentials {
+                Credentials::None => req,
+                Credentials::Basic { user, password } => req.basic_auth(user, Some(password)),
+                Credentials::ApiKey(k) => req.header("Authorization", format!("ApiKey {k}")),
+            };
+            if let Some(b) = body {
+                req = req.header("Content-Type", "application/json").body(serde_json::to_vec(b).unwrap_or_default());
+            }
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let result = req.send().await;
+            let (status, bytes, retry_after) = match result {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let retry_after = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    match resp.bytes().await {
+                        Ok(b) => {
+                            self.bytes_received.fetch_add(b.len() as u64, Ordering::Relaxed);
+                            (status, b.to_vec(), retry_after)
+                        }
+                        Err(e) => {
+                            if attempt < self.opts.max_attempts {
+                                tracing::warn!("{what} on {index}: response cut off ({}); retrying", reason_of(&e));
+                                tokio::time::sleep(self.backoff(attempt, None)).await;
+                                continue;
+                            }
+                            return Err(EsError::Unreachable { url: self.opts.url.clone(), reason: reason_of(&e) });
+                        }
+                    }
+                }
+                Err(e) => {
+                    if attempt < self.opts.max_attempts {
+                        tracing::warn!("{what} on {index}: {}; retrying (attempt {attempt})", reason_of(&e));
+                        tokio::time::sleep(self.backoff(attempt, None)).await;
+                        continue;
+                    }
+                    return Err(EsError::Unreachable { url: self.opts.url.clone(), reason: reason_of(&e) });
+                }
+            };
+            match classify(status, &bytes) {
+                Verdict::Retry if attempt < self.opts.max_attempts => {
+                    tracing::warn!("{what} on {index}: HTTP {status}; retrying (attempt {attempt})");
+                    tokio::time::sleep(self.backoff(attempt, retry_after)).await;
+                }
+                _ => return Ok((status, bytes)),
+            }
+        }
+    }
+
+    fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let base = self.opts.backoff.saturating_mul(1 << (attempt - 1).min(10)).min(Duration::from_secs(30));
+        let jitter = base.mul_f64(rand::random::<f64>() * 0.5);
+        retry_after.unwrap_or_default().max(base + jitter)
+    }
+
+    /// Sends and decodes a JSON answer, mapping failures to [`EsError`].
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        params: &[(&str, String)],
+        body: Option<&Value>,
+        what: &str,
+        index: &str,
+    ) -> Result<T, EsError> {
+        let (status, bytes) = self.send(method, path, params, body, what, index).await?;
+        self.decode(status, &bytes, what, index)
+    }
+
+    fn decode<T: DeserializeOwned>(&self, status: u16, bytes: &[u8], what: &str, index: &str) -> Result<T, EsError> {
+        if status == StatusCode::UNAUTHORIZED.as_u16() || status == StatusCode::FORBIDDEN.as_u16() {
+            return Err(EsError::Auth { url: self.opts.url.clone(), status });
+        }
+        if !(200..300).contains(&status) {
+            let summary = match serde_json::from_slice::<ErrorBody>(bytes) {
+                Ok(e) => e.error.summary(),
+                Err(_) => String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned(),
+            };
+            return Err(EsError::Request { request: what.into(), index: index.into(), status, summary });
+        }
+        serde_json::from_slice(bytes).map_err(|e| EsError::Decode {
+            request: what.into(),
+            index: index.into(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// `GET /`: product and version.
+    pub async fn info(&self) -> Result<RootInfo, EsError> {
+        self.call(Method::GET, "/", &[], None, "GET /", "-").await
+    }
+
+    /// `search.max_buckets` and `indices.query.bool.max_clause_count` as the cluster has them.
+    pub async fn limits(&self) -> Result<(Option<u32>, Option<usize>), EsError> {
+        let v: Value = self
+            .call(
+                Method::GET,
+                "/_cluster/settings",
+                &[("include_defaults", "true".into()), ("flatten_settings", "true".into())],
+                None,
+                "read cluster settings",
+                "-",
+            )
+            .await?;
+        let find = |key: &str| -> Option<u64> {
+            ["transient", "persistent", "defaults"]
+                .iter()
+                .find_map(|s| v.get(s).and_then(|m| m.get(key)).and_then(|x| x.as_str()).and_then(|x| x.parse().ok()))
+        };
+        let buckets = find("search.max_buckets").map(|b| b.min(u32::MAX as u64) as u32);
+        let clauses = find("indices.query.bool.max_clause_count").map(|c| c as usize);
+        Ok((buckets, clauses))
+    }
+
+    /// `_field_caps` for `fields` over `index`.
+    /// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/search-field-caps.html>
+    pub async fn field_caps(&self, index: &str, fields: &[String]) -> Result<FieldCapsResponse, EsError> {
+        let path = format!("/{}/_field_caps", enc(index));
+        self.call(
+            Method::GET,
+            &path,
+            &[("fields", fields.join(",")), ("ignore_unavailable", "true".into()), ("allow_no_indices", "true".into())],
+            None,
+            "field capabilities",
+            index,
+        )
+        .await
+    }
+
+    /// One composite page. `Err(TooManyBuckets)` tells the caller to halve the page.
+    pub async fn composite_page(&self, plan: &SearchPlan, after: Option<&AfterKey>) -> Result<CompositePage, EsError> {
+        let what = format!("composite page of use case {}", plan.use_case);
+        let path = format!("/{}/_search", enc(&plan.index));
+        let body = plan.page_body(after);
+        let (status, bytes) = self.send(Method::POST, &path, &plan.page_params(), Some(&body), &what, &plan.index).await?;
+        if classify(status, &bytes) == Verdict::TooManyBuckets {
+            return Err(EsError::TooManyBuckets { request: what, index: plan.index.clone(), page_size: plan.page_size });
+        }
+        let page: CompositePage = self.decode(status, &bytes, &what, &plan.index)?;
+        check_complete(&what, &plan.index, page.shards.failed, page.shards.total, page.timed_out)?;
+        Ok(page)
+    }
+
+    /// All events matching `query` (scroll in `_doc` order, `size` per page), each passed
+    /// to `each`. Used only for the events of candidate outlier pairs, never a whole window.
+    pub async fn scan(
+        &self,
+        index: &str,
+        query: &Value,
+        size: u32,
+        mut each: impl FnMut(Hit),
+    ) -> Result<u64, EsError> {
+        let what = "fetch candidate events";
+        let path = format!("/{}/_search", enc(index));
+        let body = json!({ "size": size, "query": query, "sort": ["_doc"] });
+        let mut resp: SearchResponse = self
+            .call(
+                Method::POST,
+                &path,
+                &[("scroll", "2m".into()), ("allow_partial_search_results", "false".into())],
+                Some(&body),
+                what,
+                index,
+            )
+            .await?;
+        let mut n = 0u64;
+        let mut scroll_id: Option<String> = None;
+        loop {
+            check_complete(what, index, resp.shards.failed, resp.shards.total, resp.timed_out)?;
+            if resp.hits.hits.is_empty() {
+                break;
+            }
+            n += resp.hits.hits.len() as u64;
+            for h in resp.hits.hits.drain(..) {
+                each(h);
+            }
+            let id = resp_scroll_id(&resp).or(scroll_id.clone());
+            let Some(id) = id else { break };
+            scroll_id = Some(id.clone());
+            resp = self
+                .call(Method::POST, "/_search/scroll", &[], Some(&json!({ "scroll": "2m", "scroll_id": id })), what, index)
+                .await?;
+        }
+        if let Some(id) = scroll_id {
+            let _ = self.send(Method::DELETE, "/_search/scroll", &[], Some(&json!({ "scroll_id": id })), what, index).await;
+        }
+        Ok(n)
+    }
+
+    /// Runs one `_update_by_query` as a task and polls it to the end; `progress` sees the
+    /// task's status at every poll.
+    /// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/docs-update-by-query.html>
+    pub async fn update_by_query(
+        &self,
+        index: &str,
+        body: &Value,
+        opts: &UpdateOptions,
+        mut progress: impl FnMut(&crate::es::TaskStatus),
+    ) -> Result<UpdateByQueryResponse, EsError> {
+        let what = "tag events (_update_by_query)";
+        let path = format!("/{}/_update_by_query", enc(index));
+        let mut params = vec![
+            ("wait_for_completion", "false".to_string()),
+            ("conflicts", "proceed".to_string()),
+            ("slices", opts.slices.clone()),
+            ("refresh", opts.refresh.to_string()),
+            ("scroll_size", opts.scroll_size.to_string()),
+        ];
+        if let Some(rps) = opts.requests_per_second {
+            params.push(("requests_per_second", rps.to_string()));
+        }
+        let started: TaskStarted = self.call(Method::POST, &path, &params, Some(body), what, index).await?;
+        let task_path = format!("/_tasks/{}", enc(&started.task));
+        let mut wait = Duration::from_millis(100);
+        loop {
+            let t: TaskResponse = self.call(Method::GET, &task_path, &[], None, what, index).await?;
+            if let Some(s) = t.task.as_ref().and_then(|t| t.status.as_ref()) {
+                progress(s);
+            }
+            if t.completed {
+                if let Some(e) = t.error {
+                    return Err(EsError::Task { request: what.into(), index: index.into(), reason: e.summary() });
+                }
+                let r = t.response.unwrap_or_default();
+                return Ok(r);
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// Refreshes `index` so the next search sees every write.
+    pub async fn refresh(&self, index: &str) -> Result<(), EsError> {
+        let path = format!("/{}/_refresh", enc(index));
+        let _: Value = self.call(Method::POST, &path, &[], None, "refresh", index).await?;
+        Ok(())
+    }
+}
+
+/// `_update_by_query` knobs.
+#[derive(Debug, Clone)]
+pub struct UpdateOptions {
+    /// `slices`: `auto` or a number.
+    pub slices: String,
+    /// `requests_per_second` throttle; `None` = unthrottled.
+    pub requests_per_second: Option<f64>,
+    pub scroll_size: u32,
+    pub refresh: bool,
+}
+
+impl Default for UpdateOptions {
+    fn default() -> Self {
+        UpdateOptions { slices: "auto".into(), requests_per_second: None, scroll_size: 1000, refresh: true }
+    }
+}
+
+fn resp_scroll_id(resp: &SearchResponse) -> Option<String> {
+    resp.scroll_id.clone()
+}
+
+fn check_complete(what: &str, index: &str, failed: u64, total: u64, timed_out: bool) -> Result<(), EsError> {
+    if failed > 0 || timed_out {
+        return Err(EsError::Partial {
+            request: what.into(),
+            index: index.into(),
+            failed,
+            total,
+            timed_out: if timed_out { ", timed out" } else { "" },
+        });
+    }
+    Ok(())
+}
+
+/// Percent-encodes a path segment (index patterns may hold `*` and `,`, which stay).
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' | b',' | b'~' | b'+' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A transport error's reason. The URL in it never carries credentials: `open` moved
+/// them out of the URL before any request was built.
+fn reason_of(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}

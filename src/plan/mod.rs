@@ -1,0 +1,242 @@
+//! Stage `plan` (PURE): a validated [`UseCase`] and a [`TimeWindow`] become the exact
+//! request bodies esoutliers sends. No I/O and no clock: the window is an argument, so
+//! every body is deterministic and snapshot-tested (`snapshots/`).
+//!
+//! Invariant: values that come from data (field values of outlier pairs, whitelisted ids)
+//! only ever appear as structured JSON (`term`, `terms`, `ids` queries), never inside a
+//! query string or a script source.
+
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+
+use crate::config::{Filter, UseCase};
+use crate::es::{AfterKey, CompositeBucket, PAIRS_AGG};
+use crate::evaluate::{Finding, Observation};
+
+/// Default composite page size when the cluster's `search.max_buckets` is not known
+/// (the limit on Elasticsearch 7.0-7.8); `run` raises it to the cluster's own limit.
+pub const DEFAULT_PAGE_SIZE: u32 = 10_000;
+
+/// The detection window `[start, end)`, computed once per run in `app`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeWindow {
+    pub start: OffsetDateTime,
+    pub end: OffsetDateTime,
+}
+
+impl TimeWindow {
+    /// The window of `hours` hours that ends at `end`.
+    pub fn ending_at(end: OffsetDateTime, hours: u64) -> TimeWindow {
+        TimeWindow { start: end - Duration::hours(hours as i64), end }
+    }
+
+    /// Absolute RFC 3339 timestamps (UTC, milliseconds): absolute, so requests are cacheable.
+    pub fn bounds(&self) -> (String, String) {
+        (rfc3339(self.start), rfc3339(self.end))
+    }
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let t = t.replace_nanosecond(t.millisecond() as u32 * 1_000_000).unwrap_or(t);
+    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
+}
+
+/// One source of the composite aggregation: `a0..` for aggregator fields, `t0..` for target fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub name: String,
+    pub field: String,
+}
+
+/// Everything needed to page through the counts of one use case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchPlan {
+    pub use_case: String,
+    /// The index pattern, as configured.
+    pub index: String,
+    /// The filter shared by counting, event fetching and tagging.
+    pub query: Value,
+    pub sources: Vec<Source>,
+    pub aggregator_len: usize,
+    pub page_size: u32,
+    /// A fixed `preference`, so pages hit the same shard copies (and their caches).
+    pub preference: String,
+}
+
+/// The use case's filter: its own query, the time range, and `exists` on every field.
+pub fn filter_query(uc: &UseCase, window: TimeWindow) -> Value {
+    let (gte, lt) = window.bounds();
+    let mut filters = vec![json!({
+        "range": { uc.timestamp_field.as_str(): { "gte": gte, "lt": lt, "format": "strict_date_optional_time" } }
+    })];
+    for f in uc.fields() {
+        filters.push(json!({ "exists": { "field": f } }));
+    }
+    match &uc.filter {
+        Filter::None => {}
+        // https://www.elastic.co/guide/en/elasticsearch/reference/7.10/query-dsl-query-string-query.html
+        Filter::QueryString(q) => filters.push(json!({ "query_string": { "query": q } })),
+        Filter::Dsl(v) => filters.push(v.clone()),
+    }
+    json!({ "bool": { "filter": filters } })
+}
+
+/// The counting plan of one use case.
+pub fn search(uc: &UseCase, window: TimeWindow, page_size: u32) -> SearchPlan {
+    let mut sources = Vec::new();
+    for (i, f) in uc.aggregator.iter().enumerate() {
+        sources.push(Source { name: format!("a{i}"), field: f.clone() });
+    }
+    for (i, f) in uc.target.iter().enumerate() {
+        sources.push(Source { name: format!("t{i}"), field: f.clone() });
+    }
+    SearchPlan {
+        use_case: uc.name.clone(),
+        index: uc.index_pattern.clone(),
+        query: filter_query(uc, window),
+        sources,
+        aggregator_len: uc.aggregator.len(),
+        page_size,
+        preference: format!("esoutliers-{}", uc.name),
+    }
+}
+
+impl SearchPlan {
+    /// Body of one composite page. The first page (`after = None`) also counts the events
+    /// in the window (`track_total_hits`), later pages do not.
+    /// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/search-aggregations-bucket-composite-aggregation.html>
+    pub fn page_body(&self, after: Option<&AfterKey>) -> Value {
+        let sources: Vec<Value> = self
+            .sources
+            .iter()
+            .map(|s| json!({ s.name.as_str(): { "terms": { "field": s.field } } }))
+            .collect();
+        let mut composite = json!({ "size": self.page_size, "sources": sources });
+        if let Some(a) = after {
+            composite["after"] = json!(a);
+        }
+        json!({
+            "size": 0,
+            "track_total_hits": after.is_none(),
+            "query": self.query,
+            "aggs": { PAIRS_AGG: { "composite": composite } }
+        })
+    }
+
+    /// URL parameters of every page: never accept partial results, return only what is read.
+    pub fn page_params(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("allow_partial_search_results", "false".into()),
+            ("preference", self.preference.clone()),
+            (
+                "filter_path",
+                "took,timed_out,_shards,hits.total,aggregations.pairs.after_key,aggregations.pairs.buckets".into(),
+            ),
+        ]
+    }
+
+    /// A bucket's key as an [`Observation`] (values rendered as strings).
+    pub fn observation(&self, bucket: &CompositeBucket) -> Observation {
+        let value = |name: &str| bucket.key.get(name).map(render).unwrap_or_default();
+        let (agg, tgt) = self.sources.split_at(self.aggregator_len);
+        Observation {
+            aggregator: agg.iter().map(|s| value(&s.name)).collect(),
+            target: tgt.iter().map(|s| value(&s.name)).collect(),
+            doc_count: bucket.doc_count,
+        }
+    }
+}
+
+/// A field value as ee-outliers joins and compares it: strings as they are, numbers and
+/// booleans in their JSON spelling.
+pub fn render(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Query clauses that select the events of a set of findings, grouped by aggregator
+/// value: one clause per aggregator value, holding a `terms` over its outlier targets when
+/// the target is one field. Each clause is `(clause, number of values it carries)` so
+/// callers can chunk under the cluster's clause and terms limits.
+/// Findings must be sorted by aggregator (as `evaluate` returns them).
+pub fn pair_clauses(uc: &UseCase, findings: &[Finding]) -> Vec<(Value, usize)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < findings.len() {
+        let agg = &findings[i].aggregator;
+        let mut j = i;
+        while j < findings.len() && &findings[j].aggregator == agg {
+            j += 1;
+        }
+        let group = &findings[i..j];
+        let mut filter: Vec<Value> = uc
+            .aggregator
+            .iter()
+            .zip(agg)
+            .map(|(f, v)| json!({ "term": { f.as_str(): v } }))
+            .collect();
+        let targets: Vec<&Vec<String>> = group.iter().filter_map(|f| f.target.as_ref()).collect();
+        let n = targets.len().max(1);
+        if targets.len() == group.len() && !targets.is_empty() {
+            if uc.target.len() == 1 {
+                let values: Vec<&String> = targets.iter().map(|t| &t[0]).collect();
+                filter.push(json!({ "terms": { uc.target[0].as_str(): values } }));
+            } else {
+                let should: Vec<Value> = targets
+                    .iter()
+                    .map(|t| {
+                        let f: Vec<Value> = uc
+                            .target
+                            .iter()
+                            .zip(t.iter())
+                            .map(|(f, v)| json!({ "term": { f.as_str(): v } }))
+                            .collect();
+                        json!({ "bool": { "filter": f } })
+                    })
+                    .collect();
+                filter.push(json!({ "bool": { "should": should, "minimum_should_match": 1 } }));
+            }
+        }
+        out.push((json!({ "bool": { "filter": filter } }), n));
+        i = j;
+    }
+    out
+}
+
+/// `query` restricted to `clauses` (any of them) and without the `excluded_ids`.
+pub fn restrict(query: &Value, clauses: &[Value], excluded_ids: &[String]) -> Value {
+    let mut q = json!({
+        "bool": {
+            "filter": [ query, { "bool": { "should": clauses, "minimum_should_match": 1 } } ]
+        }
+    });
+    if !excluded_ids.is_empty() {
+        q["bool"]["must_not"] = json!([{ "ids": { "values": excluded_ids } }]);
+    }
+    q
+}
+
+/// One page of events of candidate pairs, for whitelist checks: `search_after` on a point
+/// in time, sorted by `_shard_doc` (Elasticsearch 7.12+) or `_doc`.
+/// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/paginate-search-results.html#search-after>
+pub fn events_page_body(query: &Value, size: u32, pit: Option<&str>, search_after: Option<&[Value]>) -> Value {
+    let mut body = json!({
+        "size": size,
+        "query": query,
+        "sort": [ { "_doc": "asc" } ],
+        "track_total_hits": false
+    });
+    if let Some(p) = pit {
+        body["pit"] = json!({ "id": p, "keep_alive": "2m" });
+    }
+    if let Some(sa) = search_after {
+        body["search_after"] = json!(sa);
+    }
+    body
+}
+

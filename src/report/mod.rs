@@ -1,0 +1,320 @@
+//! Stage `report` (PURE): a [`RunSummary`] rendered as a terminal table or as one
+//! versioned JSON object. Writes to any `Write`; decides nothing about the run.
+//!
+//! Invariant: nothing here can see a credential; the summary holds URLs already redacted.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+/// Version of the JSON report's shape; bumped on any incompatible change.
+pub const JSON_SCHEMA_VERSION: u32 = 1;
+
+/// Output format of the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+/// Everything a run did, for the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub schema_version: u32,
+    pub esoutliers_version: String,
+    pub config: String,
+    /// Cluster URL without credentials.
+    pub cluster_url: String,
+    /// "Elasticsearch 7.10.2"; `None` when the cluster was not reached.
+    pub cluster_product: Option<String>,
+    /// True when `--dry-run` or `es_save_results=0`: nothing was written.
+    pub dry_run: bool,
+    pub use_cases: Vec<UseCaseReport>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Ok,
+    Failed,
+}
+
+/// The result of one use case.
+#[derive(Debug, Clone, Serialize)]
+pub struct UseCaseReport {
+    pub name: String,
+    pub status: Status,
+    /// The error that stopped this use case; `None` when it succeeded.
+    pub error: Option<String>,
+    pub index: String,
+    pub window_start: String,
+    pub window_end: String,
+    pub aggregator: Vec<String>,
+    pub target: Vec<String>,
+    pub trigger: String,
+    /// Events matching the use case's filter in the window; `None` if never counted.
+    pub events_in_window: Option<u64>,
+    pub pages: u64,
+    pub buckets_read: u64,
+    pub requests: u64,
+    pub bytes_received: u64,
+    /// Sum of Elasticsearch's `took` over the counting pages.
+    pub es_took_ms: u64,
+    pub detection_ms: u64,
+    pub tagging_ms: u64,
+    /// Candidate events dropped because a whitelist covers them.
+    pub whitelisted_events: u64,
+    pub outliers: Vec<OutlierReport>,
+    /// `None` when nothing was written (dry run or `es_save_results=0`).
+    pub tagging: Option<TaggingReport>,
+}
+
+/// One outlier (pair, or aggregator for across_aggregators) and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutlierReport {
+    pub aggregator: String,
+    /// `None` for across_aggregators (every target of the aggregator).
+    pub target: Option<String>,
+    pub term_count: u64,
+    /// Mean of the values the frontier came from (the parent's average child count).
+    pub average: f64,
+    pub decision_frontier: f64,
+    /// Number of values the frontier came from.
+    pub values: usize,
+    pub non_outlier_values_sample: Vec<String>,
+    /// The summary written on the events (or a sample when filled per event).
+    pub summary: String,
+}
+
+/// What `_update_by_query` did for one use case.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TaggingReport {
+    pub requests: u64,
+    /// Events that matched the tagging queries.
+    pub matched: u64,
+    /// Events that gained an entry.
+    pub updated: u64,
+    /// Events that already carried the entry (left unchanged).
+    pub noops: u64,
+    /// Version conflicts left after the re-check passes.
+    pub version_conflicts: u64,
+    /// Failures reported by Elasticsearch, as `index: type: reason`.
+    pub failures: Vec<String>,
+}
+
+impl UseCaseReport {
+    /// Events of the outlier pairs (sum of their counts).
+    pub fn outlier_events(&self) -> u64 {
+        self.outliers.iter().map(|o| o.term_count).sum()
+    }
+}
+
+/// Writes the report.
+pub fn render(summary: &RunSummary, format: Format, out: &mut impl Write) -> io::Result<()> {
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, summary)?;
+            writeln!(out)
+        }
+        Format::Table => table(summary, out),
+    }
+}
+
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn table(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "esoutliers {} - {}", s.esoutliers_version, s.config)?;
+    writeln!(
+        out,
+        "cluster: {} ({}){}",
+        s.cluster_url,
+        s.cluster_product.as_deref().unwrap_or("not reached"),
+        if s.dry_run { "  [dry run: nothing written]" } else { "" }
+    )?;
+    for uc in &s.use_cases {
+        writeln!(out)?;
+        let status = match uc.status {
+            Status::Ok => "ok",
+            Status::Failed => "FAILED",
+        };
+        writeln!(out, "== {}  [{}]", uc.name, status)?;
+        writeln!(out, "   index {}   window {} .. {}", uc.index, uc.window_start, uc.window_end)?;
+        writeln!(out, "   aggregator {}  target {}  trigger {}", uc.aggregator.join(","), uc.target.join(","), uc.trigger)?;
+        if let Some(e) = &uc.error {
+            writeln!(out, "   error: {e}")?;
+        }
+        writeln!(
+            out,
+            "   events in window {}   buckets read {} in {} page(s)   requests {}   received {}",
+            uc.events_in_window.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+            uc.buckets_read,
+            uc.pages,
+            uc.requests,
+            human_bytes(uc.bytes_received)
+        )?;
+        writeln!(
+            out,
+            "   detection {} ms (Elasticsearch took {} ms)   tagging {} ms",
+            uc.detection_ms, uc.es_took_ms, uc.tagging_ms
+        )?;
+        writeln!(
+            out,
+            "   outliers: {} ({} events){}",
+            uc.outliers.len(),
+            uc.outlier_events(),
+            if uc.whitelisted_events > 0 { format!("   whitelisted events {}", uc.whitelisted_events) } else { String::new() }
+        )?;
+        match &uc.tagging {
+            Some(t) => {
+                writeln!(
+                    out,
+                    "   tagged: {} events updated, {} already tagged (noop), {} request(s){}",
+                    t.updated,
+                    t.noops,
+                    t.requests,
+                    if t.version_conflicts > 0 { format!(", {} version conflicts left", t.version_conflicts) } else { String::new() }
+                )?;
+                for f in &t.failures {
+                    writeln!(out, "   tagging failure: {f}")?;
+                }
+            }
+            None => writeln!(out, "   tagged: nothing written")?,
+        }
+        if uc.outliers.is_empty() {
+            continue;
+        }
+        let rows: Vec<[String; 6]> = uc
+            .outliers
+            .iter()
+            .map(|o| {
+                [
+                    o.aggregator.clone(),
+                    o.target.clone().unwrap_or_else(|| "(all)".into()),
+                    o.term_count.to_string(),
+                    num(o.average),
+                    num(o.decision_frontier),
+                    o.non_outlier_values_sample.join(", "),
+                ]
+            })
+            .collect();
+        let head = ["aggregator", "target", "count", "average", "frontier", "usual targets"];
+        let mut w = head.map(|h| h.chars().count());
+        for r in &rows {
+            for (i, c) in r.iter().enumerate() {
+                w[i] = w[i].max(c.chars().count()).min(48);
+            }
+        }
+        let line = |cells: &[String]| -> String {
+            let mut l = String::from("   ");
+            for (i, c) in cells.iter().enumerate() {
+                let c: String = if c.chars().count() > 48 { c.chars().take(47).chain(['…']).collect() } else { c.clone() };
+                let pad = w[i].saturating_sub(c.chars().count());
+                if (2..5).contains(&i) {
+                    l.push_str(&" ".repeat(pad));
+                    l.push_str(&c);
+                } else {
+                    l.push_str(&c);
+                    l.push_str(&" ".repeat(pad));
+                }
+                l.push_str("  ");
+            }
+            l.trim_end().to_string()
+        };
+        writeln!(out)?;
+        writeln!(out, "{}", line(&head.map(String::from)))?;
+        for r in &rows {
+            writeln!(out, "{}", line(r))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> RunSummary {
+        RunSummary {
+            schema_version: JSON_SCHEMA_VERSION,
+            esoutliers_version: "0.1.0".into(),
+            config: "queries/x.conf".into(),
+            cluster_url: "http://127.0.0.1:9200".into(),
+            cluster_product: Some("Elasticsearch 7.10.2".into()),
+            dry_run: false,
+            use_cases: vec![UseCaseReport {
+                name: "terms_rare".into(),
+                status: Status::Ok,
+                error: None,
+                index: "logs-*".into(),
+                window_start: "a".into(),
+                window_end: "b".into(),
+                aggregator: vec!["process.parent.name".into()],
+                target: vec!["process.name".into()],
+                trigger: "low pct_of_avg_value 1".into(),
+                events_in_window: Some(351),
+                pages: 1,
+                buckets_read: 3,
+                requests: 2,
+                bytes_received: 2048,
+                es_took_ms: 3,
+                detection_ms: 5,
+                tagging_ms: 7,
+                whitelisted_events: 0,
+                outliers: vec![OutlierReport {
+                    aggregator: "winword.exe".into(),
+                    target: Some("cmd.exe".into()),
+                    term_count: 1,
+                    average: 117.0,
+                    decision_frontier: 1.17,
+                    values: 3,
+                    non_outlier_values_sample: vec!["splwow64.exe".into()],
+                    summary: "rare child process cmd.exe for winword.exe".into(),
+                }],
+                tagging: Some(TaggingReport { requests: 1, matched: 1, updated: 1, ..Default::default() }),
+            }],
+        }
+    }
+
+    #[test]
+    fn table_shows_count_average_and_frontier_of_each_outlier() {
+        let mut out = Vec::new();
+        render(&sample(), Format::Table, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let row = text.lines().find(|l| l.contains("winword.exe") && l.contains("cmd.exe")).expect("outlier row");
+        assert!(row.contains(" 117 ") && row.contains("1.17") && row.contains("splwow64.exe"), "{row}");
+        assert!(text.contains("events in window 351"));
+        assert!(text.contains("2.0 KiB"));
+        assert!(text.contains("1 events updated"));
+    }
+
+    #[test]
+    fn json_carries_the_schema_version_and_every_outlier() {
+        let mut out = Vec::new();
+        render(&sample(), Format::Json, &mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["use_cases"][0]["outliers"][0]["target"], "cmd.exe");
+        assert_eq!(v["use_cases"][0]["status"], "ok");
+    }
+}

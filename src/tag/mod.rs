@@ -1,0 +1,200 @@
+//! Stage `tag` (PURE): findings become `_update_by_query` requests that add ee-outliers'
+//! `outliers.*` fields and the `outlier` tag to exactly the events of the outlier pairs.
+//!
+//! Invariants:
+//! - one fixed painless source ([`SCRIPT`]); every value travels in `params`;
+//! - requests are grouped by aggregator value and chunked under the cluster's limits
+//!   ([`Limits`]); the union of the requests' queries selects exactly the findings' events
+//!   minus the whitelisted ids;
+//! - nothing here does I/O; `execute` sends the requests and polls their tasks.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use crate::config::{CountMethod, SummaryPart, UseCase};
+use crate::evaluate::{join, Finding};
+use crate::plan;
+
+/// The painless script. Its source is fixed; see the file for the params it takes.
+pub const SCRIPT: &str = include_str!("outliers.painless");
+
+/// The `outliers.*` keys, in the order ee-outliers writes them.
+pub const OUTLIER_KEYS: [&str; 11] = [
+    "type",
+    "reason",
+    "summary",
+    "model_name",
+    "model_type",
+    "aggregator",
+    "term",
+    "term_count",
+    "decision_frontier",
+    "trigger_method",
+    "non_outlier_values_sample",
+];
+
+/// Cluster limits that bound one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Boolean clauses per request (`indices.query.bool.max_clause_count`, 1,024 on 7.x
+    /// and OpenSearch). A margin is kept for the use case's own filter.
+    pub max_clauses: usize,
+    /// Values in one `terms` query (`index.max_terms_count`, 65,536 by default).
+    pub max_terms: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_clauses: 1024, max_terms: 65_536 }
+    }
+}
+
+/// How the summary is written: the same for a whole pair, or filled per event.
+fn summary_is_per_pair(uc: &UseCase) -> bool {
+    uc.outlier_summary.fields().iter().all(|f| uc.aggregator.iter().chain(uc.target.iter()).any(|g| g == f))
+}
+
+/// The summary of a finding when its placeholders name only aggregator and target
+/// fields; `None` when it must be filled from each event (or for across_aggregators,
+/// where target placeholders differ per event).
+pub fn pair_summary(uc: &UseCase, f: &Finding) -> Option<String> {
+    if !summary_is_per_pair(uc) {
+        return None;
+    }
+    let mut missing = false;
+    let s = uc.outlier_summary.fill(|field| {
+        if let Some(i) = uc.aggregator.iter().position(|g| g == field) {
+            return Some(f.aggregator[i].clone());
+        }
+        if let Some(i) = uc.target.iter().position(|g| g == field) {
+            return match &f.target {
+                Some(t) => Some(t[i].clone()),
+                None => {
+                    missing = true;
+                    None
+                }
+            };
+        }
+        None
+    });
+    (!missing).then_some(s)
+}
+
+/// The `outliers.*` values of one finding (`summary`/`term` null when filled per event).
+pub fn entry(uc: &UseCase, f: &Finding) -> Map<String, Value> {
+    let mut e = Map::new();
+    e.insert("type".into(), json!(uc.outlier_type));
+    e.insert("reason".into(), json!(uc.outlier_reason));
+    e.insert("summary".into(), json!(pair_summary(uc, f)));
+    e.insert("model_name".into(), json!(uc.model_name));
+    e.insert("model_type".into(), json!("terms"));
+    e.insert("aggregator".into(), json!(f.aggregator_joined()));
+    e.insert("term".into(), json!(f.target_joined()));
+    e.insert("term_count".into(), json!(f.term_count));
+    e.insert("decision_frontier".into(), json!(f.decision_frontier));
+    e.insert("trigger_method".into(), json!(uc.trigger.method.as_str()));
+    e.insert("non_outlier_values_sample".into(), json!(f.non_outlier_values_sample));
+    e
+}
+
+/// One `_update_by_query` request: the index pattern, its body, and how many outlier
+/// pairs (or aggregators, for across_aggregators) it covers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateByQuery {
+    pub index: String,
+    pub body: Value,
+    pub pairs: usize,
+}
+
+/// Source paths of fields: a `.keyword`/`.raw` multi-field is read from its parent in
+/// `_source`. `source_paths` maps a field to its `_source` path where they differ.
+fn source_path(field: &str, source_paths: &BTreeMap<String, String>) -> String {
+    source_paths.get(field).cloned().unwrap_or_else(|| field.to_string())
+}
+
+/// The tagging requests of a use case's findings (sorted by aggregator, as `evaluate`
+/// returns them), excluding `whitelisted_ids`.
+pub fn requests(
+    uc: &UseCase,
+    query: &Value,
+    findings: &[Finding],
+    whitelisted_ids: &[String],
+    source_paths: &BTreeMap<String, String>,
+    limits: Limits,
+) -> Vec<UpdateByQuery> {
+    if findings.is_empty() {
+        return Vec::new();
+    }
+    // Clause budget per request: the pair clauses each cost (aggregator fields + 1 or
+    // target fields) clauses; keep a quarter of the limit for the use case's own filter.
+    let per_pair = uc.aggregator.len() + uc.target.len() + 1;
+    let budget = (limits.max_clauses * 3 / 4).max(per_pair) / per_pair;
+    let max_terms = limits.max_terms.clamp(1, 65_536);
+
+    // Chunk findings: whole aggregator groups while they fit, splitting a group that alone
+    // exceeds the terms or clause budget.
+    let mut chunks: Vec<Vec<Finding>> = Vec::new();
+    let mut cur: Vec<Finding> = Vec::new();
+    let mut cur_groups = 0usize;
+    let mut i = 0;
+    while i < findings.len() {
+        let mut j = i;
+        while j < findings.len() && findings[j].aggregator == findings[i].aggregator {
+            j += 1;
+        }
+        for piece in findings[i..j].chunks(max_terms.min(budget.max(1) * 64)) {
+            if !cur.is_empty() && (cur_groups + 1 > budget || cur.len() + piece.len() > max_terms) {
+                chunks.push(std::mem::take(&mut cur));
+                cur_groups = 0;
+            }
+            cur.extend_from_slice(piece);
+            cur_groups += 1;
+        }
+        i = j;
+    }
+    if !cur.is_empty() {
+        chunks.push(cur);
+    }
+
+    let any_target = uc.count_method == CountMethod::AcrossAggregators;
+    let summary_parts: Vec<Value> = uc
+        .outlier_summary
+        .parts
+        .iter()
+        .map(|p| match p {
+            SummaryPart::Text(t) => json!({ "text": t }),
+            SummaryPart::Field(f) => json!({ "field": source_path(f, source_paths) }),
+        })
+        .collect();
+    let agg_fields: Vec<String> = uc.aggregator.iter().map(|f| source_path(f, source_paths)).collect();
+    let target_fields: Vec<String> = uc.target.iter().map(|f| source_path(f, source_paths)).collect();
+
+    chunks
+        .into_iter()
+        .map(|chunk| {
+            let clauses: Vec<Value> = plan::pair_clauses(uc, &chunk).into_iter().map(|(c, _)| c).collect();
+            let mut entries: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+            for f in &chunk {
+                let key = f.target.as_deref().map(join).unwrap_or_default();
+                entries.entry(f.aggregator_joined()).or_default().insert(key, Value::Object(entry(uc, f)));
+            }
+            let body = json!({
+                "query": plan::restrict(query, &clauses, whitelisted_ids),
+                "script": {
+                    "lang": "painless",
+                    "source": SCRIPT,
+                    "params": {
+                        "agg_fields": agg_fields,
+                        "target_fields": target_fields,
+                        "any_target": any_target,
+                        "entries": entries,
+                        "summary_parts": summary_parts,
+                        "keys": OUTLIER_KEYS,
+                    }
+                }
+            });
+            UpdateByQuery { index: uc.index_pattern.clone(), body, pairs: chunk.len() }
+        })
+        .collect()
+}
