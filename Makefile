@@ -16,8 +16,13 @@ build:
 ## The test command (README): format, lint, snapshots, unit tests and the integration
 ## tests on the real local node (started if needed).
 test: es-up lint
-	$(CARGO) test --all-targets
-	INSTA_UPDATE=no $(CARGO) test --test snapshots
+	@if $(CARGO) insta --version >/dev/null 2>&1; then \
+	  echo "cargo insta test --check --unreferenced reject"; \
+	  $(CARGO) insta test --check --unreferenced reject --all-targets; \
+	else \
+	  echo "cargo-insta not installed: snapshots checked without orphan detection"; \
+	  INSTA_UPDATE=no $(CARGO) test --all-targets; \
+	fi
 
 lint:
 	$(CARGO) fmt --all -- --check

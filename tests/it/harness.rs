@@ -1,0 +1,168 @@
+//! The real-node harness: unique indices, bulk loading, running the esoutliers binary,
+//! and reading back what is in the index. No mocks: the node is a real Elasticsearch.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::{json, Value};
+
+pub fn es_url() -> String {
+    std::env::var("ES_URL").unwrap_or_else(|_| "http://127.0.0.1:9200".to_string())
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(120)).build().unwrap()
+}
+
+/// A fresh index, deleted when dropped.
+pub struct TestIndex {
+    pub name: String,
+    pub dir: tempfile::TempDir,
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+impl TestIndex {
+    /// Creates `it-<label>-<pid>-<n>` with keyword mappings for strings.
+    pub fn new(label: &str) -> TestIndex {
+        let name = format!("it-{label}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst)).to_lowercase();
+        let c = client();
+        let _ = c.delete(format!("{}/{name}", es_url())).send();
+        let r = c
+            .put(format!("{}/{name}", es_url()))
+            .json(&json!({
+                "settings": { "number_of_shards": 1, "number_of_replicas": 0 },
+                "mappings": {
+                    "dynamic_templates": [ { "strings": { "match_mapping_type": "string", "mapping": { "type": "keyword" } } } ],
+                    "properties": { "@timestamp": { "type": "date" } }
+                }
+            }))
+            .send()
+            .unwrap_or_else(|e| panic!("the test node at {} is not reachable ({e}); run `make es-up`", es_url()));
+        assert!(r.status().is_success(), "create index {name}: {}", r.text().unwrap());
+        TestIndex { name, dir: tempfile::tempdir().unwrap() }
+    }
+
+    /// Indexes `docs` as (id, source) and refreshes.
+    pub fn load(&self, docs: &[(String, Value)]) {
+        let mut body = String::new();
+        for (id, d) in docs {
+            body.push_str(&json!({ "index": { "_id": id } }).to_string());
+            body.push('\n');
+            body.push_str(&d.to_string());
+            body.push('\n');
+        }
+        let r = client()
+            .post(format!("{}/{}/_bulk?refresh=true", es_url(), self.name))
+            .header("Content-Type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .unwrap();
+        let v: Value = r.json().unwrap();
+        assert_eq!(v["errors"], json!(false), "bulk: {v}");
+    }
+
+    /// Every document: id -> (_seq_no, _source), read with one search.
+    pub fn snapshot(&self) -> BTreeMap<String, (u64, Value)> {
+        let c = client();
+        c.post(format!("{}/{}/_refresh", es_url(), self.name)).send().unwrap();
+        let v: Value = c
+            .post(format!("{}/{}/_search", es_url(), self.name))
+            .json(&json!({ "size": 10000, "seq_no_primary_term": true, "query": { "match_all": {} } }))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        v["hits"]["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| (h["_id"].as_str().unwrap().to_string(), (h["_seq_no"].as_u64().unwrap(), h["_source"].clone())))
+            .collect()
+    }
+
+    /// Ids of documents tagged `outlier`.
+    pub fn tagged_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .snapshot()
+            .into_iter()
+            .filter(|(_, (_, s))| s["tags"].as_array().is_some_and(|t| t.contains(&json!("outlier"))))
+            .map(|(id, _)| id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Writes a config file for this index; `use_case` is the body of a `[terms_*]` section.
+    pub fn config(&self, general_extra: &str, sections: &str) -> PathBuf {
+        let path = self.dir.path().join("case.conf");
+        let text = format!(
+            "[general]\nes_index_pattern={}\ntimestamp_field=@timestamp\nhistory_window_days=30\nhistory_window_hours=0\n{general_extra}\n\n{sections}\n",
+            self.name
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for TestIndex {
+    fn drop(&mut self) {
+        if std::env::var("KEEP_TEST_INDICES").is_err() {
+            let _ = client().delete(format!("{}/{}", es_url(), self.name)).send();
+        }
+    }
+}
+
+/// The result of running the esoutliers binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("report is not JSON ({e}): {}\n{}", self.stdout, self.stderr))
+    }
+}
+
+/// Runs `esoutliers <args>` against the test node.
+pub fn esoutliers(args: &[&str]) -> Run {
+    esoutliers_env(args, &[])
+}
+
+pub fn esoutliers_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_esoutliers"));
+    cmd.args(args).env("ES_URL", es_url()).env_remove("RUST_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run esoutliers");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// An RFC 3339 timestamp `hours` before now.
+pub fn hours_ago(hours: f64) -> String {
+    let t = time::OffsetDateTime::now_utc() - time::Duration::seconds_f64(hours * 3600.0);
+    t.format(&time::format_description::well_known::Rfc3339).unwrap()
+}
+
+/// A process event (ECS fields).
+pub fn process_event(parent: &str, child: &str, ts: &str, category: &str) -> Value {
+    json!({
+        "@timestamp": ts,
+        "event": { "category": category },
+        "host": { "name": "ws-1" },
+        "process": { "name": child, "parent": { "name": parent } }
+    })
+}

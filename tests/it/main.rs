@@ -1,0 +1,7 @@
+//! esoutliers' integration tests: one binary. Everything that concerns requests and
+//! responses runs against the real local node (`make es-up`, `ES_URL`), each test in its
+//! own uniquely named index; snapshot tests of the generated requests need no node.
+
+mod harness;
+mod seed;
+mod snapshots;
