@@ -13,7 +13,7 @@ use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::cli::{Cli, Command, ConfigArgs, PlanArgs, RunArgs, Selection};
+use crate::cli::{Cli, Command, ConfigArgs, PlanArgs, RunArgs, Selection, UntagArgs};
 use crate::config::{self, Config, UseCase};
 use crate::es::AfterKey;
 use crate::evaluate::{self, event, Evaluator, Finding};
@@ -53,21 +53,96 @@ pub fn main(cli: Cli) -> ExitStatus {
     match cli.command {
         Command::Check(args) => check(&args),
         Command::Plan(args) => plan_cmd(&args),
-        Command::Run(args) => {
-            let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    return ExitStatus::UseCaseFailed;
-                }
-            };
-            match rt.block_on(run(&args)) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitStatus::UseCaseFailed
-                }
+        Command::Run(args) => block_on(run(&args)),
+        Command::Untag(args) => block_on(untag(&args)),
+    }
+}
+
+fn block_on(fut: impl std::future::Future<Output = Result<ExitStatus>>) -> ExitStatus {
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitStatus::UseCaseFailed;
+        }
+    };
+    match rt.block_on(fut) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitStatus::UseCaseFailed
+        }
+    }
+}
+
+/// `ES_URL`, else the config's `es_url`, else the local default.
+fn cluster_url(cfg: &Config) -> String {
+    std::env::var("ES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| cfg.general.es_url.clone())
+        .unwrap_or_else(|| "http://127.0.0.1:9200".to_string())
+}
+
+/// Opens the cluster and checks it answers; the exit status to return when it does not.
+async fn connect(cfg: &Config, insecure: bool) -> Result<(Cluster, String), ExitStatus> {
+    let url = cluster_url(cfg);
+    let cluster = Cluster::open(cluster_options(&url, cfg.general.es_timeout_secs, insecure)).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitStatus::Cluster
+    })?;
+    match cluster.info().await {
+        Ok(info) => {
+            tracing::info!("cluster {} at {}", info.product(), cluster.url());
+            Ok((cluster, info.product()))
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(if e.is_connection() { ExitStatus::Cluster } else { ExitStatus::UseCaseFailed })
+        }
+    }
+}
+
+async fn untag(args: &UntagArgs) -> Result<ExitStatus> {
+    let cfg = match load(&args.config) {
+        Ok(c) => c,
+        Err(s) => return Ok(s),
+    };
+    let ucs: Vec<&UseCase> = if args.selection.use_cases.is_empty() {
+        cfg.use_cases.iter().collect()
+    } else {
+        match select(&cfg, &args.selection) {
+            Ok(u) => u,
+            Err(s) => return Ok(s),
+        }
+    };
+    let (cluster, _) = match connect(&cfg, args.insecure).await {
+        Ok(c) => c,
+        Err(s) => return Ok(s),
+    };
+    let removal = if args.all {
+        tag::Removal::All
+    } else {
+        tag::Removal::Models(ucs.iter().map(|u| u.model_name.clone()).collect())
+    };
+    let req = tag::untag_request(&cfg.general.es_index_pattern, &tag::tagged_events_query(None), &removal);
+    match cluster.update_by_query(&req.index, &req.body, &UpdateOptions::default(), |_| {}).await {
+        Ok(r) => {
+            println!(
+                "untag {}: {} event(s) changed, {} left as they were{}",
+                req.index,
+                r.updated,
+                r.noops,
+                if r.failures.is_empty() { String::new() } else { format!(", {} failure(s)", r.failures.len()) }
+            );
+            for f in &r.failures {
+                eprintln!("failure: {}", describe_failure(f));
             }
+            Ok(if r.failures.is_empty() && r.version_conflicts == 0 { ExitStatus::Success } else { ExitStatus::UseCaseFailed })
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(if e.is_connection() { ExitStatus::Cluster } else { ExitStatus::UseCaseFailed })
         }
     }
 }
@@ -229,11 +304,7 @@ async fn run(args: &RunArgs) -> Result<ExitStatus> {
         Ok(n) => n,
         Err(s) => return Ok(s),
     };
-    let url = std::env::var("ES_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .or_else(|| cfg.general.es_url.clone())
-        .unwrap_or_else(|| "http://127.0.0.1:9200".to_string());
+    let url = cluster_url(&cfg);
     let dry_run = args.dry_run || !cfg.general.save_results;
     let mut summary = RunSummary {
         schema_version: report::JSON_SCHEMA_VERSION,
@@ -245,27 +316,32 @@ async fn run(args: &RunArgs) -> Result<ExitStatus> {
         use_cases: Vec::new(),
     };
     let mut status = ExitStatus::Success;
-    let cluster = match Cluster::open(cluster_options(&url, cfg.general.es_timeout_secs, args.insecure)) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitStatus::Cluster);
+    let cluster = match connect(&cfg, args.insecure).await {
+        Ok((c, product)) => {
+            summary.cluster_product = Some(product);
+            c
         }
+        Err(s) => return Ok(s),
     };
-    match cluster.info().await {
-        Ok(info) => {
-            tracing::info!("cluster {} at {}", info.product(), cluster.url());
-            summary.cluster_product = Some(info.product());
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(if e.is_connection() { ExitStatus::Cluster } else { ExitStatus::UseCaseFailed });
-        }
-    }
     let (max_buckets, max_clauses) = cluster.limits().await.unwrap_or((None, None));
     let page_size = max_buckets.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, 65_536);
     let limits = Limits { max_clauses: max_clauses.unwrap_or(1024), ..Limits::default() };
     let update = UpdateOptions { requests_per_second: args.requests_per_second, ..UpdateOptions::default() };
+
+    if cfg.general.wipe_all_existing_outliers && !dry_run {
+        // ee-outliers' es_wipe_all_existing_outliers: clear every entry in the window first.
+        let window = TimeWindow::ending_at(now, cfg.general.history_window_hours);
+        let (gte, lt) = window.bounds();
+        let q = tag::tagged_events_query(Some((&cfg.general.timestamp_field, &gte, &lt)));
+        let req = tag::untag_request(&cfg.general.es_index_pattern, &q, &tag::Removal::All);
+        match cluster.update_by_query(&req.index, &req.body, &update, |_| {}).await {
+            Ok(r) => tracing::info!("es_wipe_all_existing_outliers: {} event(s) cleared in the window", r.updated),
+            Err(e) => {
+                eprintln!("error: es_wipe_all_existing_outliers: {e}");
+                return Ok(if e.is_connection() { ExitStatus::Cluster } else { ExitStatus::UseCaseFailed });
+            }
+        }
+    }
 
     for uc in ucs {
         let window = TimeWindow::ending_at(now, uc.history_window_hours);

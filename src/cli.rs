@@ -38,6 +38,23 @@ pub enum Command {
     Plan(PlanArgs),
     /// Count in Elasticsearch, evaluate, tag the outlier events, and report.
     Run(RunArgs),
+    /// Remove esoutliers' entries (of the selected use cases, or all) and the `outlier`
+    /// tag when no entry is left. Other tags and fields are never touched.
+    Untag(UntagArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UntagArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Remove every outlier entry in the config's indices, whatever model wrote it.
+    #[arg(long, conflicts_with = "use_cases")]
+    pub all: bool,
+    /// Accept any TLS certificate (dangerous; for test clusters only).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 #[derive(Debug, Args)]

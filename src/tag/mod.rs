@@ -198,3 +198,53 @@ pub fn requests(
         })
         .collect()
 }
+
+/// The painless script that removes entries. Its source is fixed; see the file.
+pub const UNTAG_SCRIPT: &str = include_str!("untag.painless");
+
+/// Which entries an untag request removes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Removal {
+    /// Every entry of these model names (`outliers.model_name`).
+    Models(Vec<String>),
+    /// Every entry, whatever its model.
+    All,
+    /// Exactly these entries: document id -> summaries (entries a whitelist now covers).
+    Entries(BTreeMap<String, Vec<String>>),
+}
+
+/// An `_update_by_query` that removes entries from the events matching `query` (which
+/// should select events carrying `outliers`).
+pub fn untag_request(index: &str, query: &Value, removal: &Removal) -> UpdateByQuery {
+    let (model_names, by_id, query) = match removal {
+        Removal::Models(names) => (json!(names), Value::Null, query.clone()),
+        Removal::All => (Value::Null, Value::Null, query.clone()),
+        Removal::Entries(map) => {
+            let ids: Vec<&String> = map.keys().collect();
+            (
+                Value::Null,
+                json!(map),
+                json!({ "bool": { "filter": [ query, { "ids": { "values": ids } } ] } }),
+            )
+        }
+    };
+    let body = json!({
+        "query": query,
+        "script": {
+            "lang": "painless",
+            "source": UNTAG_SCRIPT,
+            "params": { "model_names": model_names, "summaries_by_id": by_id, "keys": OUTLIER_KEYS }
+        }
+    });
+    UpdateByQuery { index: index.to_string(), body, pairs: 0 }
+}
+
+/// Selects events that carry outlier entries, optionally only inside a time range
+/// `(timestamp_field, gte, lt)`.
+pub fn tagged_events_query(range: Option<(&str, &str, &str)>) -> Value {
+    let mut filter = vec![json!({ "exists": { "field": "outliers.summary" } })];
+    if let Some((field, gte, lt)) = range {
+        filter.push(json!({ "range": { field: { "gte": gte, "lt": lt, "format": "strict_date_optional_time" } } }));
+    }
+    json!({ "bool": { "filter": filter } })
+}
