@@ -415,6 +415,7 @@ fn empty_report(uc: &UseCase, window: TimeWindow) -> UseCaseReport {
         whitelisted_events: 0,
         outliers: Vec::new(),
         tagging: None,
+        charts: Vec::new(),
     }
 }
 
@@ -471,6 +472,7 @@ async fn count_and_evaluate(
 ) -> Result<Vec<Finding>, EsError> {
     let mut ev = Evaluator::new(uc.count_method, uc.trigger, uc.min_target_buckets);
     let mut findings = Vec::new();
+    let mut charts = Vec::new();
     let mut after: Option<AfterKey> = None;
     loop {
         let page = match cluster.composite_page(&sp, after.as_ref()).await {
@@ -491,6 +493,7 @@ async fn count_and_evaluate(
         rep.buckets_read += agg.buckets.len() as u64;
         for b in &agg.buckets {
             for outcome in ev.push(sp.observation(b)) {
+                charts.extend(chart(&outcome));
                 findings.extend(outcome.findings);
             }
         }
@@ -500,9 +503,31 @@ async fn count_and_evaluate(
         }
     }
     for outcome in ev.finish() {
+        charts.extend(chart(&outcome));
         findings.extend(outcome.findings);
     }
+    rep.charts = charts;
     Ok(findings)
+}
+
+/// The bar chart of a flagged within_aggregator group: the 30 largest targets and every
+/// outlier. `None` for groups without findings or without per-target counts.
+fn chart(outcome: &evaluate::GroupOutcome) -> Option<report::Chart> {
+    let first = outcome.findings.first()?;
+    if outcome.observations.is_empty() || first.target.is_none() {
+        return None;
+    }
+    let outliers: BTreeSet<&Vec<String>> = outcome.findings.iter().filter_map(|f| f.target.as_ref()).collect();
+    let mut obs: Vec<&evaluate::Observation> = outcome.observations.iter().collect();
+    obs.sort_by(|a, b| b.doc_count.cmp(&a.doc_count).then_with(|| a.target.cmp(&b.target)));
+    let mut bars: Vec<report::Bar> = Vec::new();
+    for (i, o) in obs.iter().enumerate() {
+        let outlier = outliers.contains(&o.target);
+        if i < 30 || outlier {
+            bars.push(report::Bar { target: evaluate::join(&o.target), count: o.doc_count, outlier });
+        }
+    }
+    Some(report::Chart { aggregator: first.aggregator_joined(), frontier: first.decision_frontier, bars })
 }
 
 /// Identifies a finding: aggregator values and target values (`None` = all targets).

@@ -7,6 +7,8 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+pub mod html;
+
 /// Version of the JSON report's shape; bumped on any incompatible change.
 pub const JSON_SCHEMA_VERSION: u32 = 1;
 
@@ -15,6 +17,7 @@ pub const JSON_SCHEMA_VERSION: u32 = 1;
 pub enum Format {
     Table,
     Json,
+    Html,
 }
 
 /// Everything a run did, for the report.
@@ -67,6 +70,24 @@ pub struct UseCaseReport {
     pub outliers: Vec<OutlierReport>,
     /// `None` when nothing was written (dry run or `es_save_results=0`).
     pub tagging: Option<TaggingReport>,
+    /// One chart per flagged aggregator: its targets' counts and the frontier.
+    pub charts: Vec<Chart>,
+}
+
+/// The counts of one flagged aggregator's targets, for the HTML report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Chart {
+    pub aggregator: String,
+    pub frontier: f64,
+    /// Largest counts first, then outliers; at most 40 bars.
+    pub bars: Vec<Bar>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Bar {
+    pub target: String,
+    pub count: u64,
+    pub outlier: bool,
 }
 
 /// One outlier (pair, or aggregator for across_aggregators) and why.
@@ -117,6 +138,7 @@ pub fn render(summary: &RunSummary, format: Format, out: &mut impl Write) -> io:
             writeln!(out)
         }
         Format::Table => table(summary, out),
+        Format::Html => html::render(summary, out),
     }
 }
 
@@ -292,6 +314,14 @@ mod tests {
                     summary: "rare child process cmd.exe for winword.exe".into(),
                 }],
                 tagging: Some(TaggingReport { requests: 1, matched: 1, updated: 1, ..Default::default() }),
+                charts: vec![Chart {
+                    aggregator: "winword.exe".into(),
+                    frontier: 1.17,
+                    bars: vec![
+                        Bar { target: "splwow64.exe".into(), count: 200, outlier: false },
+                        Bar { target: "<b>cmd.exe".into(), count: 1, outlier: true },
+                    ],
+                }],
             }],
         }
     }
@@ -306,6 +336,18 @@ mod tests {
         assert!(text.contains("events in window 351"));
         assert!(text.contains("2.0 KiB"));
         assert!(text.contains("1 events updated"));
+    }
+
+    #[test]
+    fn html_has_a_row_per_outlier_and_a_chart_per_flagged_parent_with_values_escaped() {
+        let mut out = Vec::new();
+        render(&sample(), Format::Html, &mut out).unwrap();
+        let page = String::from_utf8(out).unwrap();
+        assert_eq!(page.matches("<tr class=\"outlier\">").count(), 1);
+        assert_eq!(page.matches("<figure class=\"chart\"").count(), 1);
+        assert_eq!(page.matches("class=\"bar outlier\"").count(), 1);
+        assert!(page.contains("class=\"frontier\""));
+        assert!(page.contains("&lt;b&gt;cmd.exe") && !page.contains("<b>cmd.exe"));
     }
 
     #[test]

@@ -3,5 +3,6 @@
 //! own uniquely named index; snapshot tests of the generated requests need no node.
 
 mod harness;
+mod scenarios;
 mod seed;
 mod snapshots;
