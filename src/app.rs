@@ -316,6 +316,14 @@ async fn run(args: &RunArgs) -> Result<ExitStatus> {
         use_cases: Vec::new(),
     };
     let mut status = ExitStatus::Success;
+    let _lock = match lock(&cfg) {
+        Ok(l) => l,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return Ok(ExitStatus::UseCaseFailed);
+        }
+    };
+    spawn_signal_handler();
     let cluster = match connect(&cfg, args.insecure).await {
         Ok((c, product)) => {
             summary.cluster_product = Some(product);
@@ -384,6 +392,53 @@ async fn run(args: &RunArgs) -> Result<ExitStatus> {
         }
     }
     Ok(status)
+}
+
+/// One run per config at a time: an exclusive lock on a file named after the config's
+/// canonical path, in the system's temporary folder. Released when the process ends,
+/// however it ends.
+fn lock(cfg: &Config) -> Result<std::fs::File, String> {
+    use std::hash::{Hash, Hasher};
+    let canon = std::fs::canonicalize(&cfg.path).unwrap_or_else(|_| cfg.path.clone());
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    canon.hash(&mut h);
+    let path = std::env::temp_dir().join(format!("esoutliers-{:016x}.lock", h.finish()));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open the lock file {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "another esoutliers run of {} is in progress (lock {}); this run did nothing",
+            canon.display(),
+            path.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", path.display())),
+    }
+}
+
+/// SIGINT and SIGTERM set [`crate::execute::STOP`]; the run stops before its next request.
+fn spawn_signal_handler() {
+    tokio::spawn(async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+                return;
+            };
+            tokio::select! {
+                _ = int.recv() => {},
+                _ = term.recv() => {},
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::warn!("signal received: stopping after the request in flight");
+        crate::execute::STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
 }
 
 fn empty_report(uc: &UseCase, window: TimeWindow) -> UseCaseReport {
@@ -475,6 +530,7 @@ async fn count_and_evaluate(
     let mut charts = Vec::new();
     let mut after: Option<AfterKey> = None;
     loop {
+        crate::execute::check_stop("the next composite page")?;
         let page = match cluster.composite_page(&sp, after.as_ref()).await {
             Ok(p) => p,
             Err(EsError::TooManyBuckets { .. }) if sp.page_size > 1 => {
@@ -654,6 +710,7 @@ async fn run_use_case(
     for pass in 1..=3 {
         let mut conflicts = 0;
         for r in &requests {
+            crate::execute::check_stop("the next tagging request")?;
             tr.requests += 1;
             let resp = cluster.update_by_query(&r.index, &r.body, update, |_| {}).await?;
             if pass == 1 {

@@ -8,6 +8,19 @@
 
 pub mod retry;
 
+use std::sync::atomic::AtomicBool;
+
+/// Set by the signal handler; checked between requests so a run stops cleanly.
+pub static STOP: AtomicBool = AtomicBool::new(false);
+
+/// `Err(Interrupted)` once a stop was requested.
+pub fn check_stop(before: &str) -> Result<(), EsError> {
+    if STOP.load(Ordering::SeqCst) {
+        return Err(EsError::Interrupted { before: before.to_string() });
+    }
+    Ok(())
+}
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -41,6 +54,9 @@ pub enum EsError {
     Decode { request: String, index: String, reason: String },
     #[error("{request} on index {index}: {reason}")]
     Task { request: String, index: String, reason: String },
+    /// SIGINT/SIGTERM arrived; the run stopped between two requests.
+    #[error("stopped by a signal before {before}; every request already sent completed")]
+    Interrupted { before: String },
 }
 
 impl EsError {
