@@ -45,7 +45,11 @@ pub fn init_logging(verbose: u8, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 /// Runs the command and returns the exit status.
@@ -59,7 +63,11 @@ pub fn main(cli: Cli) -> ExitStatus {
 }
 
 fn block_on(fut: impl std::future::Future<Output = Result<ExitStatus>>) -> ExitStatus {
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -87,10 +95,11 @@ fn cluster_url(cfg: &Config) -> String {
 /// Opens the cluster and checks it answers; the exit status to return when it does not.
 async fn connect(cfg: &Config, insecure: bool) -> Result<(Cluster, String), ExitStatus> {
     let url = cluster_url(cfg);
-    let cluster = Cluster::open(cluster_options(&url, cfg.general.es_timeout_secs, insecure)).map_err(|e| {
-        eprintln!("error: {e}");
-        ExitStatus::Cluster
-    })?;
+    let cluster = Cluster::open(cluster_options(&url, cfg.general.es_timeout_secs, insecure))
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            ExitStatus::Cluster
+        })?;
     match cluster.info().await {
         Ok(info) => {
             tracing::info!("cluster {} at {}", info.product(), cluster.url());
@@ -98,7 +107,11 @@ async fn connect(cfg: &Config, insecure: bool) -> Result<(Cluster, String), Exit
         }
         Err(e) => {
             eprintln!("error: {e}");
-            Err(if e.is_connection() { ExitStatus::Cluster } else { ExitStatus::UseCaseFailed })
+            Err(if e.is_connection() {
+                ExitStatus::Cluster
+            } else {
+                ExitStatus::UseCaseFailed
+            })
         }
     }
 }
@@ -125,24 +138,43 @@ async fn untag(args: &UntagArgs) -> Result<ExitStatus> {
     } else {
         tag::Removal::Models(ucs.iter().map(|u| u.model_name.clone()).collect())
     };
-    let req = tag::untag_request(&cfg.general.es_index_pattern, &tag::tagged_events_query(None), &removal);
-    match cluster.update_by_query(&req.index, &req.body, &UpdateOptions::default(), |_| {}).await {
+    let req = tag::untag_request(
+        &cfg.general.es_index_pattern,
+        &tag::tagged_events_query(None),
+        &removal,
+    );
+    match cluster
+        .update_by_query(&req.index, &req.body, &UpdateOptions::default(), |_| {})
+        .await
+    {
         Ok(r) => {
             println!(
                 "untag {}: {} event(s) changed, {} left as they were{}",
                 req.index,
                 r.updated,
                 r.noops,
-                if r.failures.is_empty() { String::new() } else { format!(", {} failure(s)", r.failures.len()) }
+                if r.failures.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} failure(s)", r.failures.len())
+                }
             );
             for f in &r.failures {
                 eprintln!("failure: {}", describe_failure(f));
             }
-            Ok(if r.failures.is_empty() && r.version_conflicts == 0 { ExitStatus::Success } else { ExitStatus::UseCaseFailed })
+            Ok(if r.failures.is_empty() && r.version_conflicts == 0 {
+                ExitStatus::Success
+            } else {
+                ExitStatus::UseCaseFailed
+            })
         }
         Err(e) => {
             eprintln!("error: {e}");
-            Ok(if e.is_connection() { ExitStatus::Cluster } else { ExitStatus::UseCaseFailed })
+            Ok(if e.is_connection() {
+                ExitStatus::Cluster
+            } else {
+                ExitStatus::UseCaseFailed
+            })
         }
     }
 }
@@ -157,7 +189,11 @@ fn load(args: &ConfigArgs) -> Result<Config, ExitStatus> {
         }
         Err(errors) => {
             eprintln!("{errors}");
-            eprintln!("error: {} has {} problem(s); nothing was run", args.config.display(), errors.errors.len());
+            eprintln!(
+                "error: {} has {} problem(s); nothing was run",
+                args.config.display(),
+                errors.errors.len()
+            );
             Err(ExitStatus::Usage)
         }
     }
@@ -166,11 +202,19 @@ fn load(args: &ConfigArgs) -> Result<Config, ExitStatus> {
 /// The use cases to run: `--use-case` names (all must exist) or every `run_model=1` case.
 fn select<'a>(cfg: &'a Config, sel: &Selection) -> Result<Vec<&'a UseCase>, ExitStatus> {
     if sel.use_cases.is_empty() {
-        return Ok(cfg.use_cases.iter().filter(|u| u.run_model && cfg.general.run_models).collect());
+        return Ok(cfg
+            .use_cases
+            .iter()
+            .filter(|u| u.run_model && cfg.general.run_models)
+            .collect());
     }
     let mut out = Vec::new();
     for name in &sel.use_cases {
-        match cfg.use_cases.iter().find(|u| &u.name == name || &u.model_name == name) {
+        match cfg
+            .use_cases
+            .iter()
+            .find(|u| &u.name == name || &u.model_name == name)
+        {
             Some(u) => out.push(u),
             None => {
                 let known: Vec<&str> = cfg.use_cases.iter().map(|u| u.name.as_str()).collect();
@@ -191,19 +235,31 @@ fn check(args: &ConfigArgs) -> ExitStatus {
         Ok(c) => c,
         Err(s) => return s,
     };
-    println!("{}: ok, {} terms use case(s)", cfg.path.display(), cfg.use_cases.len());
+    println!(
+        "{}: ok, {} terms use case(s)",
+        cfg.path.display(),
+        cfg.use_cases.len()
+    );
     for uc in &cfg.use_cases {
         println!(
             "  {}  {}  aggregator={} target={} {} {} {} {}{}",
             uc.name,
-            if uc.run_model { "run" } else { "skip (run_model=0)" },
+            if uc.run_model {
+                "run"
+            } else {
+                "skip (run_model=0)"
+            },
             uc.aggregator.join(","),
             uc.target.join(","),
             uc.count_method.as_str(),
             uc.trigger.on.as_str(),
             uc.trigger.method.as_str(),
             uc.trigger.sensitivity,
-            if uc.whitelist.is_empty() { String::new() } else { "  (whitelists)".into() },
+            if uc.whitelist.is_empty() {
+                String::new()
+            } else {
+                "  (whitelists)".into()
+            },
         );
     }
     for n in &cfg.notices {
@@ -245,7 +301,44 @@ pub fn plan_json(uc: &UseCase, now: OffsetDateTime) -> Value {
     let window = TimeWindow::ending_at(now, uc.history_window_hours);
     let p = plan::search(uc, window, DEFAULT_PAGE_SIZE);
     let params: BTreeMap<&str, String> = p.page_params().into_iter().collect();
-    let after: AfterKey = p.sources.iter().map(|s| (s.name.clone(), Value::String(format!("<{}>", s.name)))).collect();
+    let after: AfterKey = p
+        .sources
+        .iter()
+        .map(|s| (s.name.clone(), Value::String(format!("<{}>", s.name))))
+        .collect();
+    // The tagging request for one hypothetical outlier, placeholders for the values;
+    // the fixed script source is named, not repeated.
+    let example = Finding {
+        aggregator: uc
+            .aggregator
+            .iter()
+            .enumerate()
+            .map(|(i, _)| format!("<a{i}>"))
+            .collect(),
+        target: (uc.count_method == config::CountMethod::WithinAggregator).then(|| {
+            uc.target
+                .iter()
+                .enumerate()
+                .map(|(i, _)| format!("<t{i}>"))
+                .collect()
+        }),
+        term_count: 1,
+        decision_frontier: 1.5,
+        stats: evaluate::trigger::stats(&[150.0, 1.0]),
+        non_outlier_values_sample: vec!["<usual target>".into()],
+    };
+    let mut tag_example = tag::requests(
+        uc,
+        &p.query,
+        &[example],
+        &[],
+        &BTreeMap::new(),
+        Limits::default(),
+    )
+    .pop()
+    .map(|r| r.body)
+    .unwrap_or_default();
+    tag_example["script"]["source"] = Value::String("(src/tag/outliers.painless)".into());
     serde_json::json!({
         "use_case": uc.name,
         "count": {
@@ -259,9 +352,7 @@ pub fn plan_json(uc: &UseCase, now: OffsetDateTime) -> Value {
             "method": "POST",
             "path": format!("/{}/_update_by_query", p.index),
             "params": { "wait_for_completion": "false", "conflicts": "proceed", "slices": "auto", "refresh": "true" },
-            "script_lang": "painless",
-            "script_params_keys": tag::OUTLIER_KEYS,
-            "note": "one request per chunk of outlier pairs, grouped by aggregator value; values in script params"
+            "example_body": tag_example,
         }
     })
 }
@@ -280,7 +371,10 @@ fn cluster_options(url: &str, general_timeout: u64, insecure: bool) -> ClusterOp
     }
     if let (Ok(u), Ok(p)) = (std::env::var("ES_USER"), std::env::var("ES_PASSWORD")) {
         if !u.is_empty() {
-            o.credentials = Credentials::Basic { user: u, password: p };
+            o.credentials = Credentials::Basic {
+                user: u,
+                password: p,
+            };
         }
     }
     if let Ok(ca) = std::env::var("ES_CA_CERT") {
@@ -333,8 +427,14 @@ async fn run(args: &RunArgs) -> Result<ExitStatus> {
     };
     let (max_buckets, max_clauses) = cluster.limits().await.unwrap_or((None, None));
     let page_size = max_buckets.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, 65_536);
-    let limits = Limits { max_clauses: max_clauses.unwrap_or(1024), ..Limits::default() };
-    let update = UpdateOptions { requests_per_second: args.requests_per_second, ..UpdateOptions::default() };
+    let limits = Limits {
+        max_clauses: max_clauses.unwrap_or(1024),
+        ..Limits::default()
+    };
+    let update = UpdateOptions {
+        requests_per_second: args.requests_per_second,
+        ..UpdateOptions::default()
+    };
 
     if cfg.general.wipe_all_existing_outliers && !dry_run {
         // ee-outliers' es_wipe_all_existing_outliers: clear every entry in the window first.
@@ -342,11 +442,21 @@ async fn run(args: &RunArgs) -> Result<ExitStatus> {
         let (gte, lt) = window.bounds();
         let q = tag::tagged_events_query(Some((&cfg.general.timestamp_field, &gte, &lt)));
         let req = tag::untag_request(&cfg.general.es_index_pattern, &q, &tag::Removal::All);
-        match cluster.update_by_query(&req.index, &req.body, &update, |_| {}).await {
-            Ok(r) => tracing::info!("es_wipe_all_existing_outliers: {} event(s) cleared in the window", r.updated),
+        match cluster
+            .update_by_query(&req.index, &req.body, &update, |_| {})
+            .await
+        {
+            Ok(r) => tracing::info!(
+                "es_wipe_all_existing_outliers: {} event(s) cleared in the window",
+                r.updated
+            ),
             Err(e) => {
                 eprintln!("error: es_wipe_all_existing_outliers: {e}");
-                return Ok(if e.is_connection() { ExitStatus::Cluster } else { ExitStatus::UseCaseFailed });
+                return Ok(if e.is_connection() {
+                    ExitStatus::Cluster
+                } else {
+                    ExitStatus::UseCaseFailed
+                });
             }
         }
     }
@@ -355,7 +465,10 @@ async fn run(args: &RunArgs) -> Result<ExitStatus> {
         let window = TimeWindow::ending_at(now, uc.history_window_hours);
         let mut rep = empty_report(uc, window);
         let started = cluster.traffic();
-        let res = run_use_case(&cluster, uc, window, page_size, limits, &update, dry_run, &mut rep).await;
+        let res = run_use_case(
+            &cluster, uc, window, page_size, limits, &update, dry_run, &mut rep,
+        )
+        .await;
         let t = cluster.traffic().since(started);
         rep.requests = t.requests;
         rep.bytes_received = t.bytes_received;
@@ -363,8 +476,16 @@ async fn run(args: &RunArgs) -> Result<ExitStatus> {
             tracing::error!("use case {}: {e}", uc.name);
             rep.status = Status::Failed;
             rep.error = Some(e.to_string());
-            status = if e.is_connection() { ExitStatus::Cluster } else { ExitStatus::UseCaseFailed };
-        } else if rep.tagging.as_ref().is_some_and(|t| !t.failures.is_empty() || t.version_conflicts > 0) {
+            status = if e.is_connection() {
+                ExitStatus::Cluster
+            } else {
+                ExitStatus::UseCaseFailed
+            };
+        } else if rep
+            .tagging
+            .as_ref()
+            .is_some_and(|t| !t.failures.is_empty() || t.version_conflicts > 0)
+        {
             rep.status = Status::Failed;
             rep.error = Some("tagging did not complete; see the failures".into());
             if status == ExitStatus::Success {
@@ -377,7 +498,8 @@ async fn run(args: &RunArgs) -> Result<ExitStatus> {
     let format = args.format;
     match &args.output {
         Some(path) => {
-            let mut f = std::fs::File::create(path).with_context(|| format!("cannot write the report to {}", path.display()))?;
+            let mut f = std::fs::File::create(path)
+                .with_context(|| format!("cannot write the report to {}", path.display()))?;
             report::render(&summary, format, &mut f)?;
         }
         None => {
@@ -426,7 +548,10 @@ fn spawn_signal_handler() {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            let (Ok(mut int), Ok(mut term)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
                 return;
             };
             tokio::select! {
@@ -476,7 +601,10 @@ fn empty_report(uc: &UseCase, window: TimeWindow) -> UseCaseReport {
 
 /// Checks that every field exists and can be aggregated; returns the `_source` path of
 /// each field that is a multi-field (`x.keyword` is read from `x`).
-async fn check_fields(cluster: &Cluster, uc: &UseCase) -> Result<BTreeMap<String, String>, EsError> {
+async fn check_fields(
+    cluster: &Cluster,
+    uc: &UseCase,
+) -> Result<BTreeMap<String, String>, EsError> {
     let mut asked: Vec<String> = uc.fields().cloned().collect();
     for f in uc.fields() {
         if let Some((parent, _)) = f.rsplit_once('.') {
@@ -494,23 +622,40 @@ async fn check_fields(cluster: &Cluster, uc: &UseCase) -> Result<BTreeMap<String
         summary: reason,
     };
     if caps.indices.is_empty() {
-        return Err(fail(format!("index pattern {} matches no index", uc.index_pattern)));
+        return Err(fail(format!(
+            "index pattern {} matches no index",
+            uc.index_pattern
+        )));
     }
     let mut paths = BTreeMap::new();
     for f in uc.fields() {
         let Some(types) = caps.fields.get(f) else {
-            return Err(fail(format!("field {f} is not in the mapping of any index matching {}", uc.index_pattern)));
+            return Err(fail(format!(
+                "field {f} is not in the mapping of any index matching {}",
+                uc.index_pattern
+            )));
         };
         if let Some((_, cap)) = types.iter().find(|(_, c)| !c.aggregatable) {
-            let hint = if caps.fields.get(&format!("{f}.keyword")).is_some_and(|t| t.values().all(|c| c.aggregatable)) {
+            let hint = if caps
+                .fields
+                .get(&format!("{f}.keyword"))
+                .is_some_and(|t| t.values().all(|c| c.aggregatable))
+            {
                 format!("; use its keyword sub-field {f}.keyword")
             } else {
                 "; map it as keyword".to_string()
             };
-            return Err(fail(format!("field {f} is a {} field and cannot be aggregated{hint}", cap.kind)));
+            return Err(fail(format!(
+                "field {f} is a {} field and cannot be aggregated{hint}",
+                cap.kind
+            )));
         }
         if let Some((parent, _)) = f.rsplit_once('.') {
-            if caps.fields.get(parent).is_some_and(|t| t.keys().any(|k| k != "object" && k != "nested")) {
+            if caps
+                .fields
+                .get(parent)
+                .is_some_and(|t| t.keys().any(|k| k != "object" && k != "nested"))
+            {
                 paths.insert(f.clone(), parent.to_string());
             }
         }
@@ -535,7 +680,11 @@ async fn count_and_evaluate(
             Ok(p) => p,
             Err(EsError::TooManyBuckets { .. }) if sp.page_size > 1 => {
                 sp.page_size /= 2;
-                tracing::warn!("{}: page too large for search.max_buckets; halving to {}", uc.name, sp.page_size);
+                tracing::warn!(
+                    "{}: page too large for search.max_buckets; halving to {}",
+                    uc.name,
+                    sp.page_size
+                );
                 continue;
             }
             Err(e) => return Err(e),
@@ -543,7 +692,12 @@ async fn count_and_evaluate(
         rep.pages += 1;
         rep.es_took_ms += page.took;
         if after.is_none() {
-            rep.events_in_window = page.hits.as_ref().and_then(|h| h.total.as_ref()).map(|t| t.value).or(Some(0));
+            rep.events_in_window = page
+                .hits
+                .as_ref()
+                .and_then(|h| h.total.as_ref())
+                .map(|t| t.value)
+                .or(Some(0));
         }
         let Some(agg) = page.pairs() else { break };
         rep.buckets_read += agg.buckets.len() as u64;
@@ -554,7 +708,9 @@ async fn count_and_evaluate(
             }
         }
         match &agg.after_key {
-            Some(k) if !agg.buckets.is_empty() && agg.buckets.len() as u32 >= sp.page_size => after = Some(k.clone()),
+            Some(k) if !agg.buckets.is_empty() && agg.buckets.len() as u32 >= sp.page_size => {
+                after = Some(k.clone())
+            }
             _ => break,
         }
     }
@@ -573,17 +729,33 @@ fn chart(outcome: &evaluate::GroupOutcome) -> Option<report::Chart> {
     if outcome.observations.is_empty() || first.target.is_none() {
         return None;
     }
-    let outliers: BTreeSet<&Vec<String>> = outcome.findings.iter().filter_map(|f| f.target.as_ref()).collect();
+    let outliers: BTreeSet<&Vec<String>> = outcome
+        .findings
+        .iter()
+        .filter_map(|f| f.target.as_ref())
+        .collect();
     let mut obs: Vec<&evaluate::Observation> = outcome.observations.iter().collect();
-    obs.sort_by(|a, b| b.doc_count.cmp(&a.doc_count).then_with(|| a.target.cmp(&b.target)));
+    obs.sort_by(|a, b| {
+        b.doc_count
+            .cmp(&a.doc_count)
+            .then_with(|| a.target.cmp(&b.target))
+    });
     let mut bars: Vec<report::Bar> = Vec::new();
     for (i, o) in obs.iter().enumerate() {
         let outlier = outliers.contains(&o.target);
         if i < 30 || outlier {
-            bars.push(report::Bar { target: evaluate::join(&o.target), count: o.doc_count, outlier });
+            bars.push(report::Bar {
+                target: evaluate::join(&o.target),
+                count: o.doc_count,
+                outlier,
+            });
         }
     }
-    Some(report::Chart { aggregator: first.aggregator_joined(), frontier: first.decision_frontier, bars })
+    Some(report::Chart {
+        aggregator: first.aggregator_joined(),
+        frontier: first.decision_frontier,
+        bars,
+    })
 }
 
 /// Identifies a finding: aggregator values and target values (`None` = all targets).
@@ -606,7 +778,12 @@ async fn run_use_case(
 ) -> Result<(), EsError> {
     let t0 = Instant::now();
     let source_paths = check_fields(cluster, uc).await?;
-    let path_of = |f: &str| source_paths.get(f).cloned().unwrap_or_else(|| f.to_string());
+    let path_of = |f: &str| {
+        source_paths
+            .get(f)
+            .cloned()
+            .unwrap_or_else(|| f.to_string())
+    };
     let base = plan::search(uc, window, page_size);
     let mut excluded: BTreeSet<String> = BTreeSet::new();
     let mut checked: BTreeSet<FindingKey> = BTreeSet::new();
@@ -626,12 +803,19 @@ async fn run_use_case(
         }
         let findings = count_and_evaluate(cluster, uc, sp.clone(), rep).await?;
         let needs_events = !uc.whitelist.is_empty() || !summary_per_pair(uc);
-        let new: Vec<Finding> = findings.iter().filter(|f| !checked.contains(&key(f))).cloned().collect();
+        let new: Vec<Finding> = findings
+            .iter()
+            .filter(|f| !checked.contains(&key(f)))
+            .cloned()
+            .collect();
         if !needs_events || new.is_empty() {
             break findings;
         }
         let by_key: BTreeMap<FindingKey, &Finding> = new.iter().map(|f| (key(f), f)).collect();
-        let clauses: Vec<Value> = plan::pair_clauses(uc, &new).into_iter().map(|(c, _)| c).collect();
+        let clauses: Vec<Value> = plan::pair_clauses(uc, &new)
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect();
         let mut newly_whitelisted = 0u64;
         for chunk in clauses.chunks((limits.max_clauses / 4).max(1)) {
             let q = plan::restrict(&sp.query, chunk, &[]);
@@ -641,17 +825,23 @@ async fn run_use_case(
                     let tgts = event::combos(&hit.source, &target_paths);
                     let mut strings: Option<Vec<String>> = None;
                     for a in &aggs {
-                        let mut keys: Vec<FindingKey> = tgts.iter().map(|t| (a.clone(), Some(t.clone()))).collect();
+                        let mut keys: Vec<FindingKey> =
+                            tgts.iter().map(|t| (a.clone(), Some(t.clone()))).collect();
                         keys.push((a.clone(), None));
                         for k in keys {
                             let Some(f) = by_key.get(&k) else { continue };
-                            let summary = tag::pair_summary(uc, f)
-                                .unwrap_or_else(|| event::fill_summary(&uc.outlier_summary, &hit.source, path_of));
-                            sample_summary.entry(k.clone()).or_insert_with(|| summary.clone());
+                            let summary = tag::pair_summary(uc, f).unwrap_or_else(|| {
+                                event::fill_summary(&uc.outlier_summary, &hit.source, path_of)
+                            });
+                            sample_summary
+                                .entry(k.clone())
+                                .or_insert_with(|| summary.clone());
                             if uc.whitelist.is_empty() || excluded.contains(&hit.id) {
                                 continue;
                             }
-                            let ev = strings.get_or_insert_with(|| evaluate::whitelist::event_strings(&hit.source));
+                            let ev = strings.get_or_insert_with(|| {
+                                evaluate::whitelist::event_strings(&hit.source)
+                            });
                             let mut all = ev.clone();
                             all.extend(outlier_strings(uc, f, &summary, k.1.as_deref()));
                             if evaluate::whitelist::is_whitelisted(&uc.whitelist, &all) {
@@ -668,7 +858,10 @@ async fn run_use_case(
         if newly_whitelisted == 0 {
             break findings;
         }
-        tracing::debug!("{}: {newly_whitelisted} whitelisted event(s); evaluating again", uc.name);
+        tracing::debug!(
+            "{}: {newly_whitelisted} whitelisted event(s); evaluating again",
+            uc.name
+        );
     };
     rep.detection_ms = t0.elapsed().as_millis() as u64;
     rep.outliers = findings
@@ -712,7 +905,9 @@ async fn run_use_case(
         for r in &requests {
             crate::execute::check_stop("the next tagging request")?;
             tr.requests += 1;
-            let resp = cluster.update_by_query(&r.index, &r.body, update, |_| {}).await?;
+            let resp = cluster
+                .update_by_query(&r.index, &r.body, update, |_| {})
+                .await?;
             if pass == 1 {
                 tr.matched += resp.total;
                 tr.noops += resp.noops;
@@ -727,7 +922,11 @@ async fn run_use_case(
         if conflicts == 0 || !tr.failures.is_empty() {
             break;
         }
-        tracing::warn!("{}: {conflicts} version conflict(s) while tagging; tagging again (pass {})", uc.name, pass + 1);
+        tracing::warn!(
+            "{}: {conflicts} version conflict(s) while tagging; tagging again (pass {})",
+            uc.name,
+            pass + 1
+        );
     }
     rep.tagging_ms = t1.elapsed().as_millis() as u64;
     rep.tagging = Some(tr);
@@ -735,11 +934,19 @@ async fn run_use_case(
 }
 
 fn summary_per_pair(uc: &UseCase) -> bool {
-    uc.outlier_summary.fields().iter().all(|f| uc.fields().any(|g| g == f))
+    uc.outlier_summary
+        .fields()
+        .iter()
+        .all(|f| uc.fields().any(|g| g == f))
 }
 
 /// The outlier information an event's whitelist check sees besides the event's own values.
-fn outlier_strings(uc: &UseCase, f: &Finding, summary: &str, target: Option<&[String]>) -> Vec<String> {
+fn outlier_strings(
+    uc: &UseCase,
+    f: &Finding,
+    summary: &str,
+    target: Option<&[String]>,
+) -> Vec<String> {
     vec![
         uc.outlier_type.clone(),
         uc.outlier_reason.clone(),

@@ -35,7 +35,10 @@ fn main() -> anyhow::Result<()> {
         Some(s) => time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)?,
         None => time::OffsetDateTime::now_utc(),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let cluster = Cluster::open(ClusterOptions::new(&a.url))?;
     let mut results = Vec::new();
     for uc in cfg.use_cases.iter().filter(|u| u.run_model) {
@@ -53,13 +56,19 @@ fn main() -> anyhow::Result<()> {
         }))?;
         let obs: Vec<Observation> = counts
             .into_iter()
-            .map(|((aggregator, target), doc_count)| Observation { aggregator, target, doc_count })
+            .map(|((aggregator, target), doc_count)| Observation {
+                aggregator,
+                target,
+                doc_count,
+            })
             .collect();
         let pairs = obs.len();
         let findings = evaluate::findings(uc.count_method, uc.trigger, uc.min_target_buckets, &obs);
         let t = cluster.traffic().since(before);
-        let outliers: Vec<serde_json::Value> =
-            findings.iter().map(|f| json!([f.aggregator_joined(), f.target_joined(), f.term_count])).collect();
+        let outliers: Vec<serde_json::Value> = findings
+            .iter()
+            .map(|f| json!([f.aggregator_joined(), f.target_joined(), f.term_count]))
+            .collect();
         results.push(json!({
             "use_case": uc.name,
             "events_read": events,

@@ -19,7 +19,10 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 #[derive(Parser)]
-#[command(name = "esoutliers-sample", about = "Generate and load synthetic process events")]
+#[command(
+    name = "esoutliers-sample",
+    about = "Generate and load synthetic process events"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -132,11 +135,23 @@ struct World {
 
 fn world(a: &Args, rng: &mut StdRng) -> World {
     let parents: Vec<String> = (0..a.parents.max(1))
-        .map(|i| KNOWN_PARENTS.get(i).map(|s| s.to_string()).unwrap_or_else(|| format!("app{i:04}.exe")))
+        .map(|i| {
+            KNOWN_PARENTS
+                .get(i)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| format!("app{i:04}.exe"))
+        })
         .collect();
-    let parent_weights: Vec<f64> = (0..parents.len()).map(|i| 1.0 / ((i + 1) as f64).powf(a.parent_skew)).collect();
+    let parent_weights: Vec<f64> = (0..parents.len())
+        .map(|i| 1.0 / ((i + 1) as f64).powf(a.parent_skew))
+        .collect();
     let pool: Vec<String> = (0..a.children.max(1))
-        .map(|i| KNOWN_CHILDREN.get(i).map(|s| s.to_string()).unwrap_or_else(|| format!("tool{i:05}.exe")))
+        .map(|i| {
+            KNOWN_CHILDREN
+                .get(i)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| format!("tool{i:05}.exe"))
+        })
         .collect();
     let planted_children: Vec<&str> = PLANTED.iter().map(|p| p.1).collect();
     let children = parents
@@ -149,7 +164,10 @@ fn world(a: &Args, rng: &mut StdRng) -> World {
                 let r: f64 = rng.gen();
                 let idx = ((pool.len() as f64).powf(r) - 1.0) as usize % pool.len();
                 let c = &pool[idx];
-                if c == p || picked.iter().any(|(x, _)| x == c) || planted_children.contains(&c.as_str()) {
+                if c == p
+                    || picked.iter().any(|(x, _)| x == c)
+                    || planted_children.contains(&c.as_str())
+                {
                     if picked.len() + planted_children.len() + 1 >= pool.len() {
                         break;
                     }
@@ -162,9 +180,19 @@ fn world(a: &Args, rng: &mut StdRng) -> World {
             picked
         })
         .collect();
-    let hosts = (0..a.hosts.max(1)).map(|i| format!("ws-{i:04}.corp.example")).collect();
-    let users = (0..(a.hosts.max(1) * 2)).map(|i| format!("user{i:04}")).collect();
-    World { parents, parent_weights, children, hosts, users }
+    let hosts = (0..a.hosts.max(1))
+        .map(|i| format!("ws-{i:04}.corp.example"))
+        .collect();
+    let users = (0..(a.hosts.max(1) * 2))
+        .map(|i| format!("user{i:04}"))
+        .collect();
+    World {
+        parents,
+        parent_weights,
+        children,
+        hosts,
+        users,
+    }
 }
 
 fn pick(weights: &[f64], total: f64, rng: &mut StdRng) -> usize {
@@ -178,11 +206,26 @@ fn pick(weights: &[f64], total: f64, rng: &mut StdRng) -> usize {
     weights.len() - 1
 }
 
-fn event(parent: &str, child: &str, host: &str, user: &str, ts: OffsetDateTime, rng: &mut StdRng) -> Value {
+fn event(
+    parent: &str,
+    child: &str,
+    host: &str,
+    user: &str,
+    ts: OffsetDateTime,
+    rng: &mut StdRng,
+) -> Value {
     let pid: u32 = rng.gen_range(1000..65000);
     let ppid: u32 = rng.gen_range(100..65000);
-    let exe = |n: &str| format!("C:\\Program Files\\Vendor\\{}\\{}", n.trim_end_matches(".exe"), n);
-    let args: String = (0..rng.gen_range(1..5)).map(|_| format!(" /opt{}", rng.gen_range(0..1000))).collect();
+    let exe = |n: &str| {
+        format!(
+            "C:\\Program Files\\Vendor\\{}\\{}",
+            n.trim_end_matches(".exe"),
+            n
+        )
+    };
+    let args: String = (0..rng.gen_range(1..5))
+        .map(|_| format!(" /opt{}", rng.gen_range(0..1000)))
+        .collect();
     json!({
         "@timestamp": ts.format(&Rfc3339).unwrap_or_default(),
         "event": { "category": "process", "type": "start", "kind": "event", "module": "sysmon", "dataset": "windows.sysmon_operational", "code": "1" },
@@ -218,8 +261,11 @@ fn generate(a: &Args, mut emit: impl FnMut(Value)) -> Vec<(String, String, u64)>
     let span = (a.days.max(1) * 86_400) as i64;
     let ts = |rng: &mut StdRng| now - time::Duration::seconds(rng.gen_range(1..span));
     let total_w: f64 = w.parent_weights.iter().sum();
-    let planted: Vec<(String, String, u64)> =
-        PLANTED.iter().filter(|p| w.parents.iter().any(|x| x == p.0)).map(|p| (p.0.into(), p.1.into(), p.2)).collect();
+    let planted: Vec<(String, String, u64)> = PLANTED
+        .iter()
+        .filter(|p| w.parents.iter().any(|x| x == p.0))
+        .map(|p| (p.0.into(), p.1.into(), p.2))
+        .collect();
     let n_planted: u64 = planted.iter().map(|p| p.2).sum();
     for _ in 0..a.events.saturating_sub(n_planted) {
         let p = pick(&w.parent_weights, total_w, &mut rng);
@@ -260,7 +306,9 @@ fn mapping() -> Value {
 }
 
 async fn load(a: Args) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(300)).build()?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .build()?;
     let base = a.url.trim_end_matches('/').to_string();
     let idx = format!("{base}/{}", a.index);
     if a.replace {
@@ -274,7 +322,9 @@ async fn load(a: Args) -> anyhow::Result<()> {
         }
     }
     let bar = ProgressBar::new(a.events);
-    bar.set_style(ProgressStyle::with_template("{spinner} loading {pos}/{len} events {wide_bar} {per_sec} eta {eta}")?);
+    bar.set_style(ProgressStyle::with_template(
+        "{spinner} loading {pos}/{len} events {wide_bar} {per_sec} eta {eta}",
+    )?);
     if !console_is_tty() {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
@@ -307,7 +357,13 @@ async fn load(a: Args) -> anyhow::Result<()> {
         handles.push(tokio::spawn(async move {
             let _permit = permit;
             for attempt in 0..5u32 {
-                match client.post(&bulk).header("Content-Type", "application/x-ndjson").body(body.clone()).send().await {
+                match client
+                    .post(&bulk)
+                    .header("Content-Type", "application/x-ndjson")
+                    .body(body.clone())
+                    .send()
+                    .await
+                {
                     Ok(r) if r.status().is_success() => {
                         let v: Value = r.json().await?;
                         if v["errors"].as_bool() == Some(true) {
@@ -317,7 +373,11 @@ async fn load(a: Args) -> anyhow::Result<()> {
                         return Ok(());
                     }
                     Ok(r) if r.status().as_u16() == 429 => {}
-                    Ok(r) => anyhow::bail!("bulk failed: HTTP {}: {}", r.status(), r.text().await.unwrap_or_default()),
+                    Ok(r) => anyhow::bail!(
+                        "bulk failed: HTTP {}: {}",
+                        r.status(),
+                        r.text().await.unwrap_or_default()
+                    ),
                     Err(e) if attempt < 4 => eprintln!("bulk: {e}; retrying"),
                     Err(e) => return Err(e.into()),
                 }
@@ -331,11 +391,20 @@ async fn load(a: Args) -> anyhow::Result<()> {
     }
     let planted = producer.await?;
     bar.finish_and_clear();
-    client.put(format!("{idx}/_settings")).json(&json!({ "index": { "refresh_interval": "1s" } })).send().await?;
+    client
+        .put(format!("{idx}/_settings"))
+        .json(&json!({ "index": { "refresh_interval": "1s" } }))
+        .send()
+        .await?;
     client.post(format!("{idx}/_refresh")).send().await?;
-    eprintln!("loaded {} events into {} ({} hosts, {} parents)", a.events, a.index, a.hosts, a.parents);
-    let planted_json: Vec<Value> =
-        planted.iter().map(|(p, c, n)| json!({ "parent": p, "child": c, "events": n })).collect();
+    eprintln!(
+        "loaded {} events into {} ({} hosts, {} parents)",
+        a.events, a.index, a.hosts, a.parents
+    );
+    let planted_json: Vec<Value> = planted
+        .iter()
+        .map(|(p, c, n)| json!({ "parent": p, "child": c, "events": n }))
+        .collect();
     eprintln!("planted rare pairs:");
     for (p, c, n) in &planted {
         eprintln!("  {p} -> {c} ({n} event(s))");
@@ -364,6 +433,10 @@ fn main() -> anyhow::Result<()> {
             });
             Ok(())
         }
-        Cmd::Load(a) => tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?.block_on(load(a)),
+        Cmd::Load(a) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?
+            .block_on(load(a)),
     }
 }

@@ -168,7 +168,11 @@ impl ErrorCause {
         // The root cause is often generic ("query_shard_exception"); prefer the deepest
         // caused_by when it has a reason.
         let pick = if top.reason.is_some() { top } else { c };
-        format!("{}: {}", pick.kind, pick.reason.as_deref().unwrap_or("(no reason given)"))
+        format!(
+            "{}: {}",
+            pick.kind,
+            pick.reason.as_deref().unwrap_or("(no reason given)")
+        )
     }
 
     /// True when any cause in the chain has this type.
@@ -273,14 +277,19 @@ mod tests {
                "caused_by":{"type":"illegal_argument_exception","reason":"Text fields are not optimised"}},"status":400}"#,
         )
         .unwrap();
-        assert_eq!(body.error.summary(), "illegal_argument_exception: Text fields are not optimised");
+        assert_eq!(
+            body.error.summary(),
+            "illegal_argument_exception: Text fields are not optimised"
+        );
         assert!(body.error.has_type("illegal_argument_exception"));
         assert!(!body.error.has_type("too_many_buckets_exception"));
     }
 
     #[test]
     fn opensearch_is_named_from_distribution() {
-        let i: RootInfo = serde_json::from_str(r#"{"version":{"number":"2.19.1","distribution":"opensearch"}}"#).unwrap();
+        let i: RootInfo =
+            serde_json::from_str(r#"{"version":{"number":"2.19.1","distribution":"opensearch"}}"#)
+                .unwrap();
         assert_eq!(i.product(), "OpenSearch 2.19.1");
         let e: RootInfo = serde_json::from_str(r#"{"version":{"number":"7.10.2"}}"#).unwrap();
         assert_eq!(e.product(), "Elasticsearch 7.10.2");

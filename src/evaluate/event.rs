@@ -48,7 +48,11 @@ pub fn combos(source: &Value, paths: &[String]) -> Vec<Vec<String>> {
 /// The summary with placeholders filled from this event (lists joined with `, `; a missing
 /// field stays `{field}`), as the tagging script fills it. `path` maps a field name to its
 /// `_source` path.
-pub fn fill_summary(template: &SummaryTemplate, source: &Value, path: impl Fn(&str) -> String) -> String {
+pub fn fill_summary(
+    template: &SummaryTemplate,
+    source: &Value,
+    path: impl Fn(&str) -> String,
+) -> String {
     template.fill(|field| {
         let v = values(source, &path(field));
         (!v.is_empty()).then(|| v.join(", "))

@@ -16,7 +16,9 @@ pub static STOP: AtomicBool = AtomicBool::new(false);
 /// `Err(Interrupted)` once a stop was requested.
 pub fn check_stop(before: &str) -> Result<(), EsError> {
     if STOP.load(Ordering::SeqCst) {
-        return Err(EsError::Interrupted { before: before.to_string() });
+        return Err(EsError::Interrupted {
+            before: before.to_string(),
+        });
     }
     Ok(())
 }
@@ -30,8 +32,8 @@ use serde_json::{json, Value};
 use thiserror::Error;
 
 use crate::es::{
-    AfterKey, CompositePage, ErrorBody, FieldCapsResponse, Hit, RootInfo, SearchResponse, TaskResponse, TaskStarted,
-    UpdateByQueryResponse,
+    AfterKey, CompositePage, ErrorBody, FieldCapsResponse, Hit, RootInfo, SearchResponse,
+    TaskResponse, TaskStarted, UpdateByQueryResponse,
 };
 use crate::plan::SearchPlan;
 use retry::{classify, Verdict};
@@ -45,15 +47,38 @@ pub enum EsError {
     #[error("the cluster at {url} refused the credentials (HTTP {status}); check ES_USER/ES_PASSWORD or ES_API_KEY")]
     Auth { url: String, status: u16 },
     #[error("{request} on index {index} failed (HTTP {status}): {summary}")]
-    Request { request: String, index: String, status: u16, summary: String },
+    Request {
+        request: String,
+        index: String,
+        status: u16,
+        summary: String,
+    },
     #[error("{request} on index {index}: page of {page_size} buckets exceeds search.max_buckets")]
-    TooManyBuckets { request: String, index: String, page_size: u32 },
+    TooManyBuckets {
+        request: String,
+        index: String,
+        page_size: u32,
+    },
     #[error("{request} on index {index} returned partial results ({failed} of {total} shards failed{timed_out}); counts would be wrong, so nothing is flagged")]
-    Partial { request: String, index: String, failed: u64, total: u64, timed_out: &'static str },
+    Partial {
+        request: String,
+        index: String,
+        failed: u64,
+        total: u64,
+        timed_out: &'static str,
+    },
     #[error("{request} on index {index}: unexpected response: {reason}")]
-    Decode { request: String, index: String, reason: String },
+    Decode {
+        request: String,
+        index: String,
+        reason: String,
+    },
     #[error("{request} on index {index}: {reason}")]
-    Task { request: String, index: String, reason: String },
+    Task {
+        request: String,
+        index: String,
+        reason: String,
+    },
     /// SIGINT/SIGTERM arrived; the run stopped between two requests.
     #[error("stopped by a signal before {before}; every request already sent completed")]
     Interrupted { before: String },
@@ -71,7 +96,10 @@ impl EsError {
 pub enum Credentials {
     #[default]
     None,
-    Basic { user: String, password: String },
+    Basic {
+        user: String,
+        password: String,
+    },
     ApiKey(String),
 }
 
@@ -133,7 +161,10 @@ pub struct Traffic {
 
 impl Traffic {
     pub fn since(self, before: Traffic) -> Traffic {
-        Traffic { requests: self.requests - before.requests, bytes_received: self.bytes_received - before.bytes_received }
+        Traffic {
+            requests: self.requests - before.requests,
+            bytes_received: self.bytes_received - before.bytes_received,
+        }
     }
 }
 
@@ -153,8 +184,12 @@ impl Cluster {
     /// Builds the client; credentials written into the URL are moved to `Credentials`.
     pub fn open(mut opts: ClusterOptions) -> Result<Cluster, EsError> {
         let shown = redact_url(&opts.url);
-        let bad = |reason: String| EsError::Unreachable { url: shown.clone(), reason };
-        let mut url = reqwest::Url::parse(&opts.url).map_err(|e| bad(format!("invalid URL: {e}")))?;
+        let bad = |reason: String| EsError::Unreachable {
+            url: shown.clone(),
+            reason,
+        };
+        let mut url =
+            reqwest::Url::parse(&opts.url).map_err(|e| bad(format!("invalid URL: {e}")))?;
         if !url.username().is_empty() {
             if matches!(opts.credentials, Credentials::None) {
                 opts.credentials = Credentials::Basic {
@@ -166,17 +201,26 @@ impl Cluster {
             let _ = url.set_password(None);
         }
         opts.url = url.to_string().trim_end_matches('/').to_string();
-        let mut b = reqwest::Client::builder().timeout(opts.timeout).connect_timeout(Duration::from_secs(10));
+        let mut b = reqwest::Client::builder()
+            .timeout(opts.timeout)
+            .connect_timeout(Duration::from_secs(10));
         if let Some(ca) = &opts.ca_cert {
-            let pem = std::fs::read(ca).map_err(|e| bad(format!("cannot read CA file {}: {e}", ca.display())))?;
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| bad(format!("CA file {}: {e}", ca.display())))?;
+            let pem = std::fs::read(ca)
+                .map_err(|e| bad(format!("cannot read CA file {}: {e}", ca.display())))?;
+            let cert = reqwest::Certificate::from_pem(&pem)
+                .map_err(|e| bad(format!("CA file {}: {e}", ca.display())))?;
             b = b.add_root_certificate(cert);
         }
         if opts.insecure {
             b = b.danger_accept_invalid_certs(true);
         }
         let client = b.build().map_err(|e| bad(e.to_string()))?;
-        Ok(Cluster { client, opts, bytes_received: AtomicU64::new(0), requests: AtomicU64::new(0) })
+        Ok(Cluster {
+            client,
+            opts,
+            bytes_received: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+        })
     }
 
     /// The URL, without credentials.
@@ -213,7 +257,9 @@ impl Cluster {
                 Credentials::ApiKey(k) => req.header("Authorization", format!("ApiKey {k}")),
             };
             if let Some(b) = body {
-                req = req.header("Content-Type", "application/json").body(serde_json::to_vec(b).unwrap_or_default());
+                req = req
+                    .header("Content-Type", "application/json")
+                    .body(serde_json::to_vec(b).unwrap_or_default());
             }
             self.requests.fetch_add(1, Ordering::Relaxed);
             let result = req.send().await;
@@ -228,31 +274,46 @@ impl Cluster {
                         .map(Duration::from_secs);
                     match resp.bytes().await {
                         Ok(b) => {
-                            self.bytes_received.fetch_add(b.len() as u64, Ordering::Relaxed);
+                            self.bytes_received
+                                .fetch_add(b.len() as u64, Ordering::Relaxed);
                             (status, b.to_vec(), retry_after)
                         }
                         Err(e) => {
                             if attempt < self.opts.max_attempts {
-                                tracing::warn!("{what} on {index}: response cut off ({}); retrying", reason_of(&e));
+                                tracing::warn!(
+                                    "{what} on {index}: response cut off ({}); retrying",
+                                    reason_of(&e)
+                                );
                                 tokio::time::sleep(self.backoff(attempt, None)).await;
                                 continue;
                             }
-                            return Err(EsError::Unreachable { url: self.opts.url.clone(), reason: reason_of(&e) });
+                            return Err(EsError::Unreachable {
+                                url: self.opts.url.clone(),
+                                reason: reason_of(&e),
+                            });
                         }
                     }
                 }
                 Err(e) => {
                     if attempt < self.opts.max_attempts {
-                        tracing::warn!("{what} on {index}: {}; retrying (attempt {attempt})", reason_of(&e));
+                        tracing::warn!(
+                            "{what} on {index}: {}; retrying (attempt {attempt})",
+                            reason_of(&e)
+                        );
                         tokio::time::sleep(self.backoff(attempt, None)).await;
                         continue;
                     }
-                    return Err(EsError::Unreachable { url: self.opts.url.clone(), reason: reason_of(&e) });
+                    return Err(EsError::Unreachable {
+                        url: self.opts.url.clone(),
+                        reason: reason_of(&e),
+                    });
                 }
             };
             match classify(status, &bytes) {
                 Verdict::Retry if attempt < self.opts.max_attempts => {
-                    tracing::warn!("{what} on {index}: HTTP {status}; retrying (attempt {attempt})");
+                    tracing::warn!(
+                        "{what} on {index}: HTTP {status}; retrying (attempt {attempt})"
+                    );
                     tokio::time::sleep(self.backoff(attempt, retry_after)).await;
                 }
                 _ => return Ok((status, bytes)),
@@ -261,7 +322,11 @@ impl Cluster {
     }
 
     fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        let base = self.opts.backoff.saturating_mul(1 << (attempt - 1).min(10)).min(Duration::from_secs(30));
+        let base = self
+            .opts
+            .backoff
+            .saturating_mul(1 << (attempt - 1).min(10))
+            .min(Duration::from_secs(30));
         let jitter = base.mul_f64(rand::random::<f64>() * 0.5);
         retry_after.unwrap_or_default().max(base + jitter)
     }
@@ -280,16 +345,30 @@ impl Cluster {
         self.decode(status, &bytes, what, index)
     }
 
-    fn decode<T: DeserializeOwned>(&self, status: u16, bytes: &[u8], what: &str, index: &str) -> Result<T, EsError> {
+    fn decode<T: DeserializeOwned>(
+        &self,
+        status: u16,
+        bytes: &[u8],
+        what: &str,
+        index: &str,
+    ) -> Result<T, EsError> {
         if status == StatusCode::UNAUTHORIZED.as_u16() || status == StatusCode::FORBIDDEN.as_u16() {
-            return Err(EsError::Auth { url: self.opts.url.clone(), status });
+            return Err(EsError::Auth {
+                url: self.opts.url.clone(),
+                status,
+            });
         }
         if !(200..300).contains(&status) {
             let summary = match serde_json::from_slice::<ErrorBody>(bytes) {
                 Ok(e) => e.error.summary(),
                 Err(_) => String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned(),
             };
-            return Err(EsError::Request { request: what.into(), index: index.into(), status, summary });
+            return Err(EsError::Request {
+                request: what.into(),
+                index: index.into(),
+                status,
+                summary,
+            });
         }
         serde_json::from_slice(bytes).map_err(|e| EsError::Decode {
             request: what.into(),
@@ -309,7 +388,10 @@ impl Cluster {
             .call(
                 Method::GET,
                 "/_cluster/settings",
-                &[("include_defaults", "true".into()), ("flatten_settings", "true".into())],
+                &[
+                    ("include_defaults", "true".into()),
+                    ("flatten_settings", "true".into()),
+                ],
                 None,
                 "read cluster settings",
                 "-",
@@ -318,7 +400,12 @@ impl Cluster {
         let find = |key: &str| -> Option<u64> {
             ["transient", "persistent", "defaults"]
                 .iter()
-                .find_map(|s| v.get(s).and_then(|m| m.get(key)).and_then(|x| x.as_str()).and_then(|x| x.parse().ok()))
+                .find_map(|s| {
+                    v.get(s)
+                        .and_then(|m| m.get(key))
+                        .and_then(|x| x.as_str())
+                        .and_then(|x| x.parse().ok())
+                })
         };
         let buckets = find("search.max_buckets").map(|b| b.min(u32::MAX as u64) as u32);
         let clauses = find("indices.query.bool.max_clause_count").map(|c| c as usize);
@@ -327,12 +414,20 @@ impl Cluster {
 
     /// `_field_caps` for `fields` over `index`.
     /// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/search-field-caps.html>
-    pub async fn field_caps(&self, index: &str, fields: &[String]) -> Result<FieldCapsResponse, EsError> {
+    pub async fn field_caps(
+        &self,
+        index: &str,
+        fields: &[String],
+    ) -> Result<FieldCapsResponse, EsError> {
         let path = format!("/{}/_field_caps", enc(index));
         self.call(
             Method::GET,
             &path,
-            &[("fields", fields.join(",")), ("ignore_unavailable", "true".into()), ("allow_no_indices", "true".into())],
+            &[
+                ("fields", fields.join(",")),
+                ("ignore_unavailable", "true".into()),
+                ("allow_no_indices", "true".into()),
+            ],
             None,
             "field capabilities",
             index,
@@ -341,16 +436,39 @@ impl Cluster {
     }
 
     /// One composite page. `Err(TooManyBuckets)` tells the caller to halve the page.
-    pub async fn composite_page(&self, plan: &SearchPlan, after: Option<&AfterKey>) -> Result<CompositePage, EsError> {
+    pub async fn composite_page(
+        &self,
+        plan: &SearchPlan,
+        after: Option<&AfterKey>,
+    ) -> Result<CompositePage, EsError> {
         let what = format!("composite page of use case {}", plan.use_case);
         let path = format!("/{}/_search", enc(&plan.index));
         let body = plan.page_body(after);
-        let (status, bytes) = self.send(Method::POST, &path, &plan.page_params(), Some(&body), &what, &plan.index).await?;
+        let (status, bytes) = self
+            .send(
+                Method::POST,
+                &path,
+                &plan.page_params(),
+                Some(&body),
+                &what,
+                &plan.index,
+            )
+            .await?;
         if classify(status, &bytes) == Verdict::TooManyBuckets {
-            return Err(EsError::TooManyBuckets { request: what, index: plan.index.clone(), page_size: plan.page_size });
+            return Err(EsError::TooManyBuckets {
+                request: what,
+                index: plan.index.clone(),
+                page_size: plan.page_size,
+            });
         }
         let page: CompositePage = self.decode(status, &bytes, &what, &plan.index)?;
-        check_complete(&what, &plan.index, page.shards.failed, page.shards.total, page.timed_out)?;
+        check_complete(
+            &what,
+            &plan.index,
+            page.shards.failed,
+            page.shards.total,
+            page.timed_out,
+        )?;
         Ok(page)
     }
 
@@ -370,7 +488,10 @@ impl Cluster {
             .call(
                 Method::POST,
                 &path,
-                &[("scroll", "2m".into()), ("allow_partial_search_results", "false".into())],
+                &[
+                    ("scroll", "2m".into()),
+                    ("allow_partial_search_results", "false".into()),
+                ],
                 Some(&body),
                 what,
                 index,
@@ -379,7 +500,13 @@ impl Cluster {
         let mut n = 0u64;
         let mut scroll_id: Option<String> = None;
         loop {
-            check_complete(what, index, resp.shards.failed, resp.shards.total, resp.timed_out)?;
+            check_complete(
+                what,
+                index,
+                resp.shards.failed,
+                resp.shards.total,
+                resp.timed_out,
+            )?;
             if resp.hits.hits.is_empty() {
                 break;
             }
@@ -391,11 +518,27 @@ impl Cluster {
             let Some(id) = id else { break };
             scroll_id = Some(id.clone());
             resp = self
-                .call(Method::POST, "/_search/scroll", &[], Some(&json!({ "scroll": "2m", "scroll_id": id })), what, index)
+                .call(
+                    Method::POST,
+                    "/_search/scroll",
+                    &[],
+                    Some(&json!({ "scroll": "2m", "scroll_id": id })),
+                    what,
+                    index,
+                )
                 .await?;
         }
         if let Some(id) = scroll_id {
-            let _ = self.send(Method::DELETE, "/_search/scroll", &[], Some(&json!({ "scroll_id": id })), what, index).await;
+            let _ = self
+                .send(
+                    Method::DELETE,
+                    "/_search/scroll",
+                    &[],
+                    Some(&json!({ "scroll_id": id })),
+                    what,
+                    index,
+                )
+                .await;
         }
         Ok(n)
     }
@@ -422,17 +565,25 @@ impl Cluster {
         if let Some(rps) = opts.requests_per_second {
             params.push(("requests_per_second", rps.to_string()));
         }
-        let started: TaskStarted = self.call(Method::POST, &path, &params, Some(body), what, index).await?;
+        let started: TaskStarted = self
+            .call(Method::POST, &path, &params, Some(body), what, index)
+            .await?;
         let task_path = format!("/_tasks/{}", enc(&started.task));
         let mut wait = Duration::from_millis(100);
         loop {
-            let t: TaskResponse = self.call(Method::GET, &task_path, &[], None, what, index).await?;
+            let t: TaskResponse = self
+                .call(Method::GET, &task_path, &[], None, what, index)
+                .await?;
             if let Some(s) = t.task.as_ref().and_then(|t| t.status.as_ref()) {
                 progress(s);
             }
             if t.completed {
                 if let Some(e) = t.error {
-                    return Err(EsError::Task { request: what.into(), index: index.into(), reason: e.summary() });
+                    return Err(EsError::Task {
+                        request: what.into(),
+                        index: index.into(),
+                        reason: e.summary(),
+                    });
                 }
                 let r = t.response.unwrap_or_default();
                 return Ok(r);
@@ -445,7 +596,9 @@ impl Cluster {
     /// Refreshes `index` so the next search sees every write.
     pub async fn refresh(&self, index: &str) -> Result<(), EsError> {
         let path = format!("/{}/_refresh", enc(index));
-        let _: Value = self.call(Method::POST, &path, &[], None, "refresh", index).await?;
+        let _: Value = self
+            .call(Method::POST, &path, &[], None, "refresh", index)
+            .await?;
         Ok(())
     }
 }
@@ -463,7 +616,12 @@ pub struct UpdateOptions {
 
 impl Default for UpdateOptions {
     fn default() -> Self {
-        UpdateOptions { slices: "auto".into(), requests_per_second: None, scroll_size: 1000, refresh: true }
+        UpdateOptions {
+            slices: "auto".into(),
+            requests_per_second: None,
+            scroll_size: 1000,
+            refresh: true,
+        }
     }
 }
 
@@ -471,7 +629,13 @@ fn resp_scroll_id(resp: &SearchResponse) -> Option<String> {
     resp.scroll_id.clone()
 }
 
-fn check_complete(what: &str, index: &str, failed: u64, total: u64, timed_out: bool) -> Result<(), EsError> {
+fn check_complete(
+    what: &str,
+    index: &str,
+    failed: u64,
+    total: u64,
+    timed_out: bool,
+) -> Result<(), EsError> {
     if failed > 0 || timed_out {
         return Err(EsError::Partial {
             request: what.into(),
@@ -489,7 +653,16 @@ fn enc(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' | b',' | b'~' | b'+' => out.push(b as char),
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b'*'
+            | b','
+            | b'~'
+            | b'+' => out.push(b as char),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

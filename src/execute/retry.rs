@@ -26,7 +26,9 @@ pub fn classify(status: u16, body: &[u8]) -> Verdict {
             return Verdict::TooManyBuckets;
         }
         // A circuit breaker trips under memory pressure and clears by itself.
-        if e.error.has_type("circuit_breaking_exception") || e.error.has_type("es_rejected_execution_exception") {
+        if e.error.has_type("circuit_breaking_exception")
+            || e.error.has_type("es_rejected_execution_exception")
+        {
             return Verdict::Retry;
         }
     }

@@ -28,7 +28,10 @@ pub struct TimeWindow {
 impl TimeWindow {
     /// The window of `hours` hours that ends at `end`.
     pub fn ending_at(end: OffsetDateTime, hours: u64) -> TimeWindow {
-        TimeWindow { start: end - Duration::hours(hours as i64), end }
+        TimeWindow {
+            start: end - Duration::hours(hours as i64),
+            end,
+        }
     }
 
     /// Absolute RFC 3339 timestamps (UTC, milliseconds): absolute, so requests are cacheable.
@@ -39,7 +42,9 @@ impl TimeWindow {
 
 fn rfc3339(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
-    let t = t.replace_nanosecond(t.millisecond() as u32 * 1_000_000).unwrap_or(t);
+    let t = t
+        .replace_nanosecond(t.millisecond() as u32 * 1_000_000)
+        .unwrap_or(t);
     t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }
 
@@ -87,10 +92,16 @@ pub fn filter_query(uc: &UseCase, window: TimeWindow) -> Value {
 pub fn search(uc: &UseCase, window: TimeWindow, page_size: u32) -> SearchPlan {
     let mut sources = Vec::new();
     for (i, f) in uc.aggregator.iter().enumerate() {
-        sources.push(Source { name: format!("a{i}"), field: f.clone() });
+        sources.push(Source {
+            name: format!("a{i}"),
+            field: f.clone(),
+        });
     }
     for (i, f) in uc.target.iter().enumerate() {
-        sources.push(Source { name: format!("t{i}"), field: f.clone() });
+        sources.push(Source {
+            name: format!("t{i}"),
+            field: f.clone(),
+        });
     }
     SearchPlan {
         use_case: uc.name.clone(),
@@ -224,7 +235,12 @@ pub fn restrict(query: &Value, clauses: &[Value], excluded_ids: &[String]) -> Va
 /// One page of events of candidate pairs, for whitelist checks: `search_after` on a point
 /// in time, sorted by `_shard_doc` (Elasticsearch 7.12+) or `_doc`.
 /// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/paginate-search-results.html#search-after>
-pub fn events_page_body(query: &Value, size: u32, pit: Option<&str>, search_after: Option<&[Value]>) -> Value {
+pub fn events_page_body(
+    query: &Value,
+    size: u32,
+    pit: Option<&str>,
+    search_after: Option<&[Value]>,
+) -> Value {
     let mut body = json!({
         "size": size,
         "query": query,
@@ -239,4 +255,3 @@ pub fn events_page_body(query: &Value, size: u32, pit: Option<&str>, search_afte
     }
     body
 }
-

@@ -33,7 +33,10 @@ fn num(v: f64) -> String {
 
 /// Writes the page.
 pub fn render(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {
-    writeln!(out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">")?;
+    writeln!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    )?;
     writeln!(out, "<title>esoutliers report - {}</title>", esc(&s.config))?;
     writeln!(
         out,
@@ -48,7 +51,11 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}td.n{{text-align:r
         esc(&s.config),
         esc(&s.cluster_url),
         esc(s.cluster_product.as_deref().unwrap_or("not reached")),
-        if s.dry_run { " &middot; dry run: nothing written" } else { "" }
+        if s.dry_run {
+            " &middot; dry run: nothing written"
+        } else {
+            ""
+        }
     )?;
     for uc in &s.use_cases {
         let failed = uc.status == Status::Failed;
@@ -107,7 +114,11 @@ fn chart(c: &super::Chart, out: &mut impl Write) -> io::Result<()> {
     let bar_h = 18.0;
     let label_w = 220.0;
     let plot_w = 480.0;
-    let max = c.bars.iter().map(|b| b.count as f64).fold(c.frontier.max(1.0), f64::max);
+    let max = c
+        .bars
+        .iter()
+        .map(|b| b.count as f64)
+        .fold(c.frontier.max(1.0), f64::max);
     let scale = |v: f64| label_w + plot_w * (v / max).clamp(0.0, 1.0);
     let h = bar_h * c.bars.len() as f64 + 30.0;
     writeln!(
@@ -117,7 +128,11 @@ fn chart(c: &super::Chart, out: &mut impl Write) -> io::Result<()> {
         esc(&c.aggregator),
         num(c.frontier)
     )?;
-    writeln!(out, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{h}\" role=\"img\">", label_w + plot_w + 60.0)?;
+    writeln!(
+        out,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{h}\" role=\"img\">",
+        label_w + plot_w + 60.0
+    )?;
     for (i, b) in c.bars.iter().enumerate() {
         let y = 5.0 + i as f64 * bar_h;
         let fill = if b.outlier { "#d62728" } else { "#1f77b4" };

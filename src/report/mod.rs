@@ -172,7 +172,11 @@ fn table(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {
         "cluster: {} ({}){}",
         s.cluster_url,
         s.cluster_product.as_deref().unwrap_or("not reached"),
-        if s.dry_run { "  [dry run: nothing written]" } else { "" }
+        if s.dry_run {
+            "  [dry run: nothing written]"
+        } else {
+            ""
+        }
     )?;
     for uc in &s.use_cases {
         writeln!(out)?;
@@ -181,15 +185,27 @@ fn table(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {
             Status::Failed => "FAILED",
         };
         writeln!(out, "== {}  [{}]", uc.name, status)?;
-        writeln!(out, "   index {}   window {} .. {}", uc.index, uc.window_start, uc.window_end)?;
-        writeln!(out, "   aggregator {}  target {}  trigger {}", uc.aggregator.join(","), uc.target.join(","), uc.trigger)?;
+        writeln!(
+            out,
+            "   index {}   window {} .. {}",
+            uc.index, uc.window_start, uc.window_end
+        )?;
+        writeln!(
+            out,
+            "   aggregator {}  target {}  trigger {}",
+            uc.aggregator.join(","),
+            uc.target.join(","),
+            uc.trigger
+        )?;
         if let Some(e) = &uc.error {
             writeln!(out, "   error: {e}")?;
         }
         writeln!(
             out,
             "   events in window {}   buckets read {} in {} page(s)   requests {}   received {}",
-            uc.events_in_window.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+            uc.events_in_window
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "-".into()),
             uc.buckets_read,
             uc.pages,
             uc.requests,
@@ -205,7 +221,11 @@ fn table(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {
             "   outliers: {} ({} events){}",
             uc.outliers.len(),
             uc.outlier_events(),
-            if uc.whitelisted_events > 0 { format!("   whitelisted events {}", uc.whitelisted_events) } else { String::new() }
+            if uc.whitelisted_events > 0 {
+                format!("   whitelisted events {}", uc.whitelisted_events)
+            } else {
+                String::new()
+            }
         )?;
         match &uc.tagging {
             Some(t) => {
@@ -215,7 +235,11 @@ fn table(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {
                     t.updated,
                     t.noops,
                     t.requests,
-                    if t.version_conflicts > 0 { format!(", {} version conflicts left", t.version_conflicts) } else { String::new() }
+                    if t.version_conflicts > 0 {
+                        format!(", {} version conflicts left", t.version_conflicts)
+                    } else {
+                        String::new()
+                    }
                 )?;
                 for f in &t.failures {
                     writeln!(out, "   tagging failure: {f}")?;
@@ -240,7 +264,14 @@ fn table(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {
                 ]
             })
             .collect();
-        let head = ["aggregator", "target", "count", "average", "frontier", "usual targets"];
+        let head = [
+            "aggregator",
+            "target",
+            "count",
+            "average",
+            "frontier",
+            "usual targets",
+        ];
         let mut w = head.map(|h| h.chars().count());
         for r in &rows {
             for (i, c) in r.iter().enumerate() {
@@ -250,7 +281,11 @@ fn table(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {
         let line = |cells: &[String]| -> String {
             let mut l = String::from("   ");
             for (i, c) in cells.iter().enumerate() {
-                let c: String = if c.chars().count() > 48 { c.chars().take(47).chain(['…']).collect() } else { c.clone() };
+                let c: String = if c.chars().count() > 48 {
+                    c.chars().take(47).chain(['…']).collect()
+                } else {
+                    c.clone()
+                };
                 let pad = w[i].saturating_sub(c.chars().count());
                 if (2..5).contains(&i) {
                     l.push_str(&" ".repeat(pad));
@@ -313,13 +348,26 @@ mod tests {
                     non_outlier_values_sample: vec!["splwow64.exe".into()],
                     summary: "rare child process cmd.exe for winword.exe".into(),
                 }],
-                tagging: Some(TaggingReport { requests: 1, matched: 1, updated: 1, ..Default::default() }),
+                tagging: Some(TaggingReport {
+                    requests: 1,
+                    matched: 1,
+                    updated: 1,
+                    ..Default::default()
+                }),
                 charts: vec![Chart {
                     aggregator: "winword.exe".into(),
                     frontier: 1.17,
                     bars: vec![
-                        Bar { target: "splwow64.exe".into(), count: 200, outlier: false },
-                        Bar { target: "<b>cmd.exe".into(), count: 1, outlier: true },
+                        Bar {
+                            target: "splwow64.exe".into(),
+                            count: 200,
+                            outlier: false,
+                        },
+                        Bar {
+                            target: "<b>cmd.exe".into(),
+                            count: 1,
+                            outlier: true,
+                        },
                     ],
                 }],
             }],
@@ -331,8 +379,14 @@ mod tests {
         let mut out = Vec::new();
         render(&sample(), Format::Table, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
-        let row = text.lines().find(|l| l.contains("winword.exe") && l.contains("cmd.exe")).expect("outlier row");
-        assert!(row.contains(" 117 ") && row.contains("1.17") && row.contains("splwow64.exe"), "{row}");
+        let row = text
+            .lines()
+            .find(|l| l.contains("winword.exe") && l.contains("cmd.exe"))
+            .expect("outlier row");
+        assert!(
+            row.contains(" 117 ") && row.contains("1.17") && row.contains("splwow64.exe"),
+            "{row}"
+        );
         assert!(text.contains("events in window 351"));
         assert!(text.contains("2.0 KiB"));
         assert!(text.contains("1 events updated"));

@@ -46,13 +46,19 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_clauses: 1024, max_terms: 65_536 }
+        Limits {
+            max_clauses: 1024,
+            max_terms: 65_536,
+        }
     }
 }
 
 /// How the summary is written: the same for a whole pair, or filled per event.
 fn summary_is_per_pair(uc: &UseCase) -> bool {
-    uc.outlier_summary.fields().iter().all(|f| uc.aggregator.iter().chain(uc.target.iter()).any(|g| g == f))
+    uc.outlier_summary
+        .fields()
+        .iter()
+        .all(|f| uc.aggregator.iter().chain(uc.target.iter()).any(|g| g == f))
 }
 
 /// The summary of a finding when its placeholders name only aggregator and target
@@ -94,7 +100,10 @@ pub fn entry(uc: &UseCase, f: &Finding) -> Map<String, Value> {
     e.insert("term_count".into(), json!(f.term_count));
     e.insert("decision_frontier".into(), json!(f.decision_frontier));
     e.insert("trigger_method".into(), json!(uc.trigger.method.as_str()));
-    e.insert("non_outlier_values_sample".into(), json!(f.non_outlier_values_sample));
+    e.insert(
+        "non_outlier_values_sample".into(),
+        json!(f.non_outlier_values_sample),
+    );
     e
 }
 
@@ -110,7 +119,10 @@ pub struct UpdateByQuery {
 /// Source paths of fields: a `.keyword`/`.raw` multi-field is read from its parent in
 /// `_source`. `source_paths` maps a field to its `_source` path where they differ.
 fn source_path(field: &str, source_paths: &BTreeMap<String, String>) -> String {
-    source_paths.get(field).cloned().unwrap_or_else(|| field.to_string())
+    source_paths
+        .get(field)
+        .cloned()
+        .unwrap_or_else(|| field.to_string())
 }
 
 /// The tagging requests of a use case's findings (sorted by aggregator, as `evaluate`
@@ -167,17 +179,31 @@ pub fn requests(
             SummaryPart::Field(f) => json!({ "field": source_path(f, source_paths) }),
         })
         .collect();
-    let agg_fields: Vec<String> = uc.aggregator.iter().map(|f| source_path(f, source_paths)).collect();
-    let target_fields: Vec<String> = uc.target.iter().map(|f| source_path(f, source_paths)).collect();
+    let agg_fields: Vec<String> = uc
+        .aggregator
+        .iter()
+        .map(|f| source_path(f, source_paths))
+        .collect();
+    let target_fields: Vec<String> = uc
+        .target
+        .iter()
+        .map(|f| source_path(f, source_paths))
+        .collect();
 
     chunks
         .into_iter()
         .map(|chunk| {
-            let clauses: Vec<Value> = plan::pair_clauses(uc, &chunk).into_iter().map(|(c, _)| c).collect();
+            let clauses: Vec<Value> = plan::pair_clauses(uc, &chunk)
+                .into_iter()
+                .map(|(c, _)| c)
+                .collect();
             let mut entries: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
             for f in &chunk {
                 let key = f.target.as_deref().map(join).unwrap_or_default();
-                entries.entry(f.aggregator_joined()).or_default().insert(key, Value::Object(entry(uc, f)));
+                entries
+                    .entry(f.aggregator_joined())
+                    .or_default()
+                    .insert(key, Value::Object(entry(uc, f)));
             }
             let body = json!({
                 "query": plan::restrict(query, &clauses, whitelisted_ids),
@@ -194,7 +220,11 @@ pub fn requests(
                     }
                 }
             });
-            UpdateByQuery { index: uc.index_pattern.clone(), body, pairs: chunk.len() }
+            UpdateByQuery {
+                index: uc.index_pattern.clone(),
+                body,
+                pairs: chunk.len(),
+            }
         })
         .collect()
 }
@@ -236,7 +266,11 @@ pub fn untag_request(index: &str, query: &Value, removal: &Removal) -> UpdateByQ
             "params": { "model_names": model_names, "summaries_by_id": by_id, "keys": OUTLIER_KEYS }
         }
     });
-    UpdateByQuery { index: index.to_string(), body, pairs: 0 }
+    UpdateByQuery {
+        index: index.to_string(),
+        body,
+        pairs: 0,
+    }
 }
 
 /// Selects events that carry outlier entries, optionally only inside a time range

@@ -13,7 +13,10 @@ pub fn es_url() -> String {
 }
 
 fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(120)).build().unwrap()
+    reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(120))
+        .build()
+        .unwrap()
 }
 
 /// A fresh index, deleted when dropped.
@@ -27,7 +30,12 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 impl TestIndex {
     /// Creates `it-<label>-<pid>-<n>` with keyword mappings for strings.
     pub fn new(label: &str) -> TestIndex {
-        let name = format!("it-{label}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst)).to_lowercase();
+        let name = format!(
+            "it-{label}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        )
+        .to_lowercase();
         let c = client();
         let _ = c.delete(format!("{}/{name}", es_url())).send();
         let r = c
@@ -41,8 +49,15 @@ impl TestIndex {
             }))
             .send()
             .unwrap_or_else(|e| panic!("the test node at {} is not reachable ({e}); run `make es-up`", es_url()));
-        assert!(r.status().is_success(), "create index {name}: {}", r.text().unwrap());
-        TestIndex { name, dir: tempfile::tempdir().unwrap() }
+        assert!(
+            r.status().is_success(),
+            "create index {name}: {}",
+            r.text().unwrap()
+        );
+        TestIndex {
+            name,
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     /// Indexes `docs` as (id, source) and refreshes.
@@ -67,7 +82,9 @@ impl TestIndex {
     /// Every document: id -> (_seq_no, _source), read with one search.
     pub fn snapshot(&self) -> BTreeMap<String, (u64, Value)> {
         let c = client();
-        c.post(format!("{}/{}/_refresh", es_url(), self.name)).send().unwrap();
+        c.post(format!("{}/{}/_refresh", es_url(), self.name))
+            .send()
+            .unwrap();
         let v: Value = c
             .post(format!("{}/{}/_search", es_url(), self.name))
             .json(&json!({ "size": 10000, "seq_no_primary_term": true, "query": { "match_all": {} } }))
@@ -79,7 +96,12 @@ impl TestIndex {
             .as_array()
             .unwrap()
             .iter()
-            .map(|h| (h["_id"].as_str().unwrap().to_string(), (h["_seq_no"].as_u64().unwrap(), h["_source"].clone())))
+            .map(|h| {
+                (
+                    h["_id"].as_str().unwrap().to_string(),
+                    (h["_seq_no"].as_u64().unwrap(), h["_source"].clone()),
+                )
+            })
             .collect()
     }
 
@@ -88,7 +110,11 @@ impl TestIndex {
         let mut ids: Vec<String> = self
             .snapshot()
             .into_iter()
-            .filter(|(_, (_, s))| s["tags"].as_array().is_some_and(|t| t.contains(&json!("outlier"))))
+            .filter(|(_, (_, s))| {
+                s["tags"]
+                    .as_array()
+                    .is_some_and(|t| t.contains(&json!("outlier")))
+            })
             .map(|(id, _)| id)
             .collect();
         ids.sort();
@@ -107,10 +133,37 @@ impl TestIndex {
     }
 }
 
+impl TestIndex {
+    /// Copies `tests/cases/<case>.conf`, pointed at this index.
+    pub fn case(&self, case: &str) -> PathBuf {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/cases")
+            .join(format!("{case}.conf"));
+        let text =
+            std::fs::read_to_string(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+        let text: String = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("es_index_pattern=") {
+                    format!("es_index_pattern={}", self.name)
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let path = self.dir.path().join(format!("{case}.conf"));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
 impl Drop for TestIndex {
     fn drop(&mut self) {
         if std::env::var("KEEP_TEST_INDICES").is_err() {
-            let _ = client().delete(format!("{}/{}", es_url(), self.name)).send();
+            let _ = client()
+                .delete(format!("{}/{}", es_url(), self.name))
+                .send();
         }
     }
 }
@@ -124,7 +177,9 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("report is not JSON ({e}): {}\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!("report is not JSON ({e}): {}\n{}", self.stdout, self.stderr)
+        })
     }
 }
 
@@ -135,7 +190,9 @@ pub fn esoutliers(args: &[&str]) -> Run {
 
 pub fn esoutliers_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_esoutliers"));
-    cmd.args(args).env("ES_URL", es_url()).env_remove("RUST_LOG");
+    cmd.args(args)
+        .env("ES_URL", es_url())
+        .env_remove("RUST_LOG");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -154,7 +211,8 @@ pub fn path_str(p: &Path) -> &str {
 /// An RFC 3339 timestamp `hours` before now.
 pub fn hours_ago(hours: f64) -> String {
     let t = time::OffsetDateTime::now_utc() - time::Duration::seconds_f64(hours * 3600.0);
-    t.format(&time::format_description::well_known::Rfc3339).unwrap()
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
 }
 
 /// A process event (ECS fields).

@@ -17,7 +17,14 @@ fn ev(host: &str, parent: &str, child: Value) -> Value {
 }
 
 /// `n` events with ids `<prefix>-0..n`.
-fn many(out: &mut Vec<(String, Value)>, prefix: &str, n: usize, host: &str, parent: &str, child: &str) {
+fn many(
+    out: &mut Vec<(String, Value)>,
+    prefix: &str,
+    n: usize,
+    host: &str,
+    parent: &str,
+    child: &str,
+) {
     for i in 0..n {
         out.push((format!("{prefix}-{i}"), ev(host, parent, json!(child))));
     }
@@ -27,13 +34,19 @@ fn ids(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}-{i}")).collect()
 }
 
-/// Loads `events`, runs the use case, returns (sorted tagged ids, report).
-fn run_scenario(label: &str, events: &[(String, Value)], general: &str, section: &str) -> (Vec<String>, Value, TestIndex) {
-    let idx = TestIndex::new(label);
+/// Loads `events`, runs the use case of `tests/cases/<case>.conf` on them, returns
+/// (sorted tagged ids, report, index). The case files are also snapshot-tested.
+fn run_scenario(case: &str, events: &[(String, Value)]) -> (Vec<String>, Value, TestIndex) {
+    let label = case.replace('_', "");
+    let idx = TestIndex::new(&label);
     idx.load(events);
-    let conf = idx.config(general, section);
+    let conf = idx.case(case);
     let run = esoutliers(&["run", "--config", path_str(&conf), "--format", "json"]);
-    assert_eq!(run.code, 0, "scenario {label}: stdout {}\nstderr {}", run.stdout, run.stderr);
+    assert_eq!(
+        run.code, 0,
+        "scenario {label}: stdout {}\nstderr {}",
+        run.stdout, run.stderr
+    );
     let report = run.json();
     (idx.tagged_ids(), report, idx)
 }
@@ -41,12 +54,6 @@ fn run_scenario(label: &str, events: &[(String, Value)], general: &str, section:
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
-}
-
-fn section(body: &str) -> String {
-    format!(
-        "[terms_scenario]\noutlier_type=process execution\noutlier_reason=rare\noutlier_summary=rare {{process.name}} for {{process.parent.name}}\nrun_model=1\ntest_model=0\n{body}"
-    )
 }
 
 #[test]
@@ -58,14 +65,12 @@ fn multi_field_aggregator_counts_per_host_and_parent() {
     many(&mut e, "h1-b", 1, "h1", "p.exe", "b.exe");
     many(&mut e, "h2-a", 100, "h2", "p.exe", "a.exe");
     many(&mut e, "h2-b", 100, "h2", "p.exe", "b.exe");
-    let (tagged, report, idx) = run_scenario(
-        "multiagg",
-        &e,
-        "",
-        &section("aggregator=host.name, process.parent.name\ntarget=process.name\ntarget_count_method=within_aggregator\ntrigger_on=low\ntrigger_method=pct_of_avg_value\ntrigger_sensitivity=10"),
-    );
+    let (tagged, report, idx) = run_scenario("multi_field_aggregator", &e);
     assert_eq!(tagged, ids("h1-b", 1));
-    assert_eq!(report["use_cases"][0]["outliers"][0]["aggregator"], "h1 - p.exe");
+    assert_eq!(
+        report["use_cases"][0]["outliers"][0]["aggregator"],
+        "h1 - p.exe"
+    );
     let src = &idx.snapshot()["h1-b-0"].1;
     assert_eq!(src["outliers"]["aggregator"], json!(["h1 - p.exe"]));
 }
@@ -77,18 +82,30 @@ fn across_aggregators_flags_every_event_of_an_aggregator_with_too_many_targets()
     many(&mut e, "h1-x", 3, "h1", "p.exe", "x.exe");
     many(&mut e, "h1-y", 1, "h1", "p.exe", "y.exe");
     for c in ["a", "b", "c", "d"] {
-        many(&mut e, &format!("h2-{c}"), 1, "h2", "p.exe", &format!("{c}.exe"));
+        many(
+            &mut e,
+            &format!("h2-{c}"),
+            1,
+            "h2",
+            "p.exe",
+            &format!("{c}.exe"),
+        );
     }
     for c in ["a", "b", "c"] {
-        many(&mut e, &format!("h3-{c}"), 2, "h3", "p.exe", &format!("{c}.exe"));
+        many(
+            &mut e,
+            &format!("h3-{c}"),
+            2,
+            "h3",
+            "p.exe",
+            &format!("{c}.exe"),
+        );
     }
-    let (tagged, report, _idx) = run_scenario(
-        "across",
-        &e,
-        "",
-        &section("aggregator=host.name\ntarget=process.name\ntarget_count_method=across_aggregators\ntrigger_on=high\ntrigger_method=float\ntrigger_sensitivity=3"),
-    );
-    let expected: Vec<String> = ["a", "b", "c", "d"].iter().map(|c| format!("h2-{c}-0")).collect();
+    let (tagged, report, _idx) = run_scenario("across_aggregators", &e);
+    let expected: Vec<String> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|c| format!("h2-{c}-0"))
+        .collect();
     assert_eq!(tagged, sorted(expected));
     let o = &report["use_cases"][0]["outliers"];
     assert_eq!(o.as_array().unwrap().len(), 1);
@@ -102,13 +119,11 @@ fn list_field_counts_once_per_value() {
     // Counts: a 101, z 1 -> mean 51, 10% -> 5.1: z flagged; the list event is z's only event.
     let mut e = Vec::new();
     many(&mut e, "a", 100, "h1", "p.exe", "a.exe");
-    e.push(("list-0".into(), ev("h1", "p.exe", json!(["a.exe", "z.exe"]))));
-    let (tagged, report, idx) = run_scenario(
-        "listfield",
-        &e,
-        "",
-        &section("aggregator=process.parent.name\ntarget=process.name\ntrigger_on=low\ntrigger_method=pct_of_avg_value\ntrigger_sensitivity=10\ntarget_count_method=within_aggregator"),
-    );
+    e.push((
+        "list-0".into(),
+        ev("h1", "p.exe", json!(["a.exe", "z.exe"])),
+    ));
+    let (tagged, report, idx) = run_scenario("list_field", &e);
     assert_eq!(tagged, vec!["list-0".to_string()]);
     let o = &report["use_cases"][0]["outliers"][0];
     assert_eq!(o["target"], "z.exe");
@@ -127,12 +142,7 @@ fn whitelisted_event_is_removed_and_the_frontier_moves() {
     many(&mut e, "a", 100, "h1", "p.exe", "a.exe");
     many(&mut e, "b", 2, "h1", "p.exe", "b.exe");
     many(&mut e, "c", 1, "trusted-host", "p.exe", "c.exe");
-    let (tagged, report, _idx) = run_scenario(
-        "wlreeval",
-        &e,
-        "\n[whitelist_literals]\ntrusted=trusted-host",
-        &section("aggregator=process.parent.name\ntarget=process.name\ntarget_count_method=within_aggregator\ntrigger_on=low\ntrigger_method=pct_of_avg_value\ntrigger_sensitivity=5"),
-    );
+    let (tagged, report, _idx) = run_scenario("whitelist_reevaluation", &e);
     assert_eq!(tagged, ids("b", 2));
     assert_eq!(report["use_cases"][0]["whitelisted_events"], 1);
     let o = &report["use_cases"][0]["outliers"][0];
@@ -151,12 +161,7 @@ fn regexp_whitelist_needs_every_regex_to_match() {
     many(&mut e, "a", 100, "h1", "p.exe", "a.exe");
     many(&mut e, "q", 1, "evilhost", "p.exe", "q.exe");
     many(&mut e, "r", 1, "goodhost", "p.exe", "r.exe");
-    let (tagged, _report, _idx) = run_scenario(
-        "wlregex",
-        &e,
-        "",
-        &section("aggregator=process.parent.name\ntarget=process.name\ntarget_count_method=within_aggregator\ntrigger_on=low\ntrigger_method=pct_of_avg_value\ntrigger_sensitivity=5\n\n[whitelist_regexps]\nw=^evil, ^r\\.exe$\nv=^evil, ^q\\.exe$"),
-    );
+    let (tagged, _report, _idx) = run_scenario("whitelist_regexps", &e);
     assert_eq!(tagged, ids("r", 1));
 }
 
@@ -169,14 +174,11 @@ fn stdev_high_flags_the_outsized_child() {
         many(&mut e, c, 10, "h1", "p.exe", &format!("{c}.exe"));
     }
     many(&mut e, "d", 50, "h1", "p.exe", "d.exe");
-    let (tagged, report, _idx) = run_scenario(
-        "stdev",
-        &e,
-        "",
-        &section("aggregator=process.parent.name\ntarget=process.name\ntarget_count_method=within_aggregator\ntrigger_on=high\ntrigger_method=stdev\ntrigger_sensitivity=1"),
-    );
+    let (tagged, report, _idx) = run_scenario("stdev_high", &e);
     assert_eq!(tagged, sorted(ids("d", 50)));
-    let f = report["use_cases"][0]["outliers"][0]["decision_frontier"].as_f64().unwrap();
+    let f = report["use_cases"][0]["outliers"][0]["decision_frontier"]
+        .as_f64()
+        .unwrap();
     assert!((f - (20.0 + 300f64.sqrt())).abs() < 1e-9, "{f}");
 }
 
@@ -190,12 +192,7 @@ fn min_target_buckets_skips_aggregators_with_few_targets() {
     many(&mut e, "p2-a", 100, "h1", "p2.exe", "a.exe");
     many(&mut e, "p2-b", 100, "h1", "p2.exe", "b.exe");
     many(&mut e, "p2-c", 1, "h1", "p2.exe", "c.exe");
-    let (tagged, _report, _idx) = run_scenario(
-        "mintarget",
-        &e,
-        "",
-        &section("aggregator=process.parent.name\ntarget=process.name\ntarget_count_method=within_aggregator\ntrigger_on=low\ntrigger_method=pct_of_avg_value\ntrigger_sensitivity=10\nmin_target_buckets=3"),
-    );
+    let (tagged, _report, _idx) = run_scenario("min_target_buckets", &e);
     assert_eq!(tagged, ids("p2-c", 1));
 }
 
@@ -210,11 +207,12 @@ fn dsl_filter_and_per_event_summary() {
     let mut net = ev("h1", "p.exe", json!("b.exe"));
     net["event"]["category"] = json!("network");
     e.push(("net-0".into(), net));
-    let body = "aggregator=process.parent.name\ntarget=process.name\ntarget_count_method=within_aggregator\ntrigger_on=low\ntrigger_method=pct_of_avg_value\ntrigger_sensitivity=10\nes_dsl_filter={\"term\": {\"event.category\": \"process\"}}";
-    let sec = section(body).replace("outlier_summary=rare {process.name} for {process.parent.name}", "outlier_summary={process.name} on {host.name}");
-    let (tagged, report, idx) = run_scenario("dslsummary", &e, "", &sec);
+    let (tagged, report, idx) = run_scenario("dsl_filter_event_summary", &e);
     assert_eq!(tagged, ids("b", 1));
     let src = &idx.snapshot()["b-0"].1;
     assert_eq!(src["outliers"]["summary"], json!(["b.exe on ws-42"]));
-    assert_eq!(report["use_cases"][0]["outliers"][0]["summary"], "b.exe on ws-42");
+    assert_eq!(
+        report["use_cases"][0]["outliers"][0]["summary"],
+        "b.exe on ws-42"
+    );
 }

@@ -30,18 +30,60 @@ fn seed_events() -> Vec<(String, Value)> {
         docs.push((id, process_event(parent, child, &ts, cat)));
     };
     for i in 0..200 {
-        add(format!("adobe-a-{i}"), "adobe.exe", "a.exe", hours_ago(1.0 + i as f64), "process");
+        add(
+            format!("adobe-a-{i}"),
+            "adobe.exe",
+            "a.exe",
+            hours_ago(1.0 + i as f64),
+            "process",
+        );
     }
     for i in 0..150 {
-        add(format!("adobe-b-{i}"), "adobe.exe", "b.exe", hours_ago(2.0 + i as f64), "process");
+        add(
+            format!("adobe-b-{i}"),
+            "adobe.exe",
+            "b.exe",
+            hours_ago(2.0 + i as f64),
+            "process",
+        );
     }
-    add("adobe-cmd-in".into(), "adobe.exe", "cmd.exe", hours_ago(5.0), "process");
-    add("adobe-cmd-old".into(), "adobe.exe", "cmd.exe", hours_ago(40.0 * 24.0), "process");
-    add("adobe-cmd-net".into(), "adobe.exe", "cmd.exe", hours_ago(6.0), "network");
+    add(
+        "adobe-cmd-in".into(),
+        "adobe.exe",
+        "cmd.exe",
+        hours_ago(5.0),
+        "process",
+    );
+    add(
+        "adobe-cmd-old".into(),
+        "adobe.exe",
+        "cmd.exe",
+        hours_ago(40.0 * 24.0),
+        "process",
+    );
+    add(
+        "adobe-cmd-net".into(),
+        "adobe.exe",
+        "cmd.exe",
+        hours_ago(6.0),
+        "network",
+    );
     for i in 0..199 {
-        add(format!("office-x-{i}"), "office.exe", "x.exe", hours_ago(1.0 + i as f64), "process");
+        add(
+            format!("office-x-{i}"),
+            "office.exe",
+            "x.exe",
+            hours_ago(1.0 + i as f64),
+            "process",
+        );
     }
-    add("office-y-0".into(), "office.exe", "y.exe", hours_ago(3.0), "process");
+    add(
+        "office-y-0".into(),
+        "office.exe",
+        "y.exe",
+        hours_ago(3.0),
+        "process",
+    );
     docs
 }
 
@@ -83,7 +125,10 @@ fn tagged_event_carries_ee_outliers_fields() {
     let o = &src["outliers"];
     assert_eq!(o["type"], json!(["process execution"]));
     assert_eq!(o["reason"], json!(["rare child process"]));
-    assert_eq!(o["summary"], json!(["rare child process cmd.exe for adobe.exe"]));
+    assert_eq!(
+        o["summary"],
+        json!(["rare child process cmd.exe for adobe.exe"])
+    );
     assert_eq!(o["model_name"], json!(["rare_child"]));
     assert_eq!(o["model_type"], json!(["terms"]));
     assert_eq!(o["aggregator"], json!(["adobe.exe"]));
@@ -110,7 +155,10 @@ fn running_twice_leaves_the_index_as_one_run_did() {
     let second = esoutliers(&["run", "--config", path_str(&conf), "--format", "json"]);
     assert_eq!(second.code, 0, "stderr: {}", second.stderr);
     let after_two = idx.snapshot();
-    assert_eq!(after_one, after_two, "second run changed documents (compare _seq_no and _source)");
+    assert_eq!(
+        after_one, after_two,
+        "second run changed documents (compare _seq_no and _source)"
+    );
     let t = &second.json()["use_cases"][0]["tagging"];
     assert_eq!(t["updated"], 0);
     assert_eq!(t["noops"], 1);
@@ -126,7 +174,11 @@ fn save_results_off_writes_nothing() {
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     let report = run.json();
     assert_eq!(report["dry_run"], true);
-    assert_eq!(report["use_cases"][0]["outliers"].as_array().unwrap().len(), 1, "still detects");
+    assert_eq!(
+        report["use_cases"][0]["outliers"].as_array().unwrap().len(),
+        1,
+        "still detects"
+    );
     assert!(report["use_cases"][0]["tagging"].is_null());
     assert_eq!(idx.snapshot(), before);
 }
@@ -170,10 +222,20 @@ fn text_field_is_refused_with_its_keyword_sub_field_named() {
     .unwrap();
     let run = esoutliers(&["run", "--config", path_str(&conf), "--format", "json"]);
     let _ = c.delete(format!("{url}/{name}")).send();
-    assert_eq!(run.code, 1, "stdout: {}\nstderr: {}", run.stdout, run.stderr);
-    let err = run.json()["use_cases"][0]["error"].as_str().unwrap().to_string();
+    assert_eq!(
+        run.code, 1,
+        "stdout: {}\nstderr: {}",
+        run.stdout, run.stderr
+    );
+    let err = run.json()["use_cases"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(err.contains(&name), "{err}");
-    assert!(err.contains("process.parent.name") || err.contains("process.name"), "{err}");
+    assert!(
+        err.contains("process.parent.name") || err.contains("process.name"),
+        "{err}"
+    );
     assert!(err.contains(".keyword"), "{err}");
 }
 
@@ -192,12 +254,27 @@ fn unreachable_cluster_names_the_url_and_exits_3() {
 #[test]
 fn config_error_names_file_line_section_key_and_exits_2() {
     let idx = TestIndex::new("badconf");
-    let conf = idx.config("", &RARE_CHILD.replace("trigger_method=pct_of_avg_value", "trigger_method=pct_avg"));
+    let conf = idx.config(
+        "",
+        &RARE_CHILD.replace("trigger_method=pct_of_avg_value", "trigger_method=pct_avg"),
+    );
     let run = esoutliers(&["run", "--config", path_str(&conf)]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     // [general] has 5 lines + 1 extra + blank; the section starts at line 9, the key is its 7th line.
-    let line = std::fs::read_to_string(&conf).unwrap().lines().position(|l| l.starts_with("trigger_method")).unwrap() + 1;
-    let expected = format!("{}:{line}: [terms_rare_child] trigger_method", conf.display());
-    assert!(run.stderr.contains(&expected), "expected {expected:?} in {}", run.stderr);
+    let line = std::fs::read_to_string(&conf)
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("trigger_method"))
+        .unwrap()
+        + 1;
+    let expected = format!(
+        "{}:{line}: [terms_rare_child] trigger_method",
+        conf.display()
+    );
+    assert!(
+        run.stderr.contains(&expected),
+        "expected {expected:?} in {}",
+        run.stderr
+    );
     assert!(idx.tagged_ids().is_empty());
 }

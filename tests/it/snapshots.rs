@@ -6,21 +6,36 @@ use time::macros::datetime;
 
 fn check(path: &std::path::Path) {
     let cfg = esoutliers::config::load(path).unwrap_or_else(|e| panic!("{e}"));
-    assert!(!cfg.use_cases.is_empty(), "{} defines no terms use case", path.display());
-    let plans: Vec<serde_json::Value> =
-        cfg.use_cases.iter().map(|uc| esoutliers::app::plan_json(uc, datetime!(2026-11-28 03:00:00 UTC))).collect();
+    assert!(
+        !cfg.use_cases.is_empty(),
+        "{} defines no terms use case",
+        path.display()
+    );
+    let plans: Vec<serde_json::Value> = cfg
+        .use_cases
+        .iter()
+        .map(|uc| esoutliers::app::plan_json(uc, datetime!(2026-11-28 03:00:00 UTC)))
+        .collect();
     let name = path.file_stem().unwrap().to_string_lossy().to_string();
     insta::with_settings!({ snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"), prepend_module_to_snapshot => false, omit_expression => true }, {
-        insta::assert_json_snapshot!(name, plans);
+        insta::assert_json_snapshot!(format!("plan-{name}"), plans);
     });
 }
 
 #[test]
 fn shipped_queries_produce_the_reviewed_requests() {
-    insta::glob!(concat!(env!("CARGO_MANIFEST_DIR"), "/queries"), "*.conf", |path| check(path));
+    insta::glob!(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/queries"),
+        "*.conf",
+        check
+    );
 }
 
 #[test]
 fn test_cases_produce_the_reviewed_requests() {
-    insta::glob!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cases"), "*.conf", |path| check(path));
+    insta::glob!(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cases"),
+        "*.conf",
+        check
+    );
 }
