@@ -465,10 +465,16 @@ async fn run(args: &RunArgs) -> Result<ExitStatus> {
         let window = TimeWindow::ending_at(now, uc.history_window_hours);
         let mut rep = empty_report(uc, window);
         let started = cluster.traffic();
-        let res = run_use_case(
-            &cluster, uc, window, page_size, limits, &update, dry_run, &mut rep,
-        )
-        .await;
+        let mut res = Ok(());
+        if cfg.general.wipe_all_whitelisted_outliers && !dry_run && !uc.whitelist.is_empty() {
+            res = wipe_whitelisted(&cluster, uc, window, &update).await;
+        }
+        if res.is_ok() {
+            res = run_use_case(
+                &cluster, uc, window, page_size, limits, &update, dry_run, &mut rep,
+            )
+            .await;
+        }
         let t = cluster.traffic().since(started);
         rep.requests = t.requests;
         rep.bytes_received = t.bytes_received;
@@ -514,6 +520,22 @@ async fn run(args: &RunArgs) -> Result<ExitStatus> {
         }
     }
     Ok(status)
+}
+
+/// A progress bar on stderr, hidden when stderr is not a terminal or logs are verbose.
+fn progress_bar(what: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    let bar = indicatif::ProgressBar::new(0);
+    if !std::io::stderr().is_terminal() || tracing::enabled!(tracing::Level::DEBUG) {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} events")
+    {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_string());
+    bar
 }
 
 /// One run per config at a time: an exclusive lock on a file named after the config's
@@ -758,6 +780,10 @@ fn chart(outcome: &evaluate::GroupOutcome) -> Option<report::Chart> {
     })
 }
 
+/// Tagging passes: the first, then re-checks while version conflicts remain (events a
+/// concurrent writer changed during the pass). Each re-check waits `pass` seconds first.
+const MAX_TAG_PASSES: u64 = 5;
+
 /// Identifies a finding: aggregator values and target values (`None` = all targets).
 type FindingKey = (Vec<String>, Option<Vec<String>>);
 
@@ -896,17 +922,29 @@ async fn run_use_case(
 
     let t1 = Instant::now();
     let ids: Vec<String> = excluded.into_iter().collect();
+    let mut limits = limits;
+    if let Some(m) = cluster.max_terms_count(&uc.index_pattern).await? {
+        limits.max_terms = m;
+    }
     let requests = tag::requests(uc, &base.query, &findings, &ids, &source_paths, limits);
+    let bar = progress_bar(&format!("tagging {}", uc.name));
     let mut tr = TaggingReport::default();
     // Events skipped by a version conflict (a concurrent writer) are tagged by another
     // pass; the script makes passes idempotent.
-    for pass in 1..=3 {
+    for pass in 1..=MAX_TAG_PASSES {
+        if pass > 1 {
+            tokio::time::sleep(std::time::Duration::from_secs(pass - 1)).await;
+        }
         let mut conflicts = 0;
+        tr.passes = pass;
         for r in &requests {
             crate::execute::check_stop("the next tagging request")?;
             tr.requests += 1;
             let resp = cluster
-                .update_by_query(&r.index, &r.body, update, |_| {})
+                .update_by_query(&r.index, &r.body, update, |s| {
+                    bar.set_length(s.total);
+                    bar.set_position(s.updated + s.noops + s.version_conflicts);
+                })
                 .await?;
             if pass == 1 {
                 tr.matched += resp.total;
@@ -919,17 +957,89 @@ async fn run_use_case(
             }
         }
         tr.version_conflicts = conflicts;
-        if conflicts == 0 || !tr.failures.is_empty() {
+        if conflicts == 0 || !tr.failures.is_empty() || pass == MAX_TAG_PASSES {
             break;
         }
         tracing::warn!(
-            "{}: {conflicts} version conflict(s) while tagging; tagging again (pass {})",
+            "{}: {conflicts} event(s) changed by another writer during tagging; tagging them again (pass {})",
             uc.name,
             pass + 1
         );
     }
+    bar.finish_and_clear();
     rep.tagging_ms = t1.elapsed().as_millis() as u64;
     rep.tagging = Some(tr);
+    Ok(())
+}
+
+/// `es_wipe_all_whitelisted_outliers`: removes this use case's entries that its
+/// whitelists now cover, from events in the window. Only tagged events are read.
+async fn wipe_whitelisted(
+    cluster: &Cluster,
+    uc: &UseCase,
+    window: TimeWindow,
+    update: &UpdateOptions,
+) -> Result<(), EsError> {
+    let (gte, lt) = window.bounds();
+    let q = tag::tagged_events_query(Some((&uc.timestamp_field, &gte, &lt)));
+    let mut entries: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    cluster
+        .scan(&uc.index_pattern, &q, 1000, |hit| {
+            let Some(outliers) = hit.source.get("outliers") else {
+                return;
+            };
+            let arr = |k: &str| {
+                outliers
+                    .get(k)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let names = arr("model_name");
+            let mut own = hit.source.clone();
+            if let Some(m) = own.as_object_mut() {
+                m.remove("outliers");
+            }
+            let event_strings = evaluate::whitelist::event_strings(&own);
+            for (i, name) in names.iter().enumerate() {
+                if name.as_str() != Some(uc.model_name.as_str()) {
+                    continue;
+                }
+                let mut strings = event_strings.clone();
+                for k in tag::OUTLIER_KEYS {
+                    if let Some(v) = arr(k).get(i) {
+                        strings.extend(evaluate::whitelist::event_strings(v));
+                    }
+                }
+                if evaluate::whitelist::is_whitelisted(&uc.whitelist, &strings) {
+                    if let Some(summary) = arr("summary").get(i).and_then(Value::as_str) {
+                        entries
+                            .entry(hit.id.clone())
+                            .or_default()
+                            .push(summary.to_string());
+                    }
+                }
+            }
+        })
+        .await?;
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let n = entries.len();
+    for chunk in entries.into_iter().collect::<Vec<_>>().chunks(10_000) {
+        let req = tag::untag_request(
+            &uc.index_pattern,
+            &q,
+            &tag::Removal::Entries(chunk.iter().cloned().collect()),
+        );
+        cluster
+            .update_by_query(&req.index, &req.body, update, |_| {})
+            .await?;
+    }
+    tracing::info!(
+        "{}: es_wipe_all_whitelisted_outliers removed entries from {n} event(s)",
+        uc.name
+    );
     Ok(())
 }
 

@@ -412,6 +412,37 @@ impl Cluster {
         Ok((buckets, clauses))
     }
 
+    /// The smallest `index.max_terms_count` over the indices of `index` (65,536 by default).
+    pub async fn max_terms_count(&self, index: &str) -> Result<Option<usize>, EsError> {
+        let path = format!("/{}/_settings", enc(index));
+        let v: Value = self
+            .call(
+                Method::GET,
+                &path,
+                &[
+                    ("include_defaults", "true".into()),
+                    ("flat_settings", "true".into()),
+                ],
+                None,
+                "read index settings",
+                index,
+            )
+            .await?;
+        let min = v
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter_map(|ix| {
+                ["settings", "defaults"]
+                    .iter()
+                    .find_map(|k| ix.get(k).and_then(|s| s.get("index.max_terms_count")))
+                    .and_then(|x| x.as_str())
+                    .and_then(|x| x.parse::<usize>().ok())
+            })
+            .min();
+        Ok(min)
+    }
+
     /// `_field_caps` for `fields` over `index`.
     /// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/search-field-caps.html>
     pub async fn field_caps(

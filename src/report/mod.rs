@@ -119,6 +119,8 @@ pub struct TaggingReport {
     pub noops: u64,
     /// Version conflicts left after the re-check passes.
     pub version_conflicts: u64,
+    /// Passes made: 1, plus one re-check per round of version conflicts.
+    pub passes: u64,
     /// Failures reported by Elasticsearch, as `index: type: reason`.
     pub failures: Vec<String>,
 }
