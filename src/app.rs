@@ -23,7 +23,7 @@ use crate::report::{self, OutlierReport, RunSummary, Status, TaggingReport, UseC
 use crate::tag::{self, Limits};
 
 /// Process exit status, decided here only (documented in the README and `--help`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum ExitStatus {
     Success = 0,
@@ -117,21 +117,34 @@ async fn connect(cfg: &Config, insecure: bool) -> Result<(Cluster, String), Exit
 }
 
 async fn untag(args: &UntagArgs) -> Result<ExitStatus> {
-    let cfg = match load(&args.config) {
+    let cfgs = match load_all(&args.config) {
         Ok(c) => c,
         Err(s) => return Ok(s),
     };
-    let ucs: Vec<&UseCase> = if args.selection.use_cases.is_empty() {
-        cfg.use_cases.iter().collect()
-    } else {
-        match select(&cfg, &args.selection) {
-            Ok(u) => u,
-            Err(s) => return Ok(s),
+    let selected = match select_all(&cfgs, &args.selection) {
+        Ok(u) => u,
+        Err(s) => return Ok(s),
+    };
+    let mut status = ExitStatus::Success;
+    for (cfg, ucs) in &selected {
+        // Without --use-case, untag covers every use case of the file (run_model=0 too).
+        let ucs: Vec<&UseCase> = if args.selection.use_cases.is_empty() {
+            cfg.use_cases.iter().collect()
+        } else {
+            ucs.clone()
+        };
+        if ucs.is_empty() && !args.all {
+            continue;
         }
-    };
-    let (cluster, _) = match connect(&cfg, args.insecure).await {
+        status = status.max(untag_config(cfg, &ucs, args).await);
+    }
+    Ok(status)
+}
+
+async fn untag_config(cfg: &Config, ucs: &[&UseCase], args: &UntagArgs) -> ExitStatus {
+    let (cluster, _) = match connect(cfg, args.insecure).await {
         Ok(c) => c,
-        Err(s) => return Ok(s),
+        Err(s) => return s,
     };
     let removal = if args.all {
         tag::Removal::All
@@ -162,79 +175,194 @@ async fn untag(args: &UntagArgs) -> Result<ExitStatus> {
             for f in &r.failures {
                 eprintln!("failure: {}", describe_failure(f));
             }
-            Ok(if r.failures.is_empty() && r.version_conflicts == 0 {
+            if r.failures.is_empty() && r.version_conflicts == 0 {
                 ExitStatus::Success
             } else {
                 ExitStatus::UseCaseFailed
-            })
+            }
         }
         Err(e) => {
             eprintln!("error: {e}");
-            Ok(if e.is_connection() {
+            if e.is_connection() {
                 ExitStatus::Cluster
             } else {
                 ExitStatus::UseCaseFailed
-            })
+            }
         }
     }
 }
 
-fn load(args: &ConfigArgs) -> Result<Config, ExitStatus> {
-    match config::load(&args.config) {
-        Ok(c) => {
-            for n in &c.notices {
-                tracing::info!("{}: {}", n.location, n.message);
-            }
-            Ok(c)
+/// Loads the config file, or every `.conf` file of a folder in name order. Every problem
+/// of every file is printed; any problem means exit status 2.
+fn load_all(args: &ConfigArgs) -> Result<Vec<Config>, ExitStatus> {
+    let files = match config::files(&args.config) {
+        Ok(f) if !f.is_empty() => f,
+        Ok(_) => {
+            eprintln!("error: {} holds no .conf file", args.config.display());
+            return Err(ExitStatus::Usage);
         }
-        Err(errors) => {
-            eprintln!("{errors}");
-            eprintln!(
-                "error: {} has {} problem(s); nothing was run",
-                args.config.display(),
-                errors.errors.len()
-            );
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", args.config.display());
+            return Err(ExitStatus::Usage);
+        }
+    };
+    let mut out = Vec::new();
+    let mut problems = 0;
+    for f in files {
+        match config::load(&f) {
+            Ok(c) => {
+                for n in &c.notices {
+                    tracing::info!("{}: {}", n.location, n.message);
+                }
+                out.push(c);
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                problems += errors.errors.len();
+            }
+        }
+    }
+    if problems > 0 {
+        eprintln!(
+            "error: {} problem(s) in {}; nothing was run",
+            problems,
+            args.config.display()
+        );
+        return Err(ExitStatus::Usage);
+    }
+    Ok(out)
+}
+
+/// `*` and `?` wildcards, matched against the whole name.
+fn glob_match(pattern: &str, name: &str) -> bool {
+    fn rec(p: &[char], n: &[char]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some('*'), _) => rec(&p[1..], n) || (!n.is_empty() && rec(p, &n[1..])),
+            (Some('?'), Some(_)) => rec(&p[1..], &n[1..]),
+            (Some(a), Some(b)) if a == b => rec(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    rec(&p, &n)
+}
+
+/// The use cases to run per config: those matching a `--use-case` name or glob (each
+/// pattern must match something), or every `run_model=1` case.
+fn select_all<'a>(
+    cfgs: &'a [Config],
+    sel: &Selection,
+) -> Result<Vec<(&'a Config, Vec<&'a UseCase>)>, ExitStatus> {
+    let mut out = Vec::new();
+    let mut matched = vec![false; sel.use_cases.len()];
+    for cfg in cfgs {
+        let ucs: Vec<&UseCase> = cfg
+            .use_cases
+            .iter()
+            .filter(|u| {
+                if sel.use_cases.is_empty() {
+                    return u.run_model && cfg.general.run_models;
+                }
+                let mut any = false;
+                for (i, p) in sel.use_cases.iter().enumerate() {
+                    if glob_match(p, &u.name) || glob_match(p, &u.model_name) {
+                        matched[i] = true;
+                        any = true;
+                    }
+                }
+                any
+            })
+            .collect();
+        out.push((cfg, ucs));
+    }
+    if let Some(i) = matched.iter().position(|m| !m) {
+        let known: Vec<&str> = cfgs
+            .iter()
+            .flat_map(|c| c.use_cases.iter().map(|u| u.name.as_str()))
+            .collect();
+        eprintln!(
+            "error: --use-case {}: matches no use case; known: {}",
+            sel.use_cases[i],
+            known.join(", ")
+        );
+        return Err(ExitStatus::Usage);
+    }
+    Ok(out)
+}
+
+/// The time span of a run: the window ends at `until` (default now) and starts at
+/// `since` when given, else `history_window_days/hours` before `until`.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    until: OffsetDateTime,
+    since: Option<OffsetDateTime>,
+}
+
+impl Span {
+    fn from_args(
+        now: Option<&str>,
+        since: Option<&str>,
+        until: Option<&str>,
+    ) -> Result<Span, ExitStatus> {
+        let now = parse_now(now)?;
+        let until = match until {
+            Some(u) => parse_time("--until", u, now)?,
+            None => now,
+        };
+        let since = since.map(|s| parse_time("--since", s, until)).transpose()?;
+        if since.is_some_and(|s| s >= until) {
+            eprintln!("error: --since must be before --until");
+            return Err(ExitStatus::Usage);
+        }
+        Ok(Span { until, since })
+    }
+
+    fn window(&self, hours: u64) -> TimeWindow {
+        match self.since {
+            Some(start) => TimeWindow {
+                start,
+                end: self.until,
+            },
+            None => TimeWindow::ending_at(self.until, hours),
+        }
+    }
+}
+
+/// RFC 3339, or a duration before `base` such as `90m`, `24h`, `7d`.
+fn parse_time(flag: &str, s: &str, base: OffsetDateTime) -> Result<OffsetDateTime, ExitStatus> {
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return Ok(t);
+    }
+    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    let secs = match (num.parse::<i64>(), unit) {
+        (Ok(n), "m") => Some(n * 60),
+        (Ok(n), "h") => Some(n * 3600),
+        (Ok(n), "d") => Some(n * 86_400),
+        _ => None,
+    };
+    match secs {
+        Some(x) if x >= 0 => Ok(base - time::Duration::seconds(x)),
+        _ => {
+            eprintln!("error: {flag} {s}: write an RFC 3339 time (2026-11-28T00:00:00Z) or a duration ago (90m, 24h, 7d)");
             Err(ExitStatus::Usage)
         }
     }
 }
 
-/// The use cases to run: `--use-case` names (all must exist) or every `run_model=1` case.
-fn select<'a>(cfg: &'a Config, sel: &Selection) -> Result<Vec<&'a UseCase>, ExitStatus> {
-    if sel.use_cases.is_empty() {
-        return Ok(cfg
-            .use_cases
-            .iter()
-            .filter(|u| u.run_model && cfg.general.run_models)
-            .collect());
-    }
-    let mut out = Vec::new();
-    for name in &sel.use_cases {
-        match cfg
-            .use_cases
-            .iter()
-            .find(|u| &u.name == name || &u.model_name == name)
-        {
-            Some(u) => out.push(u),
-            None => {
-                let known: Vec<&str> = cfg.use_cases.iter().map(|u| u.name.as_str()).collect();
-                eprintln!(
-                    "error: --use-case {name}: no such use case in {}; it has: {}",
-                    cfg.path.display(),
-                    known.join(", ")
-                );
-                return Err(ExitStatus::Usage);
-            }
-        }
-    }
-    Ok(out)
-}
-
 fn check(args: &ConfigArgs) -> ExitStatus {
-    let cfg = match load(args) {
+    let cfgs = match load_all(args) {
         Ok(c) => c,
         Err(s) => return s,
     };
+    for cfg in &cfgs {
+        check_one(cfg);
+    }
+    ExitStatus::Success
+}
+
+fn check_one(cfg: &Config) {
     println!(
         "{}: ok, {} terms use case(s)",
         cfg.path.display(),
@@ -265,7 +393,6 @@ fn check(args: &ConfigArgs) -> ExitStatus {
     for n in &cfg.notices {
         println!("  note: {}: {}", n.location, n.message);
     }
-    ExitStatus::Success
 }
 
 fn parse_now(now: Option<&str>) -> Result<OffsetDateTime, ExitStatus> {
@@ -279,11 +406,11 @@ fn parse_now(now: Option<&str>) -> Result<OffsetDateTime, ExitStatus> {
 }
 
 fn plan_cmd(args: &PlanArgs) -> ExitStatus {
-    let cfg = match load(&args.config) {
+    let cfgs = match load_all(&args.config) {
         Ok(c) => c,
         Err(s) => return s,
     };
-    let ucs = match select(&cfg, &args.selection) {
+    let selected = match select_all(&cfgs, &args.selection) {
         Ok(u) => u,
         Err(s) => return s,
     };
@@ -291,7 +418,10 @@ fn plan_cmd(args: &PlanArgs) -> ExitStatus {
         Ok(n) => n,
         Err(s) => return s,
     };
-    let out = serde_json::json!(ucs.iter().map(|uc| plan_json(uc, now)).collect::<Vec<_>>());
+    let out = serde_json::json!(selected
+        .iter()
+        .flat_map(|(_, ucs)| ucs.iter().map(|uc| plan_json(uc, now)))
+        .collect::<Vec<_>>());
     println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     ExitStatus::Success
 }
@@ -386,44 +516,91 @@ fn cluster_options(url: &str, general_timeout: u64, insecure: bool) -> ClusterOp
 }
 
 async fn run(args: &RunArgs) -> Result<ExitStatus> {
-    let cfg = match load(&args.config) {
+    let cfgs = match load_all(&args.config) {
         Ok(c) => c,
         Err(s) => return Ok(s),
     };
-    let ucs = match select(&cfg, &args.selection) {
+    let selected = match select_all(&cfgs, &args.selection) {
         Ok(u) => u,
         Err(s) => return Ok(s),
     };
-    let now = match parse_now(args.now.as_deref()) {
-        Ok(n) => n,
+    let span = match Span::from_args(
+        args.now.as_deref(),
+        args.since.as_deref(),
+        args.until.as_deref(),
+    ) {
+        Ok(s) => s,
         Err(s) => return Ok(s),
     };
-    let url = cluster_url(&cfg);
-    let dry_run = args.dry_run || !cfg.general.save_results;
     let mut summary = RunSummary {
         schema_version: report::JSON_SCHEMA_VERSION,
         esoutliers_version: env!("CARGO_PKG_VERSION").to_string(),
-        config: cfg.path.display().to_string(),
-        cluster_url: redact_url(&url),
+        config: args.config.config.display().to_string(),
+        cluster_url: redact_url(&cluster_url(&cfgs[0])),
         cluster_product: None,
-        dry_run,
+        dry_run: args.dry_run || cfgs.iter().all(|c| !c.general.save_results),
         use_cases: Vec::new(),
     };
-    let mut status = ExitStatus::Success;
-    let _lock = match lock(&cfg) {
-        Ok(l) => l,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            return Ok(ExitStatus::UseCaseFailed);
+    let mut locks = Vec::new();
+    for cfg in &cfgs {
+        match lock(cfg) {
+            Ok(l) => locks.push(l),
+            Err(msg) => {
+                eprintln!("error: {msg}");
+                return Ok(ExitStatus::UseCaseFailed);
+            }
         }
-    };
+    }
     spawn_signal_handler();
-    let cluster = match connect(&cfg, args.insecure).await {
+    let mut status = ExitStatus::Success;
+    for (cfg, ucs) in selected {
+        if ucs.is_empty() {
+            continue;
+        }
+        let s = run_config(cfg, &ucs, args, span, &mut summary).await;
+        status = status.max(s);
+        if s == ExitStatus::Cluster {
+            break;
+        }
+    }
+
+    let format = args.format;
+    match &args.output {
+        Some(path) => {
+            let mut f = std::fs::File::create(path)
+                .with_context(|| format!("cannot write the report to {}", path.display()))?;
+            report::render(&summary, format, &mut f)?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            if let Err(e) = report::render(&summary, format, &mut lock).and_then(|_| lock.flush()) {
+                // A closed pipe (`| head`) is not an error of the run.
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+    Ok(status)
+}
+
+/// Runs the selected use cases of one config file; their reports go into `summary`.
+async fn run_config(
+    cfg: &Config,
+    ucs: &[&UseCase],
+    args: &RunArgs,
+    span: Span,
+    summary: &mut RunSummary,
+) -> ExitStatus {
+    let dry_run = args.dry_run || !cfg.general.save_results;
+    let mut status = ExitStatus::Success;
+    let cluster = match connect(cfg, args.insecure).await {
         Ok((c, product)) => {
             summary.cluster_product = Some(product);
             c
         }
-        Err(s) => return Ok(s),
+        Err(s) => return s,
     };
     let (max_buckets, max_clauses) = cluster.limits().await.unwrap_or((None, None));
     let page_size = max_buckets.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, 65_536);
@@ -438,7 +615,7 @@ async fn run(args: &RunArgs) -> Result<ExitStatus> {
 
     if cfg.general.wipe_all_existing_outliers && !dry_run {
         // ee-outliers' es_wipe_all_existing_outliers: clear every entry in the window first.
-        let window = TimeWindow::ending_at(now, cfg.general.history_window_hours);
+        let window = span.window(cfg.general.history_window_hours);
         let (gte, lt) = window.bounds();
         let q = tag::tagged_events_query(Some((&cfg.general.timestamp_field, &gte, &lt)));
         let req = tag::untag_request(&cfg.general.es_index_pattern, &q, &tag::Removal::All);
@@ -452,17 +629,17 @@ async fn run(args: &RunArgs) -> Result<ExitStatus> {
             ),
             Err(e) => {
                 eprintln!("error: es_wipe_all_existing_outliers: {e}");
-                return Ok(if e.is_connection() {
+                return if e.is_connection() {
                     ExitStatus::Cluster
                 } else {
                     ExitStatus::UseCaseFailed
-                });
+                };
             }
         }
     }
 
-    for uc in ucs {
-        let window = TimeWindow::ending_at(now, uc.history_window_hours);
+    for uc in ucs.iter().copied() {
+        let window = span.window(uc.history_window_hours);
         let mut rep = empty_report(uc, window);
         let started = cluster.traffic();
         let mut res = Ok(());
@@ -501,25 +678,7 @@ async fn run(args: &RunArgs) -> Result<ExitStatus> {
         summary.use_cases.push(rep);
     }
 
-    let format = args.format;
-    match &args.output {
-        Some(path) => {
-            let mut f = std::fs::File::create(path)
-                .with_context(|| format!("cannot write the report to {}", path.display()))?;
-            report::render(&summary, format, &mut f)?;
-        }
-        None => {
-            let stdout = std::io::stdout();
-            let mut lock = stdout.lock();
-            if let Err(e) = report::render(&summary, format, &mut lock).and_then(|_| lock.flush()) {
-                // A closed pipe (`| head`) is not an error of the run.
-                if e.kind() != std::io::ErrorKind::BrokenPipe {
-                    return Err(e.into());
-                }
-            }
-        }
-    }
-    Ok(status)
+    status
 }
 
 /// A progress bar on stderr, hidden when stderr is not a terminal or logs are verbose.

@@ -59,14 +59,15 @@ pub struct UntagArgs {
 
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
-    /// ee-outliers style INI file.
+    /// ee-outliers style INI file, or a folder whose `.conf` files are loaded in name order.
     #[arg(long, short = 'c')]
     pub config: PathBuf,
 }
 
 #[derive(Debug, Args)]
 pub struct Selection {
-    /// Run only this use case (its section name, e.g. terms_rare_childname). Repeatable.
+    /// Only use cases whose section name (terms_rare_childname) or model name
+    /// (rare_childname) matches; `*` and `?` are wildcards. Repeatable.
     #[arg(long = "use-case")]
     pub use_cases: Vec<String>,
 }
@@ -97,9 +98,16 @@ pub struct RunArgs {
     /// Evaluate and report, write nothing to the cluster.
     #[arg(long)]
     pub dry_run: bool,
-    /// End of the window as RFC 3339 (default: now).
+    /// The current time as RFC 3339 (default: the clock); windows end here.
     #[arg(long)]
     pub now: Option<String>,
+    /// Start of the window instead of history_window_days/hours: RFC 3339 or a duration
+    /// before --until (90m, 24h, 7d).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// End of the window: RFC 3339 or a duration before now (default: now).
+    #[arg(long)]
+    pub until: Option<String>,
     /// Accept any TLS certificate (dangerous; for test clusters only).
     #[arg(long)]
     pub insecure: bool,

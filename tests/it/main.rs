@@ -3,6 +3,7 @@
 //! own uniquely named index; snapshot tests of the generated requests need no node.
 
 mod harness;
+mod property;
 mod scenarios;
 mod seed;
 mod snapshots;
