@@ -602,7 +602,10 @@ async fn run_config(
         }
         Err(s) => return s,
     };
-    let (max_buckets, max_clauses) = cluster.limits().await.unwrap_or((None, None));
+    let (max_buckets, max_clauses) = cluster.limits().await.unwrap_or_else(|e| {
+        tracing::warn!("cannot read the cluster's limits ({e}); using {DEFAULT_PAGE_SIZE} buckets per page and 1,024 clauses");
+        (None, None)
+    });
     let page_size = max_buckets.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, 65_536);
     let limits = Limits {
         max_clauses: max_clauses.unwrap_or(1024),

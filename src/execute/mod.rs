@@ -390,7 +390,7 @@ impl Cluster {
                 "/_cluster/settings",
                 &[
                     ("include_defaults", "true".into()),
-                    ("flatten_settings", "true".into()),
+                    ("flat_settings", "true".into()),
                 ],
                 None,
                 "read cluster settings",

@@ -278,3 +278,37 @@ fn config_error_names_file_line_section_key_and_exits_2() {
     );
     assert!(idx.tagged_ids().is_empty());
 }
+
+#[test]
+fn pages_are_as_large_as_the_cluster_allows() {
+    // 12,000 distinct pairs: more than the 10,000 fallback page, fewer than the cluster's
+    // search.max_buckets (65,535 on 7.10): one page when the limit was read from the node.
+    let idx = TestIndex::new("pagesize");
+    let docs: Vec<(String, Value)> = (0..12_000)
+        .map(|i| {
+            (
+                format!("d{i}"),
+                process_event(
+                    &format!("p{}.exe", i % 3),
+                    &format!("c{i}.exe"),
+                    &hours_ago(1.0),
+                    "process",
+                ),
+            )
+        })
+        .collect();
+    idx.load(&docs);
+    let conf = idx.config("", RARE_CHILD);
+    let run = esoutliers(&[
+        "run",
+        "--config",
+        path_str(&conf),
+        "--format",
+        "json",
+        "--dry-run",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let uc = &run.json()["use_cases"][0];
+    assert_eq!(uc["buckets_read"], 12_000);
+    assert_eq!(uc["pages"], 1, "{uc}");
+}
