@@ -650,8 +650,15 @@ async fn run_config(
             res = wipe_whitelisted(&cluster, uc, window, &update).await;
         }
         if res.is_ok() {
+            let baseline = args
+                .baseline
+                .map(|d| d.saturating_mul(24))
+                .or(uc.baseline_window_hours);
+            if let Some(h) = baseline {
+                rep.baseline_start = Some(TimeWindow::ending_at(window.end, h).bounds().0);
+            }
             res = run_use_case(
-                &cluster, uc, window, page_size, limits, &update, dry_run, &mut rep,
+                &cluster, uc, window, baseline, page_size, limits, &update, dry_run, &mut rep,
             )
             .await;
         }
@@ -780,6 +787,7 @@ fn empty_report(uc: &UseCase, window: TimeWindow) -> UseCaseReport {
         outliers: Vec::new(),
         tagging: None,
         charts: Vec::new(),
+        baseline_start: None,
     }
 }
 
@@ -942,6 +950,30 @@ fn chart(outcome: &evaluate::GroupOutcome) -> Option<report::Chart> {
     })
 }
 
+/// Keeps the findings that have events inside the detection window.
+async fn in_detection_window(
+    cluster: &Cluster,
+    uc: &UseCase,
+    detection_query: &Value,
+    findings: Vec<Finding>,
+) -> Result<Vec<Finding>, EsError> {
+    let mut kept = Vec::new();
+    for chunk in findings.chunks(500) {
+        let body = plan::findings_count_body(uc, detection_query, chunk);
+        let counts = cluster
+            .filter_counts(&uc.index_pattern, &body, chunk.len())
+            .await?;
+        kept.extend(
+            chunk
+                .iter()
+                .zip(counts)
+                .filter(|(_, n)| *n > 0)
+                .map(|(f, _)| f.clone()),
+        );
+    }
+    Ok(kept)
+}
+
 /// Tagging passes: the first, then re-checks while version conflicts remain (events a
 /// concurrent writer changed during the pass). Each re-check waits `pass` seconds first.
 const MAX_TAG_PASSES: u64 = 5;
@@ -958,6 +990,7 @@ async fn run_use_case(
     cluster: &Cluster,
     uc: &UseCase,
     window: TimeWindow,
+    baseline_hours: Option<u64>,
     page_size: u32,
     limits: Limits,
     update: &UpdateOptions,
@@ -972,7 +1005,14 @@ async fn run_use_case(
             .cloned()
             .unwrap_or_else(|| f.to_string())
     };
-    let base = plan::search(uc, window, page_size);
+    // With a baseline, counts and frontiers come from the longer window; only events of
+    // the detection window are flagged and tagged.
+    let counting = match baseline_hours {
+        Some(h) => TimeWindow::ending_at(window.end, h),
+        None => window,
+    };
+    let base = plan::search(uc, counting, page_size);
+    let detection_query = plan::filter_query(uc, window);
     let mut excluded: BTreeSet<String> = BTreeSet::new();
     let mut checked: BTreeSet<FindingKey> = BTreeSet::new();
     let agg_paths: Vec<String> = uc.aggregator.iter().map(|f| path_of(f)).collect();
@@ -1051,6 +1091,11 @@ async fn run_use_case(
             uc.name
         );
     };
+    let findings = if baseline_hours.is_some() {
+        in_detection_window(cluster, uc, &detection_query, findings).await?
+    } else {
+        findings
+    };
     rep.detection_ms = t0.elapsed().as_millis() as u64;
     rep.outliers = findings
         .iter()
@@ -1088,7 +1133,7 @@ async fn run_use_case(
     if let Some(m) = cluster.max_terms_count(&uc.index_pattern).await? {
         limits.max_terms = m;
     }
-    let requests = tag::requests(uc, &base.query, &findings, &ids, &source_paths, limits);
+    let requests = tag::requests(uc, &detection_query, &findings, &ids, &source_paths, limits);
     let bar = progress_bar(&format!("tagging {}", uc.name));
     let mut tr = TaggingReport::default();
     // Events skipped by a version conflict (a concurrent writer) are tagged by another

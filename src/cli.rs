@@ -108,6 +108,10 @@ pub struct RunArgs {
     /// End of the window: RFC 3339 or a duration before now (default: now).
     #[arg(long)]
     pub until: Option<String>,
+    /// Counts and frontiers from this many days before the end of the window (overrides
+    /// each use case's baseline_window_days); only events inside the window are flagged.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub baseline: Option<u64>,
     /// Accept any TLS certificate (dangerous; for test clusters only).
     #[arg(long)]
     pub insecure: bool,

@@ -756,6 +756,22 @@ fn parse_use_case(
         });
     let min_target_buckets =
         get("min_target_buckets").and_then(|(key, v)| parse_uint(cx, section, &key, &v, 1));
+    let baseline_window_hours = get("baseline_window_days").and_then(|(key, v)| {
+        let days = parse_uint(cx, section, &key, &v, 1)?;
+        let hours = days.saturating_mul(24);
+        if hours <= general.history_window_hours {
+            cx.error(
+                section,
+                Some(&key),
+                format!(
+                    "{days} days is not longer than the detection window ({} hours); a baseline must reach further back",
+                    general.history_window_hours
+                ),
+            );
+            return None;
+        }
+        Some(hours)
+    });
     let filter = match (get("es_query_filter"), get("es_dsl_filter")) {
         (Some((k, _)), Some(_)) => {
             cx.error(
@@ -833,6 +849,7 @@ fn parse_use_case(
                 | "trigger_method"
                 | "trigger_sensitivity"
                 | "min_target_buckets"
+                | "baseline_window_days"
                 | "outlier_type"
                 | "outlier_reason"
                 | "outlier_summary"
@@ -853,6 +870,7 @@ fn parse_use_case(
         index_pattern: general.es_index_pattern.clone(),
         timestamp_field: general.timestamp_field.clone(),
         history_window_hours: general.history_window_hours,
+        baseline_window_hours,
         filter,
         aggregator,
         target,

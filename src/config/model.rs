@@ -92,6 +92,10 @@ pub struct UseCase {
     pub timestamp_field: String,
     /// From `[general]`: days * 24 + hours. The window ends at the run's `now`.
     pub history_window_hours: u64,
+    /// `baseline_window_days` (an esoutliers extension): counts and frontiers come from
+    /// this longer window ending at the same time, but only events inside the detection
+    /// window are flagged and tagged. `None`: counts come from the detection window.
+    pub baseline_window_hours: Option<u64>,
     pub filter: Filter,
     /// One or more field names; values joined with ` - `.
     pub aggregator: Vec<String>,

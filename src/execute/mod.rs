@@ -503,6 +503,49 @@ impl Cluster {
         Ok(page)
     }
 
+    /// Runs a `filters` aggregation named `recent` (see `plan::findings_count_body`) and
+    /// returns its bucket counts in key order `0..n`.
+    pub async fn filter_counts(
+        &self,
+        index: &str,
+        body: &Value,
+        n: usize,
+    ) -> Result<Vec<u64>, EsError> {
+        let what = "count findings in the detection window";
+        let path = format!("/{}/_search", enc(index));
+        let v: Value = self
+            .call(
+                Method::POST,
+                &path,
+                &[("allow_partial_search_results", "false".into())],
+                Some(body),
+                what,
+                index,
+            )
+            .await?;
+        let failed = v["_shards"]["failed"].as_u64().unwrap_or(0);
+        let total = v["_shards"]["total"].as_u64().unwrap_or(0);
+        check_complete(
+            what,
+            index,
+            failed,
+            total,
+            v["timed_out"].as_bool().unwrap_or(false),
+        )?;
+        let buckets = &v["aggregations"]["recent"]["buckets"];
+        (0..n)
+            .map(|i| {
+                buckets[i.to_string()]["doc_count"]
+                    .as_u64()
+                    .ok_or_else(|| EsError::Decode {
+                        request: what.into(),
+                        index: index.into(),
+                        reason: format!("no bucket {i} in the filters aggregation"),
+                    })
+            })
+            .collect()
+    }
+
     /// All events matching `query` (scroll in `_doc` order, `size` per page), each passed
     /// to `each`. Used only for the events of candidate outlier pairs, never a whole window.
     pub async fn scan(

@@ -255,3 +255,40 @@ pub fn events_page_body(
     }
     body
 }
+
+/// The clause selecting the events of one finding: its aggregator values and, within an
+/// aggregator, its target values.
+pub fn finding_clause(uc: &UseCase, f: &Finding) -> Value {
+    let mut filter: Vec<Value> = uc
+        .aggregator
+        .iter()
+        .zip(&f.aggregator)
+        .map(|(k, v)| json!({ "term": { k.as_str(): v } }))
+        .collect();
+    if let Some(t) = &f.target {
+        filter.extend(
+            uc.target
+                .iter()
+                .zip(t)
+                .map(|(k, v)| json!({ "term": { k.as_str(): v } })),
+        );
+    }
+    json!({ "bool": { "filter": filter } })
+}
+
+/// How many events each finding has inside `query` (the detection window when counts
+/// come from a baseline window): one `filters` aggregation, bucket `i` for finding `i`.
+/// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/search-aggregations-bucket-filters-aggregation.html>
+pub fn findings_count_body(uc: &UseCase, query: &Value, findings: &[Finding]) -> Value {
+    let filters: serde_json::Map<String, Value> = findings
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (i.to_string(), finding_clause(uc, f)))
+        .collect();
+    json!({
+        "size": 0,
+        "track_total_hits": false,
+        "query": query,
+        "aggs": { "recent": { "filters": { "filters": filters } } }
+    })
+}

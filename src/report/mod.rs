@@ -52,6 +52,9 @@ pub struct UseCaseReport {
     pub index: String,
     pub window_start: String,
     pub window_end: String,
+    /// Start of the baseline window the counts came from (it ends with the detection
+    /// window); `None` when counts come from the detection window itself.
+    pub baseline_start: Option<String>,
     pub aggregator: Vec<String>,
     pub target: Vec<String>,
     pub trigger: String,
@@ -192,6 +195,13 @@ fn table(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {
             "   index {}   window {} .. {}",
             uc.index, uc.window_start, uc.window_end
         )?;
+        if let Some(b) = &uc.baseline_start {
+            writeln!(
+                out,
+                "   counts and frontiers from the baseline window {b} .. {}",
+                uc.window_end
+            )?;
+        }
         writeln!(
             out,
             "   aggregator {}  target {}  trigger {}",
@@ -328,6 +338,7 @@ mod tests {
                 index: "logs-*".into(),
                 window_start: "a".into(),
                 window_end: "b".into(),
+                baseline_start: None,
                 aggregator: vec!["process.parent.name".into()],
                 target: vec!["process.name".into()],
                 trigger: "low pct_of_avg_value 1".into(),

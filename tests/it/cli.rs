@@ -461,3 +461,90 @@ fn html_report_renders_in_headless_chromium_with_a_chart_per_flagged_parent() {
             && dom.contains("data-aggregator=\"excel.exe\"")
     );
 }
+
+#[test]
+fn baseline_window_counts_history_but_tags_only_todays_events() {
+    // History (10 days ago): winword.exe -> splwow64.exe x300, winword.exe -> cmd.exe x1.
+    // Today (1 hour ago): winword.exe -> cmd.exe x1, winword.exe -> splwow64.exe x2.
+    // Detection window 1 day, baseline 30 days: counts splwow64 302, cmd 2 -> mean 152,
+    // 2% -> 3.04: cmd.exe (2) is rare. Only today's cmd.exe event is tagged, not the old
+    // one. Without the baseline, today's counts (cmd 1, splwow64 2 -> mean 1.5, 2% ->
+    // 0.03) flag nothing.
+    let idx = TestIndex::new("baseline");
+    let mut d: Vec<(String, Value)> = Vec::new();
+    for i in 0..300 {
+        d.push((
+            format!("old-usual-{i}"),
+            process_event("winword.exe", "splwow64.exe", &hours_ago(240.0), "process"),
+        ));
+    }
+    d.push((
+        "old-cmd".into(),
+        process_event("winword.exe", "cmd.exe", &hours_ago(240.0), "process"),
+    ));
+    d.push((
+        "new-cmd".into(),
+        process_event("winword.exe", "cmd.exe", &hours_ago(1.0), "process"),
+    ));
+    for i in 0..2 {
+        d.push((
+            format!("new-usual-{i}"),
+            process_event("winword.exe", "splwow64.exe", &hours_ago(1.0), "process"),
+        ));
+    }
+    idx.load(&d);
+    let case = CASE.replace("trigger_sensitivity=1", "trigger_sensitivity=2");
+    let plain = idx.config("", &case);
+    // The harness writes history_window_days=30; make the detection window one day.
+    let text = std::fs::read_to_string(&plain)
+        .unwrap()
+        .replace("history_window_days=30", "history_window_days=1");
+    std::fs::write(&plain, text).unwrap();
+    let run = esoutliers(&[
+        "run",
+        "--config",
+        path_str(&plain),
+        "--format",
+        "json",
+        "--dry-run",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.json()["use_cases"][0]["outliers"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    let run = esoutliers(&[
+        "run",
+        "--config",
+        path_str(&plain),
+        "--format",
+        "json",
+        "--baseline",
+        "30",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let uc = &run.json()["use_cases"][0];
+    assert_eq!(uc["outliers"][0]["target"], "cmd.exe");
+    assert_eq!(uc["outliers"][0]["term_count"], 2);
+    assert!(uc["baseline_start"].is_string());
+    assert_eq!(idx.tagged_ids(), vec!["new-cmd".to_string()]);
+
+    // The same from the config key.
+    let text = std::fs::read_to_string(&plain)
+        .unwrap()
+        .replace("[terms_rare]", "[terms_rare]\nbaseline_window_days=30");
+    std::fs::write(&plain, text).unwrap();
+    let run = esoutliers(&[
+        "run",
+        "--config",
+        path_str(&plain),
+        "--format",
+        "json",
+        "--dry-run",
+    ]);
+    assert_eq!(
+        run.json()["use_cases"][0]["outliers"][0]["target"],
+        "cmd.exe"
+    );
+}
