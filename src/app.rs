@@ -664,6 +664,7 @@ async fn run_config(
         }
         let t = cluster.traffic().since(started);
         rep.requests = t.requests;
+        rep.retries = t.retries;
         rep.bytes_received = t.bytes_received;
         if let Err(e) = res {
             tracing::error!("use case {}: {e}", uc.name);
@@ -779,6 +780,7 @@ fn empty_report(uc: &UseCase, window: TimeWindow) -> UseCaseReport {
         pages: 0,
         buckets_read: 0,
         requests: 0,
+        retries: 0,
         bytes_received: 0,
         es_took_ms: 0,
         detection_ms: 0,

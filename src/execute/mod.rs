@@ -150,6 +150,7 @@ pub struct Cluster {
     opts: ClusterOptions,
     bytes_received: AtomicU64,
     requests: AtomicU64,
+    retries: AtomicU64,
 }
 
 /// Counters since the cluster was opened.
@@ -157,6 +158,8 @@ pub struct Cluster {
 pub struct Traffic {
     pub requests: u64,
     pub bytes_received: u64,
+    /// Requests sent again after a transient failure (429, 502-504, connection errors).
+    pub retries: u64,
 }
 
 impl Traffic {
@@ -164,6 +167,7 @@ impl Traffic {
         Traffic {
             requests: self.requests - before.requests,
             bytes_received: self.bytes_received - before.bytes_received,
+            retries: self.retries - before.retries,
         }
     }
 }
@@ -220,6 +224,7 @@ impl Cluster {
             opts,
             bytes_received: AtomicU64::new(0),
             requests: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
         })
     }
 
@@ -232,6 +237,7 @@ impl Cluster {
         Traffic {
             requests: self.requests.load(Ordering::Relaxed),
             bytes_received: self.bytes_received.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
         }
     }
 
@@ -322,6 +328,7 @@ impl Cluster {
     }
 
     fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        self.retries.fetch_add(1, Ordering::Relaxed);
         let base = self
             .opts
             .backoff

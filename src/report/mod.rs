@@ -63,6 +63,8 @@ pub struct UseCaseReport {
     pub pages: u64,
     pub buckets_read: u64,
     pub requests: u64,
+    /// Requests sent again after a transient failure (429, 502-504, dropped connection).
+    pub retries: u64,
     pub bytes_received: u64,
     /// Sum of Elasticsearch's `took` over the counting pages.
     pub es_took_ms: u64,
@@ -223,6 +225,13 @@ fn table(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {
             uc.requests,
             human_bytes(uc.bytes_received)
         )?;
+        if uc.retries > 0 {
+            writeln!(
+                out,
+                "   {} request(s) retried after transient failures (429, 5xx, dropped connections)",
+                uc.retries
+            )?;
+        }
         writeln!(
             out,
             "   detection {} ms (Elasticsearch took {} ms)   tagging {} ms",
@@ -346,6 +355,7 @@ mod tests {
                 pages: 1,
                 buckets_read: 3,
                 requests: 2,
+                retries: 0,
                 bytes_received: 2048,
                 es_took_ms: 3,
                 detection_ms: 5,

@@ -1,13 +1,10 @@
 //! The command line on the real node: every subcommand, every format, exit codes, and
 //! credentials that never show up in any output.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-
 use serde_json::{json, Value};
 
 use crate::harness::{
-    es_url, esoutliers, esoutliers_env, hours_ago, path_str, process_event, TestIndex,
+    esoutliers, esoutliers_env, hours_ago, path_str, process_event, proxy, Action, TestIndex,
 };
 
 const CASE: &str = "[terms_rare]
@@ -238,60 +235,17 @@ fn a_second_run_of_the_same_config_is_refused_while_one_holds_the_lock() {
     assert_eq!(again.code, 0, "{}", again.stderr);
 }
 
-/// A minimal authenticating proxy in front of the real node: Elasticsearch 7.10.2's
-/// Apache-2.0 build has no security layer, so the node itself cannot refuse a password.
-/// It answers 401 unless the request carries `Authorization: <expected>`, and forwards
-/// everything else to the node unchanged (one request per connection).
+/// An authenticating proxy in front of the real node: Elasticsearch 7.10.2's Apache-2.0
+/// build has no security layer, so the node itself cannot refuse a password. Answers 401
+/// unless the request carries `Authorization: <expected>`.
 fn auth_proxy(expected: String) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let upstream = es_url().trim_start_matches("http://").to_string();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().take(500) {
-            let Ok(client) = conn else { continue };
-            let (upstream, expected) = (upstream.clone(), expected.clone());
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(client.try_clone().unwrap());
-                let mut head = Vec::new();
-                let mut authorized = false;
-                let mut len = 0usize;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let lower = line.to_ascii_lowercase();
-                    if lower.starts_with("authorization:") {
-                        authorized = line["authorization:".len()..].trim() == expected;
-                    }
-                    if lower.starts_with("content-length:") {
-                        len = line["content-length:".len()..].trim().parse().unwrap_or(0);
-                    }
-                    if lower.starts_with("connection:") {
-                        continue;
-                    }
-                    if line == "\r\n" {
-                        head.extend_from_slice(b"Connection: close\r\n\r\n");
-                        break;
-                    }
-                    head.extend_from_slice(line.as_bytes());
-                }
-                let mut body = vec![0u8; len];
-                reader.read_exact(&mut body).unwrap();
-                let mut client = client;
-                if !authorized {
-                    let msg = r#"{"error":{"type":"security_exception","reason":"missing or wrong credentials"},"status":401}"#;
-                    let _ = write!(client, "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{msg}", msg.len());
-                    return;
-                }
-                let mut up = TcpStream::connect(&upstream).unwrap();
-                up.write_all(&head).unwrap();
-                up.write_all(&body).unwrap();
-                let _ = std::io::copy(&mut up, &mut client);
-            });
+    proxy(move |seen| {
+        if seen.authorization.as_deref() == Some(expected.as_str()) {
+            Action::Forward
+        } else {
+            Action::Respond(401, r#"{"error":{"type":"security_exception","reason":"missing or wrong credentials"},"status":401}"#.into())
         }
-    });
-    port
+    })
 }
 
 fn b64(s: &str) -> String {

@@ -224,3 +224,123 @@ pub fn process_event(parent: &str, child: &str, ts: &str, category: &str) -> Val
         "process": { "name": child, "parent": { "name": parent } }
     })
 }
+
+/// What a [`proxy`] does with one request.
+pub enum Action {
+    /// Pass it to the node and its answer back.
+    Forward,
+    /// Answer with this status and JSON body (plus `Retry-After: 0` for 429/503).
+    Respond(u16, String),
+    /// Close the connection without an answer.
+    Drop,
+    /// Pass it to the node, then replace `from` with `to` in the answer's body.
+    Rewrite(&'static str, &'static str),
+}
+
+/// One request as the proxy sees it.
+pub struct Seen {
+    /// e.g. `POST /it-x/_search?filter_path=...`
+    pub request_line: String,
+    /// The `Authorization` header value, if any.
+    pub authorization: Option<String>,
+    /// How many requests this proxy saw before this one.
+    pub n: usize,
+}
+
+/// A small HTTP/1.1 proxy in front of the real node, for faults and authentication the
+/// node cannot produce itself (429 storms, dropped connections, partial shard results,
+/// a password check on an Apache-2.0 build without security). One request per
+/// connection; `decide` picks the [`Action`]. Returns the port on 127.0.0.1.
+pub fn proxy(decide: impl Fn(&Seen) -> Action + Send + Sync + 'static) -> u16 {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::Arc;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let upstream = es_url().trim_start_matches("http://").to_string();
+    let decide = Arc::new(decide);
+    let count = Arc::new(AtomicU32::new(0));
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(5000) {
+            let Ok(client) = conn else { continue };
+            let (upstream, decide, count) = (upstream.clone(), decide.clone(), count.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(client.try_clone().unwrap());
+                let mut head = Vec::new();
+                let mut request_line = String::new();
+                let mut authorization = None;
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    if request_line.is_empty() {
+                        request_line = line.trim().to_string();
+                    }
+                    if lower.starts_with("authorization:") {
+                        authorization = Some(line["authorization:".len()..].trim().to_string());
+                    }
+                    if lower.starts_with("content-length:") {
+                        len = line["content-length:".len()..].trim().parse().unwrap_or(0);
+                    }
+                    if lower.starts_with("connection:") || lower.starts_with("accept-encoding:") {
+                        continue;
+                    }
+                    if line == "\r\n" {
+                        head.extend_from_slice(b"Connection: close\r\n\r\n");
+                        break;
+                    }
+                    head.extend_from_slice(line.as_bytes());
+                }
+                let mut body = vec![0u8; len];
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let seen = Seen {
+                    request_line,
+                    authorization,
+                    n: count.fetch_add(1, Ordering::SeqCst) as usize,
+                };
+                let mut client = client;
+                let forward = |head: &[u8], body: &[u8]| -> Vec<u8> {
+                    let mut up = TcpStream::connect(&upstream).unwrap();
+                    up.write_all(head).unwrap();
+                    up.write_all(body).unwrap();
+                    let mut resp = Vec::new();
+                    let _ = up.read_to_end(&mut resp);
+                    resp
+                };
+                match decide(&seen) {
+                    Action::Forward => {
+                        let _ = client.write_all(&forward(&head, &body));
+                    }
+                    Action::Respond(status, msg) => {
+                        let _ = write!(
+                            client,
+                            "HTTP/1.1 {status} Fault\r\nContent-Type: application/json\r\nContent-Length: {}\r\nRetry-After: 0\r\nConnection: close\r\n\r\n{msg}",
+                            msg.len()
+                        );
+                    }
+                    Action::Drop => {
+                        let _ = client.shutdown(std::net::Shutdown::Both);
+                    }
+                    Action::Rewrite(from, to) => {
+                        let resp = forward(&head, &body);
+                        let text = String::from_utf8_lossy(&resp).into_owned();
+                        let (h, b) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+                        let b = b.replace(from, to);
+                        let h: String = h
+                            .lines()
+                            .filter(|l| !l.to_ascii_lowercase().starts_with("content-length:"))
+                            .map(|l| format!("{l}\r\n"))
+                            .collect();
+                        let _ = write!(client, "{h}Content-Length: {}\r\n\r\n{b}", b.len());
+                    }
+                }
+            });
+        }
+    });
+    port
+}

@@ -3,6 +3,7 @@
 //! own uniquely named index; snapshot tests of the generated requests need no node.
 
 mod cli;
+mod faults;
 mod harness;
 mod property;
 mod scenarios;

@@ -1,0 +1,182 @@
+//! Faults on the real node (SPEC section 8, issue "faults"): nothing lost, nothing tagged
+//! twice. Where the node cannot produce a fault itself (a 429 storm, a dropped connection,
+//! a partial shard failure), the small proxy of the harness injects it in front of it.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::harness::{
+    esoutliers, esoutliers_env, hours_ago, path_str, process_event, proxy, Action, TestIndex,
+};
+
+const CASE: &str = "[terms_rare]
+aggregator=process.parent.name
+target=process.name
+trigger_on=low
+trigger_method=pct_of_avg_value
+trigger_sensitivity=1
+outlier_type=process execution
+outlier_reason=rare child process
+outlier_summary=rare child process {process.name} for {process.parent.name}
+";
+
+/// Three parents, each with a usual child x300 and one rare child x1.
+fn loaded(label: &str) -> (TestIndex, Vec<String>) {
+    let idx = TestIndex::new(label);
+    let mut d: Vec<(String, Value)> = Vec::new();
+    let mut rare = Vec::new();
+    for p in ["winword.exe", "excel.exe", "outlook.exe"] {
+        for i in 0..300 {
+            d.push((
+                format!("{p}-{i}"),
+                process_event(p, "splwow64.exe", &hours_ago(1.0), "process"),
+            ));
+        }
+        d.push((
+            format!("{p}-rare"),
+            process_event(p, "cmd.exe", &hours_ago(1.0), "process"),
+        ));
+        rare.push(format!("{p}-rare"));
+    }
+    idx.load(&d);
+    rare.sort();
+    (idx, rare)
+}
+
+const TOO_MANY: &str = r#"{"error":{"root_cause":[{"type":"es_rejected_execution_exception","reason":"rejected execution (queue capacity 1000)"}],"type":"es_rejected_execution_exception","reason":"rejected execution (queue capacity 1000)"},"status":429}"#;
+
+#[test]
+fn a_storm_of_429s_during_paging_and_tagging_is_retried_and_reported() {
+    let (idx, rare) = loaded("storm429");
+    // Every other request among the first 16 is refused with 429: composite pages,
+    // field caps, update-by-query and task polls all meet the storm.
+    let port = proxy(|seen| {
+        if seen.n < 16 && seen.n % 2 == 1 {
+            Action::Respond(429, TOO_MANY.into())
+        } else {
+            Action::Forward
+        }
+    });
+    let conf = idx.config("", CASE);
+    let run = esoutliers_env(
+        &["run", "--config", path_str(&conf), "--format", "json"],
+        &[("ES_URL", &format!("http://127.0.0.1:{port}"))],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let uc = &run.json()["use_cases"][0];
+    assert!(uc["retries"].as_u64().unwrap() >= 4, "{uc}");
+    assert_eq!(idx.tagged_ids(), rare);
+    for id in &rare {
+        assert_eq!(idx.snapshot()[id].1["outliers"]["total_outliers"], json!(1));
+    }
+}
+
+#[test]
+fn dropped_connections_are_retried() {
+    let (idx, rare) = loaded("dropped");
+    let drops = Arc::new(AtomicUsize::new(0));
+    let d = drops.clone();
+    let port = proxy(move |seen| {
+        if seen.request_line.contains("/_search") && d.fetch_add(1, Ordering::SeqCst) < 2 {
+            Action::Drop
+        } else {
+            Action::Forward
+        }
+    });
+    let conf = idx.config("", CASE);
+    let run = esoutliers_env(
+        &["run", "--config", path_str(&conf), "--format", "json"],
+        &[("ES_URL", &format!("http://127.0.0.1:{port}"))],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(drops.load(Ordering::SeqCst) >= 2);
+    assert_eq!(idx.tagged_ids(), rare);
+}
+
+#[test]
+fn a_partial_shard_failure_fails_the_use_case_and_flags_nothing() {
+    let (idx, _) = loaded("partial");
+    // The node answers fully; the proxy turns the page into one with a failed shard,
+    // as a cluster with a lost shard copy would answer with partial results allowed.
+    let port = proxy(|seen| {
+        if seen.request_line.contains("/_search") {
+            Action::Rewrite("\"failed\":0", "\"failed\":1")
+        } else {
+            Action::Forward
+        }
+    });
+    let conf = idx.config("", CASE);
+    let run = esoutliers_env(
+        &["run", "--config", path_str(&conf), "--format", "json"],
+        &[("ES_URL", &format!("http://127.0.0.1:{port}"))],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let uc = &run.json()["use_cases"][0];
+    assert!(
+        uc["error"].as_str().unwrap().contains("partial results"),
+        "{uc}"
+    );
+    assert!(uc["outliers"].as_array().unwrap().is_empty());
+    assert!(idx.tagged_ids().is_empty());
+}
+
+#[test]
+fn killed_during_tagging_then_run_again_tags_every_outlier_exactly_once() {
+    // Every event is an outlier (float, high, 0), tagging throttled to take seconds; the
+    // process is killed with SIGKILL in the middle, then run again.
+    let idx = TestIndex::new("sigkill");
+    let n = 4000;
+    let docs: Vec<(String, Value)> = (0..n)
+        .map(|i| {
+            (
+                format!("e{i}"),
+                process_event(
+                    &format!("p{}.exe", i % 5),
+                    &format!("c{}.exe", i % 11),
+                    &hours_ago(1.0),
+                    "process",
+                ),
+            )
+        })
+        .collect();
+    idx.load(&docs);
+    let case = CASE
+        .replace("trigger_on=low", "trigger_on=high")
+        .replace("trigger_method=pct_of_avg_value", "trigger_method=float")
+        .replace("trigger_sensitivity=1", "trigger_sensitivity=0");
+    let conf = idx.config("", &case);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_esoutliers"))
+        .args([
+            "-q",
+            "run",
+            "--config",
+            path_str(&conf),
+            "--requests-per-second",
+            "500",
+        ])
+        .env("ES_URL", crate::harness::es_url())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let run = esoutliers(&["run", "--config", path_str(&conf), "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // The first run's server-side task may still be finishing; both are idempotent.
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    let after = idx.snapshot();
+    assert_eq!(after.len(), n);
+    for (id, (_, src)) in &after {
+        assert_eq!(src["outliers"]["total_outliers"], json!(1), "{id}: {src}");
+        assert_eq!(
+            src["outliers"]["summary"].as_array().unwrap().len(),
+            1,
+            "{id}"
+        );
+        assert_eq!(src["tags"], json!(["outlier"]), "{id}");
+    }
+}
