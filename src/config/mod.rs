@@ -84,7 +84,8 @@ const GENERAL_IGNORED: [&str; 14] = [
 
 /// Sections of ee-outliers' own settings (daemon, notifier, per-model-type batch sizes,
 /// assets, derived fields, ML): accepted, reported, ignored.
-const IGNORED_SECTIONS: [&str; 12] = [
+const IGNORED_SECTIONS: [&str; 13] = [
+    "assets",
     "daemon",
     "notifier",
     "assetdefinitions",
@@ -861,6 +862,15 @@ fn parse_use_case(
         }
     }
     if cx.errors.len() > before {
+        return None;
+    }
+    if aggregator
+        .iter()
+        .chain(target.iter())
+        .any(|f| f.contains('*'))
+    {
+        // ee-outliers' "brute force" mode (target=*: every field in turn).
+        cx.notice(section, None, "a field list with * (ee-outliers' brute force over every field) is not supported yet; section skipped");
         return None;
     }
     Some(UseCase {

@@ -274,3 +274,40 @@ fn empty_window_and_missing_index_pattern_are_errors() {
     );
     assert_eq!(e.len(), 2, "{e:?}");
 }
+
+#[test]
+fn ee_outliers_own_files_load_unchanged() {
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"));
+    let c = load(&dir.join("ee_outliers_defaults.conf")).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = c.use_cases.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, vec!["terms_rarely_seen_outbound_connections"]);
+    assert_eq!(c.use_cases[0].count_method, CountMethod::AcrossAggregators);
+    assert_eq!(c.general.history_window_hours, 7 * 24 + 12);
+    assert!(c.notices.iter().any(|n| n.message.contains("brute force")));
+    assert!(c
+        .notices
+        .iter()
+        .any(|n| n.message.contains("model type beaconing")));
+    // The example use case file, with a [general] section in front as ee-outliers keeps it.
+    let text = format!(
+        "[general]\nes_index_pattern=logs-*\nhistory_window_days=1\n{}",
+        std::fs::read_to_string(dir.join("ee_outliers_terms_ssl_beaconing.conf")).unwrap()
+    );
+    let c = parse(Path::new("beaconing.conf"), &text).unwrap_or_else(|e| panic!("{e}"));
+    let uc = &c.use_cases[0];
+    assert_eq!(
+        uc.aggregator,
+        vec![
+            "BroFilter.server_name",
+            "BroFilter.id_orig_h",
+            "timestamp_day"
+        ]
+    );
+    assert_eq!(uc.trigger.method, TriggerMethod::CoeffOfVariation);
+    assert_eq!(uc.min_target_buckets, Some(10));
+    assert_eq!(uc.whitelist.regexps.len(), 2);
+    assert_eq!(
+        uc.whitelist.literals[0].values,
+        vec!["beaconing TLS connection to outlook.office.com"]
+    );
+}
