@@ -806,20 +806,24 @@ async fn check_fields(
         }
         asked.push(format!("{f}.keyword"));
     }
+    asked.extend(uc.outlier_summary.fields().iter().map(|f| f.to_string()));
     asked.sort();
     asked.dedup();
     let caps = cluster.field_caps(&uc.index_pattern, &asked).await?;
-    let fail = |reason: String| EsError::Request {
-        request: format!("use case {}", uc.name),
-        index: uc.index_pattern.clone(),
-        status: 400,
-        summary: reason,
-    };
+    let fail = |reason: String| EsError::Mapping { index: uc.index_pattern.clone(), reason };
     if caps.indices.is_empty() {
         return Err(fail(format!(
             "index pattern {} matches no index",
             uc.index_pattern
         )));
+    }
+    for f in uc.outlier_summary.fields() {
+        if !caps.fields.contains_key(f) {
+            return Err(fail(format!(
+                "outlier_summary names field {f}, which is not in the mapping of any index matching {}",
+                uc.index_pattern
+            )));
+        }
     }
     let mut paths = BTreeMap::new();
     for f in uc.fields() {

@@ -79,6 +79,9 @@ pub enum EsError {
         index: String,
         reason: String,
     },
+    /// The mapping of the indices cannot serve the use case (missing or text field).
+    #[error("index {index}: {reason}")]
+    Mapping { index: String, reason: String },
     /// SIGINT/SIGTERM arrived; the run stopped between two requests.
     #[error("stopped by a signal before {before}; every request already sent completed")]
     Interrupted { before: String },
@@ -268,47 +271,36 @@ impl Cluster {
                     .body(serde_json::to_vec(b).unwrap_or_default());
             }
             self.requests.fetch_add(1, Ordering::Relaxed);
-            let result = req.send().await;
+            // A transport failure (connection refused or dropped, body cut off) is retried
+            // like a 503: the request is sent again from the start.
+            let result: Result<(u16, Vec<u8>, Option<Duration>), reqwest::Error> = async {
+                let resp = req.send().await?;
+                let status = resp.status().as_u16();
+                let retry_after = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                let body = resp.bytes().await?;
+                Ok((status, body.to_vec(), retry_after))
+            }
+            .await;
             let (status, bytes, retry_after) = match result {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let retry_after = resp
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs);
-                    match resp.bytes().await {
-                        Ok(b) => {
-                            self.bytes_received
-                                .fetch_add(b.len() as u64, Ordering::Relaxed);
-                            (status, b.to_vec(), retry_after)
-                        }
-                        Err(e) => {
-                            if attempt < self.opts.max_attempts {
-                                tracing::warn!(
-                                    "{what} on {index}: response cut off ({}); retrying",
-                                    reason_of(&e)
-                                );
-                                tokio::time::sleep(self.backoff(attempt, None)).await;
-                                continue;
-                            }
-                            return Err(EsError::Unreachable {
-                                url: self.opts.url.clone(),
-                                reason: reason_of(&e),
-                            });
-                        }
-                    }
+                Ok(r) => {
+                    self.bytes_received
+                        .fetch_add(r.1.len() as u64, Ordering::Relaxed);
+                    r
+                }
+                Err(e) if attempt < self.opts.max_attempts => {
+                    tracing::warn!(
+                        "{what} on {index}: {}; retrying (attempt {attempt})",
+                        reason_of(&e)
+                    );
+                    tokio::time::sleep(self.backoff(attempt, None)).await;
+                    continue;
                 }
                 Err(e) => {
-                    if attempt < self.opts.max_attempts {
-                        tracing::warn!(
-                            "{what} on {index}: {}; retrying (attempt {attempt})",
-                            reason_of(&e)
-                        );
-                        tokio::time::sleep(self.backoff(attempt, None)).await;
-                        continue;
-                    }
                     return Err(EsError::Unreachable {
                         url: self.opts.url.clone(),
                         reason: reason_of(&e),

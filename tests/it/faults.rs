@@ -8,7 +8,8 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use crate::harness::{
-    esoutliers, esoutliers_env, hours_ago, path_str, process_event, proxy, Action, TestIndex,
+    assert_each_tagged_once, esoutliers, esoutliers_env, hours_ago, path_str, process_event, proxy,
+    spread_events, Action, TestIndex, EVERY_EVENT,
 };
 
 const CASE: &str = "[terms_rare]
@@ -128,25 +129,8 @@ fn killed_during_tagging_then_run_again_tags_every_outlier_exactly_once() {
     // process is killed with SIGKILL in the middle, then run again.
     let idx = TestIndex::new("sigkill");
     let n = 4000;
-    let docs: Vec<(String, Value)> = (0..n)
-        .map(|i| {
-            (
-                format!("e{i}"),
-                process_event(
-                    &format!("p{}.exe", i % 5),
-                    &format!("c{}.exe", i % 11),
-                    &hours_ago(1.0),
-                    "process",
-                ),
-            )
-        })
-        .collect();
-    idx.load(&docs);
-    let case = CASE
-        .replace("trigger_on=low", "trigger_on=high")
-        .replace("trigger_method=pct_of_avg_value", "trigger_method=float")
-        .replace("trigger_sensitivity=1", "trigger_sensitivity=0");
-    let conf = idx.config("", &case);
+    idx.load(&spread_events(n));
+    let conf = idx.config("", EVERY_EVENT);
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_esoutliers"))
         .args([
             "-q",
@@ -170,13 +154,5 @@ fn killed_during_tagging_then_run_again_tags_every_outlier_exactly_once() {
     std::thread::sleep(std::time::Duration::from_secs(6));
     let after = idx.snapshot();
     assert_eq!(after.len(), n);
-    for (id, (_, src)) in &after {
-        assert_eq!(src["outliers"]["total_outliers"], json!(1), "{id}: {src}");
-        assert_eq!(
-            src["outliers"]["summary"].as_array().unwrap().len(),
-            1,
-            "{id}"
-        );
-        assert_eq!(src["tags"], json!(["outlier"]), "{id}");
-    }
+    assert_each_tagged_once(&after);
 }

@@ -344,3 +344,46 @@ pub fn proxy(decide: impl Fn(&Seen) -> Action + Send + Sync + 'static) -> u16 {
     });
     port
 }
+
+/// `n` process events one hour old, spread over 5 parents and 11 children.
+pub fn spread_events(n: usize) -> Vec<(String, Value)> {
+    (0..n)
+        .map(|i| {
+            (
+                format!("e{i}"),
+                process_event(
+                    &format!("p{}.exe", i % 5),
+                    &format!("c{}.exe", i % 11),
+                    &hours_ago(1.0),
+                    "process",
+                ),
+            )
+        })
+        .collect()
+}
+
+/// A use case under which every event is an outlier (float, high, 0: any count > 0), so
+/// tagging touches every event.
+pub const EVERY_EVENT: &str = "[terms_all]
+aggregator=process.parent.name
+target=process.name
+trigger_on=high
+trigger_method=float
+trigger_sensitivity=0
+outlier_type=process execution
+outlier_reason=every event
+outlier_summary={process.name} under {process.parent.name}
+";
+
+/// Every document carries exactly one outlier entry and the `outlier` tag once.
+pub fn assert_each_tagged_once(docs: &BTreeMap<String, (u64, Value)>) {
+    for (id, (_, src)) in docs {
+        assert_eq!(src["outliers"]["total_outliers"], json!(1), "{id}: {src}");
+        assert_eq!(
+            src["outliers"]["summary"].as_array().map(Vec::len),
+            Some(1),
+            "{id}"
+        );
+        assert_eq!(src["tags"], json!(["outlier"]), "{id}");
+    }
+}

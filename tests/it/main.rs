@@ -2,6 +2,7 @@
 //! responses runs against the real local node (`make es-up`, `ES_URL`), each test in its
 //! own uniquely named index; snapshot tests of the generated requests need no node.
 
+mod bad_input;
 mod cli;
 mod faults;
 mod harness;

@@ -1,0 +1,219 @@
+//! Bad input, as a table: each row is a clear error (or correct handling) with a non-zero
+//! exit and nothing written.
+
+use serde_json::{json, Value};
+
+use crate::harness::{esoutliers, esoutliers_env, hours_ago, path_str, process_event, TestIndex};
+
+const GOOD: &str = "[general]
+es_index_pattern=logs-*
+history_window_days=1
+
+[terms_rare]
+aggregator=process.parent.name
+target=process.name
+trigger_on=low
+trigger_method=pct_of_avg_value
+trigger_sensitivity=1
+outlier_type=process execution
+outlier_reason=rare child process
+outlier_summary=rare {process.name}
+";
+
+#[test]
+fn config_errors_name_file_line_section_and_key() {
+    // (what is wrong, how to break GOOD, expected fragment of the message)
+    let rows: [(&str, &str, &str, &str); 12] = [
+        (
+            "syntax",
+            "trigger_on=low",
+            "trigger_on low",
+            ":8: [terms_rare]: line \"trigger_on low\" is neither",
+        ),
+        (
+            "duplicate section",
+            "[terms_rare]",
+            "[terms_rare]\nrun_model=1\n[terms_rare]",
+            "duplicate section; it is already defined at line 5",
+        ),
+        (
+            "duplicate key",
+            "trigger_on=low",
+            "trigger_on=low\ntrigger_on=high",
+            ":9: [terms_rare] trigger_on: duplicate key",
+        ),
+        (
+            "unknown key",
+            "trigger_on=low",
+            "trigger_on=low\ntrigger_onn=low",
+            ":9: [terms_rare] trigger_onn: unknown key",
+        ),
+        (
+            "wrong type",
+            "history_window_days=1",
+            "history_window_days=one",
+            ":3: [general] history_window_days: \"one\" is not a whole number",
+        ),
+        (
+            "empty value",
+            "outlier_reason=rare child process",
+            "outlier_reason=",
+            ":12: [terms_rare] outlier_reason: empty",
+        ),
+        (
+            "unknown method",
+            "trigger_method=pct_of_avg_value",
+            "trigger_method=average",
+            ":9: [terms_rare] trigger_method: unknown trigger_method \"average\"",
+        ),
+        (
+            "sensitivity out of range",
+            "trigger_method=pct_of_avg_value",
+            "trigger_method=percentile\ntrigger_sensitivity=150",
+            "trigger_sensitivity: 150 must be a percentile from 0 to 100",
+        ),
+        (
+            "regex",
+            "[terms_rare]",
+            "[whitelist_regexps]\nbad=[unclosed\n\n[terms_rare]",
+            ":6: [whitelist_regexps] bad: regular expression \"[unclosed\" does not compile",
+        ),
+        (
+            "dsl not json",
+            "trigger_on=low",
+            "trigger_on=low\nes_dsl_filter={\"term\": }",
+            "[terms_rare] es_dsl_filter: not valid JSON",
+        ),
+        (
+            "unknown count method",
+            "trigger_on=low",
+            "trigger_on=low\ntarget_count_method=sideways",
+            "target_count_method: unknown target_count_method \"sideways\"",
+        ),
+        (
+            "missing target",
+            "target=process.name\n",
+            "",
+            "[terms_rare] target: missing",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (what, from, to, expected) in rows {
+        let text = if what == "sensitivity out of range" {
+            GOOD.replace(from, "trigger_method=percentile")
+                .replace("trigger_sensitivity=1", "trigger_sensitivity=150")
+        } else {
+            GOOD.replacen(from, to, 1)
+        };
+        assert_ne!(text, GOOD, "row {what} changed nothing");
+        let path = dir.path().join(format!("{}.conf", what.replace(' ', "_")));
+        std::fs::write(&path, &text).unwrap();
+        let run = esoutliers_env(
+            &["check", "--config", path_str(&path)],
+            &[("ES_URL", "http://127.0.0.1:9")],
+        );
+        assert_eq!(run.code, 2, "row {what}: {}", run.stderr);
+        let want = if expected.starts_with(':') {
+            format!("{}{expected}", path.display())
+        } else {
+            expected.to_string()
+        };
+        assert!(
+            run.stderr.contains(&want),
+            "row {what}: expected {want:?} in\n{}",
+            run.stderr
+        );
+    }
+}
+
+fn one_rare(idx: &TestIndex) {
+    let mut d: Vec<(String, Value)> = (0..200)
+        .map(|i| {
+            (
+                format!("u{i}"),
+                process_event("winword.exe", "splwow64.exe", &hours_ago(1.0), "process"),
+            )
+        })
+        .collect();
+    d.push((
+        "rare".into(),
+        process_event("winword.exe", "cmd.exe", &hours_ago(1.0), "process"),
+    ));
+    idx.load(&d);
+}
+
+#[test]
+fn cluster_side_problems_name_the_index_and_field() {
+    let idx = TestIndex::new("clusterbad");
+    one_rare(&idx);
+    let section = GOOD.split_once("\n\n").unwrap().1.to_string();
+    // (what, config section, expected fragment)
+    let rows = [
+        (
+            "field missing from the mapping",
+            section.replace("target=process.name", "target=process.nmae"),
+            format!(
+                "field process.nmae is not in the mapping of any index matching {}",
+                idx.name
+            ),
+        ),
+        (
+            "summary field missing from the mapping",
+            section.replace("rare {process.name}", "rare {process.nmae}"),
+            "process.nmae".to_string(),
+        ),
+    ];
+    for (what, sec, expected) in rows {
+        let conf = idx.config("", &sec);
+        let run = esoutliers(&["run", "--config", path_str(&conf), "--format", "json"]);
+        assert_eq!(run.code, 1, "row {what}: {}", run.stderr);
+        let err = run.json()["use_cases"][0]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            err.contains(&expected) && err.contains(&idx.name),
+            "row {what}: {err}"
+        );
+    }
+    assert!(idx.tagged_ids().is_empty());
+    // An index pattern that matches nothing.
+    let conf = idx.dir.path().join("none.conf");
+    std::fs::write(&conf, GOOD.replace("logs-*", "no-such-index-*")).unwrap();
+    let run = esoutliers(&["run", "--config", path_str(&conf), "--format", "json"]);
+    assert_eq!(run.code, 1);
+    assert!(run.json()["use_cases"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("no-such-index-* matches no index"));
+}
+
+#[test]
+fn an_outliers_field_of_unexpected_shape_is_reported_and_left_as_it_is() {
+    let idx = TestIndex::new("shape");
+    let mut d: Vec<(String, Value)> = (0..200)
+        .map(|i| {
+            (
+                format!("u{i}"),
+                process_event("winword.exe", "splwow64.exe", &hours_ago(1.0), "process"),
+            )
+        })
+        .collect();
+    let mut odd = process_event("winword.exe", "cmd.exe", &hours_ago(1.0), "process");
+    odd["outliers"] = json!("legacy-string");
+    d.push(("odd".into(), odd.clone()));
+    idx.load(&d);
+    let conf = idx.config("", GOOD.split_once("\n\n").unwrap().1);
+    let run = esoutliers(&["run", "--config", path_str(&conf), "--format", "json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let failures = run.json()["use_cases"][0]["tagging"]["failures"].to_string();
+    assert!(
+        failures.contains("outliers is not an object") && failures.contains(&idx.name),
+        "{failures}"
+    );
+    assert_eq!(
+        idx.snapshot()["odd"].1,
+        odd,
+        "the odd document is unchanged"
+    );
+}
