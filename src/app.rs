@@ -151,45 +151,48 @@ async fn untag_config(cfg: &Config, ucs: &[&UseCase], args: &UntagArgs) -> ExitS
     } else {
         tag::Removal::Models(ucs.iter().map(|u| u.model_name.clone()).collect())
     };
-    let req = tag::untag_request(
-        &cfg.general.es_index_pattern,
-        &tag::tagged_events_query(None),
-        &removal,
-    );
-    match cluster
-        .update_by_query(&req.index, &req.body, &UpdateOptions::default(), |_| {})
-        .await
-    {
-        Ok(r) => {
-            println!(
-                "untag {}: {} event(s) changed, {} left as they were{}",
-                req.index,
-                r.updated,
-                r.noops,
-                if r.failures.is_empty() {
-                    String::new()
-                } else {
-                    format!(", {} failure(s)", r.failures.len())
+    // The indices of the use cases (each may name its own), else the general pattern.
+    let mut indices: BTreeSet<&str> = ucs.iter().map(|u| u.index_pattern.as_str()).collect();
+    if indices.is_empty() && !cfg.general.es_index_pattern.is_empty() {
+        indices.insert(&cfg.general.es_index_pattern);
+    }
+    let mut status = ExitStatus::Success;
+    for index in indices {
+        let req = tag::untag_request(index, &tag::tagged_events_query(None), &removal);
+        match cluster
+            .update_by_query(&req.index, &req.body, &UpdateOptions::default(), |_| {})
+            .await
+        {
+            Ok(r) => {
+                println!(
+                    "untag {}: {} event(s) changed, {} left as they were{}",
+                    req.index,
+                    r.updated,
+                    r.noops,
+                    if r.failures.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} failure(s)", r.failures.len())
+                    }
+                );
+                for f in &r.failures {
+                    eprintln!("failure: {}", describe_failure(f));
                 }
-            );
-            for f in &r.failures {
-                eprintln!("failure: {}", describe_failure(f));
+                if !r.failures.is_empty() || r.version_conflicts > 0 {
+                    status = status.max(ExitStatus::UseCaseFailed);
+                }
             }
-            if r.failures.is_empty() && r.version_conflicts == 0 {
-                ExitStatus::Success
-            } else {
-                ExitStatus::UseCaseFailed
-            }
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            if e.is_connection() {
-                ExitStatus::Cluster
-            } else {
-                ExitStatus::UseCaseFailed
+            Err(e) => {
+                eprintln!("error: {e}");
+                return if e.is_connection() {
+                    ExitStatus::Cluster
+                } else {
+                    ExitStatus::UseCaseFailed
+                };
             }
         }
     }
+    status
 }
 
 /// Loads the config file, or every `.conf` file of a folder in name order. Every problem
@@ -617,26 +620,38 @@ async fn run_config(
     };
 
     if cfg.general.wipe_all_existing_outliers && !dry_run {
-        // ee-outliers' es_wipe_all_existing_outliers: clear every entry in the window first.
-        let window = span.window(cfg.general.history_window_hours);
-        let (gte, lt) = window.bounds();
-        let q = tag::tagged_events_query(Some((&cfg.general.timestamp_field, &gte, &lt)));
-        let req = tag::untag_request(&cfg.general.es_index_pattern, &q, &tag::Removal::All);
-        match cluster
-            .update_by_query(&req.index, &req.body, &update, |_| {})
-            .await
-        {
-            Ok(r) => tracing::info!(
-                "es_wipe_all_existing_outliers: {} event(s) cleared in the window",
-                r.updated
-            ),
-            Err(e) => {
-                eprintln!("error: es_wipe_all_existing_outliers: {e}");
-                return if e.is_connection() {
-                    ExitStatus::Cluster
-                } else {
-                    ExitStatus::UseCaseFailed
-                };
+        // ee-outliers' es_wipe_all_existing_outliers: clear every entry in the window of
+        // each selected use case's indices first.
+        let targets: BTreeSet<(&str, &str, u64)> = ucs
+            .iter()
+            .map(|u| {
+                (
+                    u.index_pattern.as_str(),
+                    u.timestamp_field.as_str(),
+                    u.history_window_hours,
+                )
+            })
+            .collect();
+        for (index, ts, hours) in targets {
+            let (gte, lt) = span.window(hours).bounds();
+            let q = tag::tagged_events_query(Some((ts, &gte, &lt)));
+            let req = tag::untag_request(index, &q, &tag::Removal::All);
+            match cluster
+                .update_by_query(&req.index, &req.body, &update, |_| {})
+                .await
+            {
+                Ok(r) => tracing::info!(
+                    "es_wipe_all_existing_outliers: {} event(s) of {index} cleared in the window",
+                    r.updated
+                ),
+                Err(e) => {
+                    eprintln!("error: es_wipe_all_existing_outliers: {e}");
+                    return if e.is_connection() {
+                        ExitStatus::Cluster
+                    } else {
+                        ExitStatus::UseCaseFailed
+                    };
+                }
             }
         }
     }
@@ -810,7 +825,10 @@ async fn check_fields(
     asked.sort();
     asked.dedup();
     let caps = cluster.field_caps(&uc.index_pattern, &asked).await?;
-    let fail = |reason: String| EsError::Mapping { index: uc.index_pattern.clone(), reason };
+    let fail = |reason: String| EsError::Mapping {
+        index: uc.index_pattern.clone(),
+        reason,
+    };
     if caps.indices.is_empty() {
         return Err(fail(format!(
             "index pattern {} matches no index",

@@ -57,8 +57,11 @@ pub struct Config {
 pub struct General {
     /// `es_url`; `None` when absent (then `ES_URL` or http://127.0.0.1:9200 apply).
     pub es_url: Option<String>,
+    /// `es_index_pattern`; empty when absent, which is allowed only when every terms use
+    /// case sets its own `es_index`.
     pub es_index_pattern: String,
-    /// `timestamp_field`, default `@timestamp`.
+    /// `timestamp_field`, default `@timestamp` (ee-outliers falls back to `timestamp`; a
+    /// notice says so when the key is absent).
     pub timestamp_field: String,
     /// `history_window_days * 24 + history_window_hours`.
     pub history_window_hours: u64,
@@ -86,15 +89,18 @@ pub struct UseCase {
     pub model_name: String,
     /// Where the section header is.
     pub location: Location,
-    /// From `[general]` `es_index_pattern`.
+    /// The use case's `es_index`, else `[general]` `es_index_pattern`. Never empty.
     pub index_pattern: String,
-    /// From `[general]` `timestamp_field`.
+    /// The use case's `timestamp_field`, else `[general]`'s.
     pub timestamp_field: String,
-    /// From `[general]`: days * 24 + hours. The window ends at the run's `now`.
+    /// days * 24 + hours, each from the use case's `history_window_days` /
+    /// `history_window_hours` or else from `[general]`. Always > 0. The window ends at the
+    /// run's `now`.
     pub history_window_hours: u64,
     /// `baseline_window_days` (an esoutliers extension): counts and frontiers come from
     /// this longer window ending at the same time, but only events inside the detection
     /// window are flagged and tagged. `None`: counts come from the detection window.
+    /// When set, always longer than `history_window_hours`.
     pub baseline_window_hours: Option<u64>,
     pub filter: Filter,
     /// One or more field names; values joined with ` - `.
@@ -105,13 +111,16 @@ pub struct UseCase {
     pub trigger: TriggerSpec,
     /// `min_target_buckets`; `None` when absent (every aggregator is evaluated).
     pub min_target_buckets: Option<u64>,
+    /// As written, trimmed. (ee-outliers fills `{field}` placeholders in it and writes it
+    /// as a list split on `,`; so does `outlier_reason`.)
     pub outlier_type: String,
     pub outlier_reason: String,
     pub outlier_summary: SummaryTemplate,
     pub run_model: bool,
     pub test_model: bool,
     pub should_notify: bool,
-    /// Global and per-model entries together.
+    /// Global entries, then those of `[whitelist_*_<section>]`, then the section's own
+    /// `whitelist_literals_<name>` / `whitelist_regexps_<name>` keys.
     pub whitelist: Whitelist,
     /// `[general]` `es_save_results`.
     pub save_results: bool,
@@ -131,7 +140,9 @@ pub enum Filter {
     None,
     /// `es_query_filter`: Lucene query string syntax, sent as a `query_string` query.
     QueryString(String),
-    /// `es_dsl_filter`: a JSON query object, sent as it is.
+    /// `es_dsl_filter`: a JSON query object (exactly one key, the query type), sent as it
+    /// is. ee-outliers' `{"query": Q}` is unwrapped to Q, and its list form
+    /// `[{"query": Q1}, ...]` becomes `{"bool": {"filter": [Q1, ...]}}`.
     Dsl(serde_json::Value),
 }
 
@@ -296,6 +307,7 @@ pub struct LiteralEntry {
 #[derive(Debug, Clone)]
 pub struct RegexpEntry {
     pub name: String,
-    /// Comma-separated parts, each trimmed and compiled; never empty.
+    /// Comma-separated parts, each trimmed and compiled case-insensitively (as ee-outliers
+    /// compiles them, with `re.IGNORECASE`); never empty.
     pub patterns: Vec<Regex>,
 }

@@ -206,7 +206,8 @@ fn an_outliers_field_of_unexpected_shape_is_reported_and_left_as_it_is() {
     let conf = idx.config("", GOOD.split_once("\n\n").unwrap().1);
     let run = esoutliers(&["run", "--config", path_str(&conf), "--format", "json"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    let failures = run.json()["use_cases"][0]["tagging"]["failures"].to_string();
+    let uc = run.json()["use_cases"][0].clone();
+    let failures = format!("{} {}", uc["tagging"]["failures"], uc["error"]);
     assert!(
         failures.contains("outliers is not an object") && failures.contains(&idx.name),
         "{failures}"

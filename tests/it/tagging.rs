@@ -220,3 +220,39 @@ fn concurrent_writer_keeps_its_changes_and_every_outlier_is_tagged_once() {
         touched.len()
     );
 }
+
+#[test]
+fn wipe_existing_clears_the_window_and_wipe_whitelisted_removes_covered_entries() {
+    let idx = TestIndex::new("wipes");
+    idx.load(&events_with_rare_child("cmd.exe"));
+    let first = idx.config("", &rare_section("first", "first {process.name}"));
+    assert_eq!(esoutliers(&["run", "--config", path_str(&first)]).code, 0);
+    assert_eq!(
+        idx.snapshot()["rare"].1["outliers"]["model_name"],
+        json!(["first"])
+    );
+
+    // es_wipe_all_existing_outliers: the first use case's entry goes, the second's comes.
+    let second = idx.config(
+        "es_wipe_all_existing_outliers=1",
+        &rare_section("second", "second {process.name}"),
+    );
+    let run = esoutliers(&["run", "--config", path_str(&second)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let o = &idx.snapshot()["rare"].1["outliers"];
+    assert_eq!(o["model_name"], json!(["second"]));
+    assert_eq!(o["total_outliers"], json!(1));
+
+    // es_wipe_all_whitelisted_outliers: a whitelist now covers the tagged event; its entry
+    // is removed, and the run does not tag it again.
+    let covered = idx.config(
+        "es_wipe_all_whitelisted_outliers=1\n\n[whitelist_literals]\nknown=second cmd.exe",
+        &rare_section("second", "second {process.name}"),
+    );
+    let run = esoutliers(&["run", "--config", path_str(&covered), "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let src = &idx.snapshot()["rare"].1;
+    assert!(src.get("outliers").is_none(), "{src}");
+    assert!(src.get("tags").is_none(), "{src}");
+    assert_eq!(run.json()["use_cases"][0]["whitelisted_events"], 1);
+}
