@@ -890,8 +890,15 @@ async fn count_and_evaluate(
     let mut findings = Vec::new();
     let mut charts = Vec::new();
     let mut after: Option<AfterKey> = None;
+    let bar = progress_bar(&format!("counting {}", uc.name));
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{spinner} {msg}: {pos} buckets read")
+    {
+        bar.set_style(style);
+    }
     loop {
         crate::execute::check_stop("the next composite page")?;
+        bar.tick();
         let page = match cluster.composite_page(&sp, after.as_ref()).await {
             Ok(p) => p,
             Err(EsError::TooManyBuckets { .. }) if sp.page_size > 1 => {
@@ -917,6 +924,7 @@ async fn count_and_evaluate(
         }
         let Some(agg) = page.pairs() else { break };
         rep.buckets_read += agg.buckets.len() as u64;
+        bar.set_position(rep.buckets_read);
         for b in &agg.buckets {
             for outcome in ev.push(sp.observation(b)) {
                 charts.extend(chart(&outcome));
@@ -930,6 +938,7 @@ async fn count_and_evaluate(
             _ => break,
         }
     }
+    bar.finish_and_clear();
     for outcome in ev.finish() {
         charts.extend(chart(&outcome));
         findings.extend(outcome.findings);
@@ -1041,6 +1050,16 @@ async fn run_use_case(
     let mut checked: BTreeSet<FindingKey> = BTreeSet::new();
     let agg_paths: Vec<String> = uc.aggregator.iter().map(|f| path_of(f)).collect();
     let target_paths: Vec<String> = uc.target.iter().map(|f| path_of(f)).collect();
+    // Whitelists look at every value of an event; filling per-event summaries needs only
+    // the aggregator, target and placeholder fields.
+    let source: Option<Vec<String>> = uc.whitelist.is_empty().then(|| {
+        let mut f: Vec<String> = agg_paths.iter().chain(&target_paths).cloned().collect();
+        f.extend(uc.outlier_summary.fields().iter().map(|p| path_of(p)));
+        f.sort();
+        f.dedup();
+        f
+    });
+    let scan_size = 1000;
     let mut sample_summary: BTreeMap<FindingKey, String> = BTreeMap::new();
 
     // Count and evaluate; with whitelists, fetch the events of new candidate pairs, drop
@@ -1072,7 +1091,7 @@ async fn run_use_case(
         for chunk in clauses.chunks((limits.max_clauses / 4).max(1)) {
             let q = plan::restrict(&sp.query, chunk, &[]);
             cluster
-                .scan(&uc.index_pattern, &q, 1000, |hit| {
+                .scan(&uc.index_pattern, &q, scan_size, source.as_deref(), |hit| {
                     let aggs = event::combos(&hit.source, &agg_paths);
                     let tgts = event::combos(&hit.source, &target_paths);
                     let mut strings: Option<Vec<String>> = None;
@@ -1215,7 +1234,7 @@ async fn wipe_whitelisted(
     let q = tag::tagged_events_query(Some((&uc.timestamp_field, &gte, &lt)));
     let mut entries: BTreeMap<String, Vec<String>> = BTreeMap::new();
     cluster
-        .scan(&uc.index_pattern, &q, 1000, |hit| {
+        .scan(&uc.index_pattern, &q, 1000, None, |hit| {
             let Some(outliers) = hit.source.get("outliers") else {
                 return;
             };

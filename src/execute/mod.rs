@@ -547,16 +547,21 @@ impl Cluster {
 
     /// All events matching `query` (scroll in `_doc` order, `size` per page), each passed
     /// to `each`. Used only for the events of candidate outlier pairs, never a whole window.
+    /// `source`: the `_source` fields to return; `None` returns whole events.
     pub async fn scan(
         &self,
         index: &str,
         query: &Value,
         size: u32,
+        source: Option<&[String]>,
         mut each: impl FnMut(Hit),
     ) -> Result<u64, EsError> {
         let what = "fetch candidate events";
         let path = format!("/{}/_search", enc(index));
-        let body = json!({ "size": size, "query": query, "sort": ["_doc"] });
+        let mut body = json!({ "size": size, "query": query, "sort": ["_doc"] });
+        if let Some(fields) = source {
+            body["_source"] = json!(fields);
+        }
         let mut resp: SearchResponse = self
             .call(
                 Method::POST,
