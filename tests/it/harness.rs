@@ -28,8 +28,13 @@ pub struct TestIndex {
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
 impl TestIndex {
-    /// Creates `it-<label>-<pid>-<n>` with keyword mappings for strings.
+    /// Creates `it-<label>-<pid>-<n>` with keyword mappings for strings, one shard.
     pub fn new(label: &str) -> TestIndex {
+        TestIndex::with_shards(label, 1)
+    }
+
+    /// As [`TestIndex::new`] with `shards` primary shards.
+    pub fn with_shards(label: &str, shards: u32) -> TestIndex {
         let name = format!(
             "it-{label}-{}-{}",
             std::process::id(),
@@ -41,7 +46,7 @@ impl TestIndex {
         let r = c
             .put(format!("{}/{name}", es_url()))
             .json(&json!({
-                "settings": { "number_of_shards": 1, "number_of_replicas": 0 },
+                "settings": { "number_of_shards": shards, "number_of_replicas": 0 },
                 "mappings": {
                     "dynamic_templates": [ { "strings": { "match_mapping_type": "string", "mapping": { "type": "keyword" } } } ],
                     "properties": { "@timestamp": { "type": "date" } }

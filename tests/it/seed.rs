@@ -312,3 +312,18 @@ fn pages_are_as_large_as_the_cluster_allows() {
     assert_eq!(uc["buckets_read"], 12_000);
     assert_eq!(uc["pages"], 1, "{uc}");
 }
+
+#[test]
+fn several_shards_give_the_same_result_and_slices_tag_exactly() {
+    // The same events in a 3-shard index: composite counts merge across shards, and
+    // _update_by_query with slices=auto runs one slice per shard.
+    let idx = TestIndex::with_shards("shards", 3);
+    idx.load(&seed_events());
+    let conf = idx.config("", RARE_CHILD);
+    let run = esoutliers(&["run", "--config", path_str(&conf), "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(idx.tagged_ids(), vec!["adobe-cmd-in".to_string()]);
+    let uc = &run.json()["use_cases"][0];
+    assert_eq!(uc["events_in_window"], json!(551));
+    assert!((uc["outliers"][0]["decision_frontier"].as_f64().unwrap() - 1.17).abs() < 1e-9);
+}
