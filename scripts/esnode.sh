@@ -72,11 +72,14 @@ up() {
   fi
   local lib java; lib=$(resolve_jars); java=$(java_bin)
   mkdir -p "$DIR"
-  # The runner gives node i the first free HTTP port above baseHttpPort + i - 1.
+  # The runner gives node i the first free HTTP port above baseHttpPort + i - 1. The
+  # cluster name is unique per port: two local nodes (a developer's and CI's) would
+  # otherwise discover each other over the transport ports and merge into one cluster.
   local base=$((PORT - 1))
   echo "esnode: starting $FLAVOR ($NODES node(s), heap $HEAP) at $URL; log: $LOG"
   nohup "$java" "-Xms$HEAP" "-Xmx$HEAP" -Djava.awt.headless=true \
     -cp "$lib/*" "$MAIN" -basePath "$DIR/data" -numOfNode "$NODES" -baseHttpPort "$base" \
+    -clusterName "esoutliers-$FLAVOR-$PORT" \
     >"$LOG" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
   local i
