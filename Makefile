@@ -6,7 +6,7 @@ ES_URL ?= http://127.0.0.1:$(ES_PORT)
 export ES_URL
 CARGO ?= cargo
 
-.PHONY: all build test test-unit test-it lint snapshots demo bench es-up es-down es-clean
+.PHONY: all build test test-cluster lint snapshots demo bench es-up es-down es-clean
 
 all: build
 
@@ -23,6 +23,13 @@ test: es-up lint
 	  echo "cargo-insta not installed: snapshots checked without orphan detection"; \
 	  INSTA_UPDATE=no $(CARGO) test --all-targets; \
 	fi
+
+## The integration suite on a three-node cluster (one JVM, ports 9270-9272) with every
+## test index replicated once; results must equal the single node's.
+test-cluster:
+	ES_NODES=3 ES_PORT=9270 ES_HEAP=2g scripts/esnode.sh up
+	ES_URL=http://127.0.0.1:9270 ES_TEST_REPLICAS=1 $(CARGO) test --test it
+	ES_NODES=3 ES_PORT=9270 scripts/esnode.sh down
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -24,6 +24,12 @@ PIDFILE="$DIR/node.pid"
 LOG="$DIR/node.log"
 URL="http://127.0.0.1:$PORT"
 
+# The runner only hands out HTTP ports up to 9299.
+if [ $((PORT + NODES - 1)) -gt 9299 ] || [ "$PORT" -lt 1025 ]; then
+  echo "esnode: ES_PORT=$PORT with $NODES node(s) needs ports up to $((PORT + NODES - 1)); the runner serves 1025..9299" >&2
+  exit 2
+fi
+
 case "$FLAVOR" in
   es7) MAIN=org.codelibs.elasticsearch.runner.ElasticsearchClusterRunner ;;
   os2) MAIN=org.codelibs.opensearch.runner.OpenSearchRunner ;;
@@ -42,7 +48,8 @@ answers() { curl -fsS -m 2 "$URL/" >/dev/null 2>&1; }
 
 health_ok() {
   local s
-  s=$(curl -fsS -m 5 "$URL/_cluster/health?wait_for_status=yellow&timeout=2s" 2>/dev/null) || return 1
+  s=$(curl -fsS -m 5 "$URL/_cluster/health?wait_for_status=yellow&wait_for_nodes=$NODES&timeout=2s" 2>/dev/null) || return 1
+  case "$s" in *'"timed_out":true'*) return 1 ;; esac
   case "$s" in *'"status":"green"'*|*'"status":"yellow"'*) return 0 ;; esac
   return 1
 }

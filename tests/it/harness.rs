@@ -19,6 +19,15 @@ fn client() -> reqwest::blocking::Client {
         .unwrap()
 }
 
+/// Replicas of every test index: `ES_TEST_REPLICAS` (default 0; `make test-cluster` runs
+/// the suite on a three-node cluster with 1).
+fn replicas() -> u32 {
+    std::env::var("ES_TEST_REPLICAS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// A fresh index, deleted when dropped.
 pub struct TestIndex {
     pub name: String,
@@ -46,7 +55,7 @@ impl TestIndex {
         let r = c
             .put(format!("{}/{name}", es_url()))
             .json(&json!({
-                "settings": { "number_of_shards": shards, "number_of_replicas": 0 },
+                "settings": { "number_of_shards": shards, "number_of_replicas": replicas() },
                 "mappings": {
                     "dynamic_templates": [ { "strings": { "match_mapping_type": "string", "mapping": { "type": "keyword" } } } ],
                     "properties": { "@timestamp": { "type": "date" } }
