@@ -156,3 +156,57 @@ fn killed_during_tagging_then_run_again_tags_every_outlier_exactly_once() {
     assert_eq!(after.len(), n);
     assert_each_tagged_once(&after);
 }
+
+#[test]
+fn sigterm_stops_the_run_between_requests_and_says_so() {
+    // Two use cases; SIGTERM arrives while the first one's (throttled) tagging task runs.
+    // That task completes (it is one request), the second use case never starts, the
+    // report says why, and the exit status is 1.
+    let idx = TestIndex::new("sigterm");
+    let n = 3000;
+    idx.load(&spread_events(n));
+    let second = EVERY_EVENT
+        .replace("[terms_all]", "[terms_second]")
+        .replace("under", "below");
+    let conf = idx.config("", &format!("{EVERY_EVENT}\n{second}"));
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_esoutliers"))
+        .args([
+            "-q",
+            "run",
+            "--config",
+            path_str(&conf),
+            "--format",
+            "json",
+            "--requests-per-second",
+            "600",
+        ])
+        .env("ES_URL", crate::harness::es_url())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2000));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["use_cases"][0]["status"], "ok");
+    assert_eq!(report["use_cases"][1]["status"], "failed");
+    assert!(
+        report["use_cases"][1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("stopped by a signal"),
+        "{report}"
+    );
+    assert_each_tagged_once(&idx.snapshot());
+}
