@@ -5,18 +5,8 @@ use serde_json::{json, Value};
 
 use crate::harness::{
     esoutliers, esoutliers_env, hours_ago, path_str, process_event, proxy, Action, TestIndex,
+    RARE_CASE as CASE,
 };
-
-const CASE: &str = "[terms_rare]
-aggregator=process.parent.name
-target=process.name
-trigger_on=low
-trigger_method=pct_of_avg_value
-trigger_sensitivity=1
-outlier_type=process execution
-outlier_reason=rare child process
-outlier_summary=rare child process {process.name} for {process.parent.name}
-";
 
 fn loaded(label: &str) -> TestIndex {
     let idx = TestIndex::new(label);

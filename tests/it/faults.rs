@@ -9,19 +9,8 @@ use serde_json::{json, Value};
 
 use crate::harness::{
     assert_each_tagged_once, esoutliers, esoutliers_env, hours_ago, path_str, process_event, proxy,
-    spread_events, Action, TestIndex, EVERY_EVENT,
+    spread_events, Action, TestIndex, EVERY_EVENT, RARE_CASE as CASE,
 };
-
-const CASE: &str = "[terms_rare]
-aggregator=process.parent.name
-target=process.name
-trigger_on=low
-trigger_method=pct_of_avg_value
-trigger_sensitivity=1
-outlier_type=process execution
-outlier_reason=rare child process
-outlier_summary=rare child process {process.name} for {process.parent.name}
-";
 
 /// Three parents, each with a usual child x300 and one rare child x1.
 fn loaded(label: &str) -> (TestIndex, Vec<String>) {

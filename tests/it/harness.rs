@@ -401,3 +401,16 @@ pub fn assert_each_tagged_once(docs: &BTreeMap<String, (u64, Value)>) {
         assert_eq!(src["tags"], json!(["outlier"]), "{id}");
     }
 }
+
+/// The seed use case on ECS fields, without a filter: rare child process per parent,
+/// pct_of_avg_value 1%.
+pub const RARE_CASE: &str = "[terms_rare]
+aggregator=process.parent.name
+target=process.name
+trigger_on=low
+trigger_method=pct_of_avg_value
+trigger_sensitivity=1
+outlier_type=process execution
+outlier_reason=rare child process
+outlier_summary=rare child process {process.name} for {process.parent.name}
+";
