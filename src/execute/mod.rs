@@ -643,31 +643,63 @@ impl Cluster {
         if let Some(rps) = opts.requests_per_second {
             params.push(("requests_per_second", rps.to_string()));
         }
-        let started: TaskStarted = self
-            .call(Method::POST, &path, &params, Some(body), what, index)
-            .await?;
-        let task_path = format!("/_tasks/{}", enc(&started.task));
-        let mut wait = Duration::from_millis(100);
-        loop {
-            let t: TaskResponse = self
-                .call(Method::GET, &task_path, &[], None, what, index)
+        // A node restart loses the task (GET _tasks answers 404) and makes the node
+        // unreachable for a while. Tagging is idempotent, so a lost task is submitted
+        // again (at most MAX_RESUBMITS times), and polling waits out an unreachable node
+        // for up to POLL_OUTAGE.
+        const MAX_RESUBMITS: u32 = 3;
+        const POLL_OUTAGE: Duration = Duration::from_secs(120);
+        let mut resubmits = 0;
+        'submit: loop {
+            let started: TaskStarted = self
+                .call(Method::POST, &path, &params, Some(body), what, index)
                 .await?;
-            if let Some(s) = t.task.as_ref().and_then(|t| t.status.as_ref()) {
-                progress(s);
-            }
-            if t.completed {
-                if let Some(e) = t.error {
-                    return Err(EsError::Task {
-                        request: what.into(),
-                        index: index.into(),
-                        reason: e.summary(),
-                    });
+            let task_path = format!("/_tasks/{}", enc(&started.task));
+            let mut wait = Duration::from_millis(100);
+            let mut unreachable_since: Option<std::time::Instant> = None;
+            loop {
+                let t: TaskResponse = match self
+                    .call(Method::GET, &task_path, &[], None, what, index)
+                    .await
+                {
+                    Ok(t) => t,
+                    Err(EsError::Request { status: 404, .. }) if resubmits < MAX_RESUBMITS => {
+                        resubmits += 1;
+                        tracing::warn!("{what} on {index}: task {} is gone (node restarted?); submitting it again", started.task);
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue 'submit;
+                    }
+                    Err(e @ EsError::Unreachable { .. }) => {
+                        let since = *unreachable_since.get_or_insert_with(std::time::Instant::now);
+                        if since.elapsed() > POLL_OUTAGE {
+                            return Err(e);
+                        }
+                        tracing::warn!(
+                            "{what} on {index}: {e}; still waiting for task {}",
+                            started.task
+                        );
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                unreachable_since = None;
+                if let Some(s) = t.task.as_ref().and_then(|t| t.status.as_ref()) {
+                    progress(s);
                 }
-                let r = t.response.unwrap_or_default();
-                return Ok(r);
+                if t.completed {
+                    if let Some(e) = t.error {
+                        return Err(EsError::Task {
+                            request: what.into(),
+                            index: index.into(),
+                            reason: e.summary(),
+                        });
+                    }
+                    return Ok(t.response.unwrap_or_default());
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(2));
             }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_secs(2));
         }
     }
 

@@ -199,3 +199,63 @@ fn sigterm_stops_the_run_between_requests_and_says_so() {
     );
     assert_each_tagged_once(&idx.snapshot());
 }
+
+/// `scripts/esnode.sh <cmd>` for a node of its own on `port`.
+fn esnode(cmd: &str, port: u16) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/esnode.sh");
+    let out = std::process::Command::new("bash")
+        .args([script, cmd])
+        .env("ES_PORT", port.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "esnode {cmd}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn node_restarted_during_tagging_every_outlier_ends_up_tagged_once() {
+    // A node of its own (the shared test node must stay up for the other tests). Tagging
+    // is throttled to take ~10 s; the node is stopped 3 s in and started again. The lost
+    // task is submitted again once the node is back; the run completes.
+    let port = 9282;
+    esnode("up", port);
+    let url = format!("http://127.0.0.1:{port}");
+    let idx = TestIndex::on(&url, "restart", 1);
+    let n = 5000;
+    idx.load(&spread_events(n));
+    let conf = idx.config("", EVERY_EVENT);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_esoutliers"))
+        .args([
+            "run",
+            "--config",
+            path_str(&conf),
+            "--format",
+            "json",
+            "--requests-per-second",
+            "500",
+        ])
+        .env("ES_URL", &url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    esnode("down", port);
+    esnode("up", port);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let after = idx.snapshot();
+    drop(idx);
+    esnode("clean", port);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("submitting it again") || stderr.contains("still waiting"),
+        "the restart was seen: {stderr}"
+    );
+    assert_eq!(after.len(), n);
+    assert_each_tagged_once(&after);
+}

@@ -31,6 +31,8 @@ fn replicas() -> u32 {
 /// A fresh index, deleted when dropped.
 pub struct TestIndex {
     pub name: String,
+    /// The node holding it.
+    pub url: String,
     pub dir: tempfile::TempDir,
 }
 
@@ -44,6 +46,11 @@ impl TestIndex {
 
     /// As [`TestIndex::new`] with `shards` primary shards.
     pub fn with_shards(label: &str, shards: u32) -> TestIndex {
+        TestIndex::on(&es_url(), label, shards)
+    }
+
+    /// As [`TestIndex::with_shards`] on the node at `url`.
+    pub fn on(url: &str, label: &str, shards: u32) -> TestIndex {
         let name = format!(
             "it-{label}-{}-{}",
             std::process::id(),
@@ -51,9 +58,9 @@ impl TestIndex {
         )
         .to_lowercase();
         let c = client();
-        let _ = c.delete(format!("{}/{name}", es_url())).send();
+        let _ = c.delete(format!("{url}/{name}")).send();
         let r = c
-            .put(format!("{}/{name}", es_url()))
+            .put(format!("{url}/{name}"))
             .json(&json!({
                 "settings": { "number_of_shards": shards, "number_of_replicas": replicas() },
                 "mappings": {
@@ -62,7 +69,7 @@ impl TestIndex {
                 }
             }))
             .send()
-            .unwrap_or_else(|e| panic!("the test node at {} is not reachable ({e}); run `make es-up`", es_url()));
+            .unwrap_or_else(|e| panic!("the test node at {url} is not reachable ({e}); run `make es-up`"));
         assert!(
             r.status().is_success(),
             "create index {name}: {}",
@@ -70,6 +77,7 @@ impl TestIndex {
         );
         TestIndex {
             name,
+            url: url.to_string(),
             dir: tempfile::tempdir().unwrap(),
         }
     }
@@ -84,7 +92,7 @@ impl TestIndex {
             body.push('\n');
         }
         let r = client()
-            .post(format!("{}/{}/_bulk?refresh=true", es_url(), self.name))
+            .post(format!("{}/{}/_bulk?refresh=true", self.url, self.name))
             .header("Content-Type", "application/x-ndjson")
             .body(body)
             .send()
@@ -96,11 +104,11 @@ impl TestIndex {
     /// Every document: id -> (_seq_no, _source), read with one search.
     pub fn snapshot(&self) -> BTreeMap<String, (u64, Value)> {
         let c = client();
-        c.post(format!("{}/{}/_refresh", es_url(), self.name))
+        c.post(format!("{}/{}/_refresh", self.url, self.name))
             .send()
             .unwrap();
         let v: Value = c
-            .post(format!("{}/{}/_search", es_url(), self.name))
+            .post(format!("{}/{}/_search", self.url, self.name))
             .json(&json!({ "size": 10000, "seq_no_primary_term": true, "query": { "match_all": {} } }))
             .send()
             .unwrap()
@@ -176,7 +184,7 @@ impl Drop for TestIndex {
     fn drop(&mut self) {
         if std::env::var("KEEP_TEST_INDICES").is_err() {
             let _ = client()
-                .delete(format!("{}/{}", es_url(), self.name))
+                .delete(format!("{}/{}", self.url, self.name))
                 .send();
         }
     }
