@@ -1110,11 +1110,21 @@ async fn run_use_case(
                             if uc.whitelist.is_empty() || excluded.contains(&hit.id) {
                                 continue;
                             }
+                            // ee-outliers checks the whole hit: metadata and _source.
                             let ev = strings.get_or_insert_with(|| {
-                                evaluate::whitelist::event_strings(&hit.source)
+                                evaluate::whitelist::event_strings(&serde_json::json!({
+                                    "_index": hit.index, "_id": hit.id, "_source": hit.source
+                                }))
                             });
                             let mut all = ev.clone();
-                            all.extend(outlier_strings(uc, f, &summary, k.1.as_deref()));
+                            // across_aggregators: the event's own target is the term.
+                            let term =
+                                k.1.clone()
+                                    .or_else(|| tgts.first().cloned())
+                                    .unwrap_or_default();
+                            all.extend(evaluate::whitelist::outlier_strings(
+                                uc, f, &summary, &term,
+                            ));
                             if evaluate::whitelist::is_whitelisted(&uc.whitelist, &all) {
                                 excluded.insert(hit.id.clone());
                                 newly_whitelisted += 1;
@@ -1298,25 +1308,6 @@ fn summary_per_pair(uc: &UseCase) -> bool {
         .fields()
         .iter()
         .all(|f| uc.fields().any(|g| g == f))
-}
-
-/// The outlier information an event's whitelist check sees besides the event's own values.
-fn outlier_strings(
-    uc: &UseCase,
-    f: &Finding,
-    summary: &str,
-    target: Option<&[String]>,
-) -> Vec<String> {
-    vec![
-        uc.outlier_type.clone(),
-        uc.outlier_reason.clone(),
-        summary.to_string(),
-        uc.model_name.clone(),
-        "terms".to_string(),
-        f.aggregator_joined(),
-        target.map(evaluate::join).unwrap_or_default(),
-        uc.trigger.method.as_str().to_string(),
-    ]
 }
 
 fn describe_failure(f: &Value) -> String {

@@ -42,8 +42,10 @@ fn pstdev(v: &[f64]) -> f64 {
 fn naive_frontier(method: &str, on: &str, s: f64, v: &[f64]) -> f64 {
     let sign = if on == "high" { 1.0 } else { -1.0 };
     match method {
-        "pct_of_avg_value" => mean(v) * s / 100.0,
-        "pct_of_max_value" => v.iter().cloned().fold(f64::MIN, f64::max) * s / 100.0,
+        // x * (s / 100), in ee-outliers' order of operations (it can differ from
+        // x * s / 100 in the last bit, which matters for counts at the frontier).
+        "pct_of_avg_value" => mean(v) * (s / 100.0),
+        "pct_of_max_value" => v.iter().cloned().fold(f64::MIN, f64::max) * (s / 100.0),
         "stdev" => mean(v) + sign * s * pstdev(v),
         "percentile" => {
             let d: Vec<f64> = v
