@@ -259,3 +259,65 @@ fn node_restarted_during_tagging_every_outlier_ends_up_tagged_once() {
     assert_eq!(after.len(), n);
     assert_each_tagged_once(&after);
 }
+
+#[test]
+fn a_page_over_search_max_buckets_is_halved_not_resent() {
+    // A node of its own with search.max_buckets = 100, behind a proxy that claims 1000:
+    // the first page (1,000 buckets) is refused with too_many_buckets by the node itself,
+    // and esoutliers halves the page until the node accepts it. The counts stay exact.
+    let port = 9283;
+    esnode("up", port);
+    let url = format!("http://127.0.0.1:{port}");
+    let c = reqwest::blocking::Client::new();
+    let r = c
+        .put(format!("{url}/_cluster/settings"))
+        .json(&json!({ "transient": { "search.max_buckets": 100 } }))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success());
+    let idx = TestIndex::on(&url, "halve", 1);
+    // 450 pairs: p0 with 449 usual children x2 and one rare child x1; float, low, 2:
+    // only the count-1 child is below 2.
+    let mut d: Vec<(String, Value)> = Vec::new();
+    for c in 0..449 {
+        for k in 0..2 {
+            d.push((
+                format!("c{c}-{k}"),
+                process_event("p0.exe", &format!("c{c}.exe"), &hours_ago(1.0), "process"),
+            ));
+        }
+    }
+    d.push((
+        "rare".into(),
+        process_event("p0.exe", "rare.exe", &hours_ago(1.0), "process"),
+    ));
+    idx.load(&d);
+    let case = CASE
+        .replace("trigger_method=pct_of_avg_value", "trigger_method=float")
+        .replace("trigger_sensitivity=1", "trigger_sensitivity=2");
+    let conf = idx.config("es_save_results=0", &case);
+    let upstream = url.clone();
+    let proxy_port = crate::harness::proxy_to(&upstream, |seen| {
+        if seen.request_line.contains("_cluster/settings") {
+            Action::Rewrite(
+                "\"search.max_buckets\":\"100\"",
+                "\"search.max_buckets\":\"1000\"",
+            )
+        } else {
+            Action::Forward
+        }
+    });
+    let run = esoutliers_env(
+        &["run", "--config", path_str(&conf), "--format", "json"],
+        &[("ES_URL", &format!("http://127.0.0.1:{proxy_port}"))],
+    );
+    drop(idx);
+    esnode("clean", port);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("halving"), "{}", run.stderr);
+    let uc = &run.json()["use_cases"][0];
+    assert_eq!(uc["buckets_read"], 450, "{uc}");
+    assert!(uc["pages"].as_u64().unwrap() >= 5, "{uc}");
+    assert_eq!(uc["outliers"].as_array().unwrap().len(), 1);
+    assert_eq!(uc["outliers"][0]["target"], "rare.exe");
+}

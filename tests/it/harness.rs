@@ -274,12 +274,17 @@ pub struct Seen {
 /// a password check on an Apache-2.0 build without security). One request per
 /// connection; `decide` picks the [`Action`]. Returns the port on 127.0.0.1.
 pub fn proxy(decide: impl Fn(&Seen) -> Action + Send + Sync + 'static) -> u16 {
+    proxy_to(&es_url(), decide)
+}
+
+/// As [`proxy`], in front of the node at `url`.
+pub fn proxy_to(url: &str, decide: impl Fn(&Seen) -> Action + Send + Sync + 'static) -> u16 {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::{TcpListener, TcpStream};
     use std::sync::Arc;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let upstream = es_url().trim_start_matches("http://").to_string();
+    let upstream = url.trim_start_matches("http://").to_string();
     let decide = Arc::new(decide);
     let count = Arc::new(AtomicU32::new(0));
     std::thread::spawn(move || {
