@@ -188,16 +188,30 @@ fn sigterm_stops_the_run_between_requests_and_says_so() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["use_cases"][0]["status"], "ok");
-    assert_eq!(report["use_cases"][1]["status"], "failed");
-    assert!(
-        report["use_cases"][1]["error"]
-            .as_str()
-            .unwrap()
-            .contains("stopped by a signal"),
-        "{report}"
-    );
-    assert_each_tagged_once(&idx.snapshot());
+    // Normally the signal arrives during the first use case's tagging task, which
+    // completes; on a slow machine it may arrive before that task was sent. Either way
+    // the run stopped between two requests and says so, and nothing is tagged twice.
+    let stopped: Vec<&Value> = report["use_cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| {
+            u["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("stopped by a signal"))
+        })
+        .collect();
+    assert!(!stopped.is_empty(), "{report}");
+    assert_eq!(report["use_cases"][1]["status"], "failed", "{report}");
+    let after = idx.snapshot();
+    if report["use_cases"][0]["status"] == "ok" {
+        assert_each_tagged_once(&after);
+    } else {
+        assert!(
+            after.values().all(|(_, s)| s.get("outliers").is_none()),
+            "nothing tagged"
+        );
+    }
 }
 
 /// `scripts/esnode.sh <cmd>` for a node of its own on `port`.
