@@ -702,15 +702,6 @@ impl Cluster {
             }
         }
     }
-
-    /// Refreshes `index` so the next search sees every write.
-    pub async fn refresh(&self, index: &str) -> Result<(), EsError> {
-        let path = format!("/{}/_refresh", enc(index));
-        let _: Value = self
-            .call(Method::POST, &path, &[], None, "refresh", index)
-            .await?;
-        Ok(())
-    }
 }
 
 /// `_update_by_query` knobs.

@@ -232,30 +232,6 @@ pub fn restrict(query: &Value, clauses: &[Value], excluded_ids: &[String]) -> Va
     q
 }
 
-/// One page of events of candidate pairs, for whitelist checks: `search_after` on a point
-/// in time, sorted by `_shard_doc` (Elasticsearch 7.12+) or `_doc`.
-/// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/paginate-search-results.html#search-after>
-pub fn events_page_body(
-    query: &Value,
-    size: u32,
-    pit: Option<&str>,
-    search_after: Option<&[Value]>,
-) -> Value {
-    let mut body = json!({
-        "size": size,
-        "query": query,
-        "sort": [ { "_doc": "asc" } ],
-        "track_total_hits": false
-    });
-    if let Some(p) = pit {
-        body["pit"] = json!({ "id": p, "keep_alive": "2m" });
-    }
-    if let Some(sa) = search_after {
-        body["search_after"] = json!(sa);
-    }
-    body
-}
-
 /// The clause selecting the events of one finding: its aggregator values and, within an
 /// aggregator, its target values.
 pub fn finding_clause(uc: &UseCase, f: &Finding) -> Value {
