@@ -1068,12 +1068,9 @@ async fn run_use_case(
     let findings = loop {
         let ids: Vec<String> = excluded.iter().cloned().collect();
         let mut sp = base.clone();
-        sp.query = plan::restrict(&base.query, &[serde_json::json!({ "match_all": {} })], &ids);
-        if ids.is_empty() {
-            sp.query = base.query.clone();
-        }
+        sp.query = plan::excluding(&base.query, &ids);
         let findings = count_and_evaluate(cluster, uc, sp.clone(), rep).await?;
-        let needs_events = !uc.whitelist.is_empty() || !summary_per_pair(uc);
+        let needs_events = !uc.whitelist.is_empty() || !tag::summary_is_per_pair(uc);
         let new: Vec<Finding> = findings
             .iter()
             .filter(|f| !checked.contains(&key(f)))
@@ -1083,10 +1080,7 @@ async fn run_use_case(
             break findings;
         }
         let by_key: BTreeMap<FindingKey, &Finding> = new.iter().map(|f| (key(f), f)).collect();
-        let clauses: Vec<Value> = plan::pair_clauses(uc, &new)
-            .into_iter()
-            .map(|(c, _)| c)
-            .collect();
+        let clauses = plan::pair_clauses(uc, &new);
         let mut newly_whitelisted = 0u64;
         for chunk in clauses.chunks((limits.max_clauses / 4).max(1)) {
             let q = plan::restrict(&sp.query, chunk, &[]);
@@ -1301,13 +1295,6 @@ async fn wipe_whitelisted(
         uc.name
     );
     Ok(())
-}
-
-fn summary_per_pair(uc: &UseCase) -> bool {
-    uc.outlier_summary
-        .fields()
-        .iter()
-        .all(|f| uc.fields().any(|g| g == f))
 }
 
 fn describe_failure(f: &Value) -> String {

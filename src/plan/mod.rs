@@ -170,53 +170,50 @@ pub fn render(v: &Value) -> String {
     }
 }
 
+/// One `term` filter per field, each with its value.
+fn term_filters(fields: &[String], values: &[String]) -> Vec<Value> {
+    fields
+        .iter()
+        .zip(values)
+        .map(|(f, v)| json!({ "term": { f.as_str(): v } }))
+        .collect()
+}
+
 /// Query clauses that select the events of a set of findings, grouped by aggregator
 /// value: one clause per aggregator value, holding a `terms` over its outlier targets when
-/// the target is one field. Each clause is `(clause, number of values it carries)` so
-/// callers can chunk under the cluster's clause and terms limits.
+/// the target is one field. Callers chunk the clauses under the cluster's clause limit.
 /// Findings must be sorted by aggregator (as `evaluate` returns them).
-pub fn pair_clauses(uc: &UseCase, findings: &[Finding]) -> Vec<(Value, usize)> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < findings.len() {
-        let agg = &findings[i].aggregator;
-        let mut j = i;
-        while j < findings.len() && &findings[j].aggregator == agg {
-            j += 1;
-        }
-        let group = &findings[i..j];
-        let mut filter: Vec<Value> = uc
-            .aggregator
-            .iter()
-            .zip(agg)
-            .map(|(f, v)| json!({ "term": { f.as_str(): v } }))
-            .collect();
-        let targets: Vec<&Vec<String>> = group.iter().filter_map(|f| f.target.as_ref()).collect();
-        let n = targets.len().max(1);
-        if targets.len() == group.len() && !targets.is_empty() {
-            if uc.target.len() == 1 {
-                let values: Vec<&String> = targets.iter().map(|t| &t[0]).collect();
-                filter.push(json!({ "terms": { uc.target[0].as_str(): values } }));
-            } else {
-                let should: Vec<Value> = targets
-                    .iter()
-                    .map(|t| {
-                        let f: Vec<Value> = uc
-                            .target
-                            .iter()
-                            .zip(t.iter())
-                            .map(|(f, v)| json!({ "term": { f.as_str(): v } }))
-                            .collect();
-                        json!({ "bool": { "filter": f } })
-                    })
-                    .collect();
-                filter.push(json!({ "bool": { "should": should, "minimum_should_match": 1 } }));
+pub fn pair_clauses(uc: &UseCase, findings: &[Finding]) -> Vec<Value> {
+    findings
+        .chunk_by(|a, b| a.aggregator == b.aggregator)
+        .map(|group| {
+            let mut filter = term_filters(&uc.aggregator, &group[0].aggregator);
+            let targets: Vec<&Vec<String>> =
+                group.iter().filter_map(|f| f.target.as_ref()).collect();
+            // across_aggregators findings have no target: every event of the aggregator.
+            if targets.len() == group.len() {
+                if uc.target.len() == 1 {
+                    let values: Vec<&String> = targets.iter().map(|t| &t[0]).collect();
+                    filter.push(json!({ "terms": { uc.target[0].as_str(): values } }));
+                } else {
+                    let should: Vec<Value> = targets
+                        .iter()
+                        .map(|t| json!({ "bool": { "filter": term_filters(&uc.target, t) } }))
+                        .collect();
+                    filter.push(json!({ "bool": { "should": should, "minimum_should_match": 1 } }));
+                }
             }
-        }
-        out.push((json!({ "bool": { "filter": filter } }), n));
-        i = j;
+            json!({ "bool": { "filter": filter } })
+        })
+        .collect()
+}
+
+/// `query` without the `excluded_ids` (whitelisted events); the query itself when none.
+pub fn excluding(query: &Value, excluded_ids: &[String]) -> Value {
+    if excluded_ids.is_empty() {
+        return query.clone();
     }
-    out
+    json!({ "bool": { "filter": [ query ], "must_not": [ { "ids": { "values": excluded_ids } } ] } })
 }
 
 /// `query` restricted to `clauses` (any of them) and without the `excluded_ids`.
@@ -235,19 +232,9 @@ pub fn restrict(query: &Value, clauses: &[Value], excluded_ids: &[String]) -> Va
 /// The clause selecting the events of one finding: its aggregator values and, within an
 /// aggregator, its target values.
 pub fn finding_clause(uc: &UseCase, f: &Finding) -> Value {
-    let mut filter: Vec<Value> = uc
-        .aggregator
-        .iter()
-        .zip(&f.aggregator)
-        .map(|(k, v)| json!({ "term": { k.as_str(): v } }))
-        .collect();
+    let mut filter = term_filters(&uc.aggregator, &f.aggregator);
     if let Some(t) = &f.target {
-        filter.extend(
-            uc.target
-                .iter()
-                .zip(t)
-                .map(|(k, v)| json!({ "term": { k.as_str(): v } })),
-        );
+        filter.extend(term_filters(&uc.target, t));
     }
     json!({ "bool": { "filter": filter } })
 }

@@ -53,8 +53,9 @@ impl Default for Limits {
     }
 }
 
-/// How the summary is written: the same for a whole pair, or filled per event.
-fn summary_is_per_pair(uc: &UseCase) -> bool {
+/// How the summary is written: the same for a whole pair (placeholders name only
+/// aggregator and target fields), or filled from each event.
+pub fn summary_is_per_pair(uc: &UseCase) -> bool {
     uc.outlier_summary
         .fields()
         .iter()
@@ -193,10 +194,7 @@ pub fn requests(
     chunks
         .into_iter()
         .map(|chunk| {
-            let clauses: Vec<Value> = plan::pair_clauses(uc, &chunk)
-                .into_iter()
-                .map(|(c, _)| c)
-                .collect();
+            let clauses = plan::pair_clauses(uc, &chunk);
             let mut entries: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
             for f in &chunk {
                 let key = f.target.as_deref().map(join).unwrap_or_default();
