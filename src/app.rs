@@ -32,6 +32,18 @@ pub enum ExitStatus {
     Cluster = 3,
 }
 
+impl ExitStatus {
+    /// A cluster error's status: 3 when the cluster could not be reached or refused the
+    /// credentials, else 1.
+    fn of(e: &EsError) -> ExitStatus {
+        if e.is_connection() {
+            ExitStatus::Cluster
+        } else {
+            ExitStatus::UseCaseFailed
+        }
+    }
+}
+
 /// `-v`/`-q` choose the filter; `RUST_LOG` overrides. Logs go to stderr.
 pub fn init_logging(verbose: u8, quiet: bool) {
     let default = if quiet {
@@ -107,11 +119,7 @@ async fn connect(cfg: &Config, insecure: bool) -> Result<(Cluster, String), Exit
         }
         Err(e) => {
             eprintln!("error: {e}");
-            Err(if e.is_connection() {
-                ExitStatus::Cluster
-            } else {
-                ExitStatus::UseCaseFailed
-            })
+            Err(ExitStatus::of(&e))
         }
     }
 }
@@ -184,11 +192,7 @@ async fn untag_config(cfg: &Config, ucs: &[&UseCase], args: &UntagArgs) -> ExitS
             }
             Err(e) => {
                 eprintln!("error: {e}");
-                return if e.is_connection() {
-                    ExitStatus::Cluster
-                } else {
-                    ExitStatus::UseCaseFailed
-                };
+                return ExitStatus::of(&e);
             }
         }
     }
@@ -646,11 +650,7 @@ async fn run_config(
                 ),
                 Err(e) => {
                     eprintln!("error: es_wipe_all_existing_outliers: {e}");
-                    return if e.is_connection() {
-                        ExitStatus::Cluster
-                    } else {
-                        ExitStatus::UseCaseFailed
-                    };
+                    return ExitStatus::of(&e);
                 }
             }
         }
@@ -685,11 +685,7 @@ async fn run_config(
             tracing::error!("use case {}: {e}", uc.name);
             rep.status = Status::Failed;
             rep.error = Some(e.to_string());
-            status = if e.is_connection() {
-                ExitStatus::Cluster
-            } else {
-                ExitStatus::UseCaseFailed
-            };
+            status = ExitStatus::of(&e);
         } else if rep
             .tagging
             .as_ref()

@@ -35,6 +35,14 @@ fn loaded(label: &str) -> (TestIndex, Vec<String>) {
     (idx, rare)
 }
 
+/// `esoutliers run --format json` through the proxy listening on `port`.
+fn run_behind(port: u16, conf: &std::path::Path) -> crate::harness::Run {
+    esoutliers_env(
+        &["run", "--config", path_str(conf), "--format", "json"],
+        &[("ES_URL", &format!("http://127.0.0.1:{port}"))],
+    )
+}
+
 const TOO_MANY: &str = r#"{"error":{"root_cause":[{"type":"es_rejected_execution_exception","reason":"rejected execution (queue capacity 1000)"}],"type":"es_rejected_execution_exception","reason":"rejected execution (queue capacity 1000)"},"status":429}"#;
 
 #[test]
@@ -50,10 +58,7 @@ fn a_storm_of_429s_during_paging_and_tagging_is_retried_and_reported() {
         }
     });
     let conf = idx.config("", CASE);
-    let run = esoutliers_env(
-        &["run", "--config", path_str(&conf), "--format", "json"],
-        &[("ES_URL", &format!("http://127.0.0.1:{port}"))],
-    );
+    let run = run_behind(port, &conf);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let uc = &run.json()["use_cases"][0];
     assert!(uc["retries"].as_u64().unwrap() >= 4, "{uc}");
@@ -76,10 +81,7 @@ fn dropped_connections_are_retried() {
         }
     });
     let conf = idx.config("", CASE);
-    let run = esoutliers_env(
-        &["run", "--config", path_str(&conf), "--format", "json"],
-        &[("ES_URL", &format!("http://127.0.0.1:{port}"))],
-    );
+    let run = run_behind(port, &conf);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(drops.load(Ordering::SeqCst) >= 2);
     assert_eq!(idx.tagged_ids(), rare);
@@ -98,10 +100,7 @@ fn a_partial_shard_failure_fails_the_use_case_and_flags_nothing() {
         }
     });
     let conf = idx.config("", CASE);
-    let run = esoutliers_env(
-        &["run", "--config", path_str(&conf), "--format", "json"],
-        &[("ES_URL", &format!("http://127.0.0.1:{port}"))],
-    );
+    let run = run_behind(port, &conf);
     assert_eq!(run.code, 1, "{}", run.stderr);
     let uc = &run.json()["use_cases"][0];
     assert!(
@@ -321,10 +320,7 @@ fn a_page_over_search_max_buckets_is_halved_not_resent() {
             Action::Forward
         }
     });
-    let run = esoutliers_env(
-        &["run", "--config", path_str(&conf), "--format", "json"],
-        &[("ES_URL", &format!("http://127.0.0.1:{proxy_port}"))],
-    );
+    let run = run_behind(proxy_port, &conf);
     drop(idx);
     esnode("clean", port);
     assert_eq!(run.code, 0, "{}", run.stderr);
