@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Starts, stops and cleans the local Elasticsearch node that esoutliers' tests, demo and
 # benchmark run against. The node is a real Elasticsearch (or OpenSearch) started in one JVM
-# by codelibs' cluster runner, resolved from Maven Central by esnode/pom.xml.
+# by codelibs' cluster runner, resolved from Maven Central by esnode/pom.xml, driven by
+# esnode/src/NodeControl.java (compiled on first use), which can stop and start single
+# nodes of a multi-node cluster while the others keep running.
 #
 #   scripts/esnode.sh up|down|clean|status
+#   scripts/esnode.sh stop-node N|start-node N     (N counted from 1; node N serves ES_PORT+N-1)
 #
 # Environment:
 #   ES_PORT     HTTP port on 127.0.0.1 (default 9200)
@@ -44,7 +47,7 @@ java_bin() {
   command -v java || { echo "esnode: no java found; install a JDK 17" >&2; exit 1; }
 }
 
-answers() { curl -fsS -m 2 "$URL/" >/dev/null 2>&1; }
+answers() { curl -fsS -m 2 "${1:-$URL}/" >/dev/null 2>&1; }
 
 health_ok() {
   local s
@@ -71,21 +74,35 @@ resolve_jars() {
   echo "$lib"
 }
 
+# Compiles NodeControl (no dependencies: it drives the runner by reflection) when missing
+# or older than its source.
+control_classes() {
+  local java=$1 src="$ROOT/esnode/src/NodeControl.java" out="$ROOT/esnode/target/control"
+  if [ ! -f "$out/NodeControl.class" ] || [ "$src" -nt "$out/NodeControl.class" ]; then
+    local javac; javac="$(dirname "$java")/javac"
+    [ -x "$javac" ] || javac=$(command -v javac) || { echo "esnode: javac (a JDK 17) is needed" >&2; exit 1; }
+    mkdir -p "$out"
+    "$javac" -d "$out" "$src" >&2
+  fi
+  echo "$out"
+}
+
 up() {
   if answers; then
     if running_pid >/dev/null; then echo "esnode: already running at $URL"; else echo "esnode: something already answers at $URL; using it"; fi
     health_ok || { echo "esnode: $URL answers but the cluster is not yellow" >&2; exit 1; }
     return 0
   fi
-  local lib java; lib=$(resolve_jars); java=$(java_bin)
+  local lib java ctl; lib=$(resolve_jars); java=$(java_bin); ctl=$(control_classes "$java")
   mkdir -p "$DIR"
+  rm -rf "$DIR/control"
   # The runner gives node i the first free HTTP port above baseHttpPort + i - 1. The
   # cluster name is unique per port: two local nodes (a developer's and CI's) would
   # otherwise discover each other over the transport ports and merge into one cluster.
   local base=$((PORT - 1))
   echo "esnode: starting $FLAVOR ($NODES node(s), heap $HEAP) at $URL; log: $LOG"
   nohup "$java" "-Xms$HEAP" "-Xmx$HEAP" -Djava.awt.headless=true \
-    -cp "$lib/*" "$MAIN" -basePath "$DIR/data" -numOfNode "$NODES" -baseHttpPort "$base" \
+    -cp "$ctl:$lib/*" NodeControl "$MAIN" "$DIR/control" -basePath "$DIR/data" -numOfNode "$NODES" -baseHttpPort "$base" \
     -clusterName "esoutliers-$FLAVOR-$PORT" \
     >"$LOG" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
@@ -120,10 +137,32 @@ down() {
   rm -f "$PIDFILE"
 }
 
+# Asks NodeControl to stop or start node $2 and waits until it has happened.
+node_cmd() {
+  local verb=$1 n=${2:-}
+  case "$n" in ''|*[!0-9]*) echo "esnode: $verb-node needs a node number 1..$NODES" >&2; exit 2 ;; esac
+  [ "$n" -ge 1 ] && [ "$n" -le "$NODES" ] || { echo "esnode: node $n is not in 1..$NODES (ES_NODES)" >&2; exit 2; }
+  running_pid >/dev/null || { echo "esnode: no node running for $URL" >&2; exit 1; }
+  local node_url="http://127.0.0.1:$((PORT + n - 1))" i
+  touch "$DIR/control/$verb-$n"
+  for i in $(seq 1 120); do
+    if [ ! -e "$DIR/control/$verb-$n" ]; then
+      if [ "$verb" = stop ] && ! answers "$node_url"; then echo "esnode: node $n stopped"; return 0; fi
+      if [ "$verb" = start ] && answers "$node_url" && health_ok; then echo "esnode: node $n started ($node_url)"; return 0; fi
+    fi
+    sleep 1
+  done
+  echo "esnode: node $n did not $verb within 120s; last lines of $LOG:" >&2
+  tail -n 30 "$LOG" >&2
+  exit 1
+}
+
 case "${1:-}" in
   up) up ;;
+  stop-node) node_cmd stop "${2:-}" ;;
+  start-node) node_cmd start "${2:-}" ;;
   down) down ;;
   clean) down; rm -rf "$DIR"; echo "esnode: removed $DIR" ;;
   status) if running_pid >/dev/null && answers; then echo "esnode: running at $URL"; else echo "esnode: not running"; exit 1; fi ;;
-  *) echo "usage: scripts/esnode.sh up|down|clean|status" >&2; exit 2 ;;
+  *) echo "usage: scripts/esnode.sh up|down|clean|status|stop-node N|start-node N" >&2; exit 2 ;;
 esac

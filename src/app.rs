@@ -184,7 +184,7 @@ async fn untag_config(cfg: &Config, ucs: &[&UseCase], args: &UntagArgs) -> ExitS
                     }
                 );
                 for f in &r.failures {
-                    eprintln!("failure: {}", describe_failure(f));
+                    eprintln!("failure: {}", tag::TaskFailure::parse(f).describe());
                 }
                 if !r.failures.is_empty() || r.version_conflicts > 0 {
                     status = status.max(ExitStatus::UseCaseFailed);
@@ -1003,8 +1003,10 @@ async fn in_detection_window(
     Ok(kept)
 }
 
-/// Tagging passes: the first, then re-checks while version conflicts remain (events a
-/// concurrent writer changed during the pass). Each re-check waits `pass` seconds first.
+/// Tagging passes: the first, then re-checks while version conflicts (events a concurrent
+/// writer changed during the pass) or transient failures (a node away) remain. A re-check
+/// after conflicts waits `pass` seconds; after transient failures `2^pass` seconds and
+/// until the indices' primaries are assigned again.
 const MAX_TAG_PASSES: u64 = 5;
 
 /// Identifies a finding: aggregator values and target values (`None` = all targets).
@@ -1179,13 +1181,12 @@ async fn run_use_case(
     let requests = tag::requests(uc, &detection_query, &findings, &ids, &source_paths, limits);
     let bar = progress_bar(&format!("tagging {}", uc.name));
     let mut tr = TaggingReport::default();
-    // Events skipped by a version conflict (a concurrent writer) are tagged by another
-    // pass; the script makes passes idempotent.
+    // Events skipped by a version conflict (a concurrent writer), or left out by a
+    // transient failure (a node that left with the scroll over its shards), are tagged by
+    // another pass; the script makes passes idempotent.
     for pass in 1..=MAX_TAG_PASSES {
-        if pass > 1 {
-            tokio::time::sleep(std::time::Duration::from_secs(pass - 1)).await;
-        }
         let mut conflicts = 0;
+        let mut transient: Vec<String> = Vec::new();
         tr.passes = pass;
         for r in &requests {
             crate::execute::check_stop("the next tagging request")?;
@@ -1201,20 +1202,48 @@ async fn run_use_case(
                 tr.noops += resp.noops;
             }
             tr.updated += resp.updated;
+            tr.retried_failures += resp.resubmits;
             conflicts += resp.version_conflicts;
-            for f in &resp.failures {
-                tr.failures.push(describe_failure(f));
+            for f in resp.failures.iter().map(tag::TaskFailure::parse) {
+                if f.is_transient() {
+                    transient.push(f.describe());
+                } else {
+                    tr.failures.push(f.describe());
+                }
             }
         }
         tr.version_conflicts = conflicts;
-        if conflicts == 0 || !tr.failures.is_empty() || pass == MAX_TAG_PASSES {
+        let again = conflicts > 0 || !transient.is_empty();
+        if !again || !tr.failures.is_empty() || pass == MAX_TAG_PASSES {
+            // Transient failures still there after the last pass are failures.
+            tr.failures.extend(transient);
             break;
         }
-        tracing::warn!(
-            "{}: {conflicts} event(s) changed by another writer during tagging; tagging them again (pass {})",
-            uc.name,
-            pass + 1
-        );
+        if !transient.is_empty() {
+            tr.retried_failures += transient.len() as u64;
+            tracing::warn!(
+                "{}: tagging pass {pass} met {} transient failure(s) (first: {}); waiting for the cluster, then tagging again (pass {})",
+                uc.name,
+                transient.len(),
+                transient[0],
+                pass + 1
+            );
+            tokio::time::sleep(std::time::Duration::from_secs(1 << pass)).await;
+            if !cluster.wait_for_yellow(&uc.index_pattern, 30).await {
+                tracing::warn!(
+                    "{}: primaries of {} still unassigned after 30 s",
+                    uc.name,
+                    uc.index_pattern
+                );
+            }
+        } else {
+            tracing::warn!(
+                "{}: {conflicts} event(s) changed by another writer during tagging; tagging them again (pass {})",
+                uc.name,
+                pass + 1
+            );
+            tokio::time::sleep(std::time::Duration::from_secs(pass)).await;
+        }
     }
     bar.finish_and_clear();
     rep.tagging_ms = t1.elapsed().as_millis() as u64;
@@ -1291,15 +1320,4 @@ async fn wipe_whitelisted(
         uc.name
     );
     Ok(())
-}
-
-fn describe_failure(f: &Value) -> String {
-    let index = f.get("index").and_then(Value::as_str).unwrap_or("?");
-    let id = f.get("id").and_then(Value::as_str).unwrap_or("?");
-    let cause = f
-        .get("cause")
-        .and_then(|c| serde_json::from_value::<crate::es::ErrorCause>(c.clone()).ok())
-        .map(|c| c.summary())
-        .unwrap_or_else(|| f.to_string());
-    format!("{index} (document {id}): {cause}")
 }

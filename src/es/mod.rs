@@ -175,6 +175,12 @@ impl ErrorCause {
         )
     }
 
+    /// True when the cause says nothing about the request or the document, only that a
+    /// shard or node was away for a moment (see [`TRANSIENT_FAILURES`]).
+    pub fn is_transient(&self) -> bool {
+        TRANSIENT_FAILURES.iter().any(|t| self.has_type(t))
+    }
+
     /// True when any cause in the chain has this type.
     pub fn has_type(&self, kind: &str) -> bool {
         self.kind == kind
@@ -182,6 +188,28 @@ impl ErrorCause {
             || self.caused_by.as_deref().is_some_and(|c| c.has_type(kind))
     }
 }
+
+/// Error types of a failure that says nothing about the document or the request, only
+/// that a shard or node was away for a moment (a node left or restarted, a scroll context
+/// went with it, a queue was full). The same request sent again is safe (the script makes
+/// tagging idempotent;
+/// `tag` and `execute` rely on that)) and is expected to succeed once the cluster has recovered.
+const TRANSIENT_FAILURES: [&str; 14] = [
+    "search_context_missing_exception",
+    "node_disconnected_exception",
+    "node_not_connected_exception",
+    "node_closed_exception",
+    "connect_transport_exception",
+    "send_request_transport_exception",
+    "receive_timeout_transport_exception",
+    "no_shard_available_action_exception",
+    "shard_not_found_exception",
+    "unavailable_shards_exception",
+    "primary_missing_action_exception",
+    "illegal_index_shard_state_exception",
+    "es_rejected_execution_exception",
+    "circuit_breaking_exception",
+];
 
 /// `_update_by_query` result (synchronous response, or a task's `response`).
 /// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/docs-update-by-query.html#docs-update-by-query-api-response-body>
@@ -203,6 +231,10 @@ pub struct UpdateByQueryResponse {
     pub batches: u64,
     #[serde(default)]
     pub failures: Vec<Value>,
+    /// Times `execute` submitted the request again after its task was lost or ended with
+    /// a transient error (not part of Elasticsearch's answer).
+    #[serde(skip)]
+    pub resubmits: u64,
 }
 
 /// `GET _tasks/<id>`.

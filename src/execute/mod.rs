@@ -411,6 +411,34 @@ impl Cluster {
         Ok((buckets, clauses))
     }
 
+    /// Waits up to `secs` seconds for every primary shard of `index` to be assigned
+    /// (status yellow or green), e.g. after a node left. True when they are; false on a
+    /// timeout or an error (logged: the caller's next request will tell what is wrong).
+    pub async fn wait_for_yellow(&self, index: &str, secs: u64) -> bool {
+        let path = format!("/_cluster/health/{}", enc(index));
+        let params = [
+            ("wait_for_status", "yellow".to_string()),
+            ("timeout", format!("{secs}s")),
+        ];
+        match self
+            .call::<Value>(
+                Method::GET,
+                &path,
+                &params,
+                None,
+                "wait for the cluster to recover",
+                index,
+            )
+            .await
+        {
+            Ok(v) => v.get("timed_out") != Some(&Value::Bool(true)),
+            Err(e) => {
+                tracing::warn!("{e}");
+                false
+            }
+        }
+    }
+
     /// The smallest `index.max_terms_count` over the indices of `index` (65,536 by default).
     pub async fn max_terms_count(&self, index: &str) -> Result<Option<usize>, EsError> {
         let path = format!("/{}/_settings", enc(index));
@@ -644,9 +672,10 @@ impl Cluster {
             params.push(("requests_per_second", rps.to_string()));
         }
         // A node restart loses the task (GET _tasks answers 404) and makes the node
-        // unreachable for a while. Tagging is idempotent, so a lost task is submitted
-        // again (at most MAX_RESUBMITS times), and polling waits out an unreachable node
-        // for up to POLL_OUTAGE.
+        // unreachable for a while; a node leaving can end the task with a transient error
+        // (its scroll went with the node). Tagging is idempotent, so a lost task or one
+        // ended by a transient error is submitted again (at most MAX_RESUBMITS times),
+        // and polling waits out an unreachable node for up to POLL_OUTAGE.
         const MAX_RESUBMITS: u32 = 3;
         const POLL_OUTAGE: Duration = Duration::from_secs(120);
         let mut resubmits = 0;
@@ -689,13 +718,25 @@ impl Cluster {
                 }
                 if t.completed {
                     if let Some(e) = t.error {
+                        if e.is_transient() && resubmits < MAX_RESUBMITS {
+                            resubmits += 1;
+                            tracing::warn!(
+                                "{what} on {index}: the task ended with a transient failure ({}); waiting for the cluster, then submitting it again",
+                                e.summary()
+                            );
+                            tokio::time::sleep(Duration::from_secs(2)).await;
+                            self.wait_for_yellow(index, 30).await;
+                            continue 'submit;
+                        }
                         return Err(EsError::Task {
                             request: what.into(),
                             index: index.into(),
                             reason: e.summary(),
                         });
                     }
-                    return Ok(t.response.unwrap_or_default());
+                    let mut response = t.response.unwrap_or_default();
+                    response.resubmits = u64::from(resubmits);
+                    return Ok(response);
                 }
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(2));

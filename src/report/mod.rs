@@ -124,8 +124,12 @@ pub struct TaggingReport {
     pub noops: u64,
     /// Version conflicts left after the re-check passes.
     pub version_conflicts: u64,
-    /// Passes made: 1, plus one re-check per round of version conflicts.
+    /// Passes made: 1, plus one re-check per round of version conflicts or transient
+    /// failures.
     pub passes: u64,
+    /// Transient failures (a node away, a lost scroll context, a full queue) that a later
+    /// pass made good; those still there after the last pass are in `failures`.
+    pub retried_failures: u64,
     /// Failures reported by Elasticsearch, as `index: type: reason`.
     pub failures: Vec<String>,
 }
@@ -262,6 +266,21 @@ fn table(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {
                         String::new()
                     }
                 )?;
+                if t.passes > 1 {
+                    writeln!(
+                        out,
+                        "   tagging passes: {}{}",
+                        t.passes,
+                        if t.retried_failures > 0 {
+                            format!(
+                                " ({} transient failure(s) tagged again after the cluster recovered)",
+                                t.retried_failures
+                            )
+                        } else {
+                            " (events changed by another writer tagged again)".to_string()
+                        }
+                    )?;
+                }
                 for f in &t.failures {
                     writeln!(out, "   tagging failure: {f}")?;
                 }

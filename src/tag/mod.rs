@@ -280,3 +280,128 @@ pub fn tagged_events_query(range: Option<(&str, &str, &str)>) -> Value {
     }
     json!({ "bool": { "filter": filter } })
 }
+
+/// One entry of an `_update_by_query` task's `failures`: a search failure (the scroll over
+/// a shard: `index`, `shard`, `node`, `reason`) or a bulk failure (one document: `index`,
+/// `id`, `cause`, `status`).
+/// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/docs-update-by-query.html#docs-update-by-query-api-response-body>
+#[derive(Debug, Clone)]
+pub struct TaskFailure {
+    pub index: Option<String>,
+    /// The document, for a bulk failure.
+    pub id: Option<String>,
+    /// The shard, for a search failure.
+    pub shard: Option<i64>,
+    pub node: Option<String>,
+    pub status: Option<u64>,
+    pub cause: Option<crate::es::ErrorCause>,
+    pub raw: Value,
+}
+
+impl TaskFailure {
+    pub fn parse(f: &Value) -> TaskFailure {
+        let s = |k: &str| f.get(k).and_then(Value::as_str).map(str::to_string);
+        let cause = ["cause", "reason"]
+            .iter()
+            .filter_map(|k| f.get(*k))
+            .find(|c| c.is_object())
+            .and_then(|c| serde_json::from_value(c.clone()).ok());
+        TaskFailure {
+            index: s("index"),
+            id: s("id"),
+            shard: f.get("shard").and_then(Value::as_i64),
+            node: s("node"),
+            status: f.get("status").and_then(Value::as_u64),
+            cause,
+            raw: f.clone(),
+        }
+    }
+
+    /// True when sending the same request again is expected to succeed (see
+    /// [`crate::es::ErrorCause::is_transient`]); a failure of the document itself (a script error on an
+    /// `outliers` field of another shape, a mapping conflict) is not.
+    pub fn is_transient(&self) -> bool {
+        matches!(self.status, Some(429 | 503))
+            || self
+                .cause
+                .as_ref()
+                .is_some_and(crate::es::ErrorCause::is_transient)
+    }
+
+    /// `index (document id): type: reason` or `index (shard n on node x): type: reason`.
+    pub fn describe(&self) -> String {
+        let index = self.index.as_deref().unwrap_or("(index not given)");
+        let what = match (&self.id, self.shard) {
+            (Some(id), _) => format!("document {id}"),
+            (None, Some(s)) if s >= 0 => match &self.node {
+                Some(n) => format!("shard {s} on node {n}"),
+                None => format!("shard {s}"),
+            },
+            _ => match &self.node {
+                Some(n) => format!("search on node {n}"),
+                None => "search".to_string(),
+            },
+        };
+        let cause = self
+            .cause
+            .as_ref()
+            .map(|c| c.summary())
+            .unwrap_or_else(|| self.raw.to_string());
+        format!("{index} ({what}): {cause}")
+    }
+}
+
+#[cfg(test)]
+mod failure_tests {
+    use super::TaskFailure;
+    use serde_json::json;
+
+    #[test]
+    fn a_lost_scroll_context_is_transient_and_named_as_a_search_failure() {
+        // As a 7.10.2 node reported it when a node holding shards was stopped mid-task.
+        let f = TaskFailure::parse(&json!({
+            "shard": -1, "status": 404,
+            "reason": { "type": "search_context_missing_exception", "reason": "No search context found for id [4]" }
+        }));
+        assert!(f.is_transient());
+        assert_eq!(
+            f.describe(),
+            "(index not given) (search): search_context_missing_exception: No search context found for id [4]"
+        );
+    }
+
+    #[test]
+    fn a_script_error_on_a_document_is_not_transient() {
+        let f = TaskFailure::parse(&json!({
+            "index": "logs", "id": "e1", "status": 400,
+            "cause": { "type": "script_exception", "reason": "runtime error",
+                       "caused_by": { "type": "class_cast_exception", "reason": "String cannot be cast to Map" } }
+        }));
+        assert!(!f.is_transient());
+        assert_eq!(
+            f.describe(),
+            "logs (document e1): class_cast_exception: String cannot be cast to Map"
+        );
+    }
+
+    #[test]
+    fn a_rejected_bulk_item_and_a_node_gone_under_a_cause_are_transient() {
+        let rejected = TaskFailure::parse(&json!({
+            "index": "logs", "id": "e2", "status": 429,
+            "cause": { "type": "es_rejected_execution_exception", "reason": "queue full" }
+        }));
+        assert!(rejected.is_transient());
+        let nested = TaskFailure::parse(&json!({
+            "index": "logs", "shard": 2, "node": "n3",
+            "reason": { "type": "transport_exception", "reason": "x",
+                        "caused_by": { "type": "node_disconnected_exception", "reason": "disconnected" } }
+        }));
+        assert!(nested.is_transient());
+        assert!(nested.describe().starts_with("logs (shard 2 on node n3): "));
+        let query = TaskFailure::parse(&json!({
+            "index": "logs", "shard": 0, "node": "n1",
+            "reason": { "type": "query_shard_exception", "reason": "failed to create query" }
+        }));
+        assert!(!query.is_transient());
+    }
+}

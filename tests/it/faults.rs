@@ -2,6 +2,7 @@
 //! twice. Where the node cannot produce a fault itself (a 429 storm, a dropped connection,
 //! a partial shard failure), the small proxy of the harness injects it in front of it.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -215,10 +216,19 @@ fn sigterm_stops_the_run_between_requests_and_says_so() {
 
 /// `scripts/esnode.sh <cmd>` for a node of its own on `port`.
 fn esnode(cmd: &str, port: u16) {
+    esnode_cluster(&[cmd], port, 1);
+}
+
+/// `scripts/esnode.sh <args>` for a cluster of its own of `nodes` nodes from `port` on.
+fn esnode_cluster(args: &[&str], port: u16, nodes: u32) {
+    let cmd = args.join(" ");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/esnode.sh");
     let out = std::process::Command::new("bash")
-        .args([script, cmd])
+        .arg(script)
+        .args(args)
         .env("ES_PORT", port.to_string())
+        .env("ES_NODES", nodes.to_string())
+        .env("ES_HEAP", if nodes > 1 { "1500m" } else { "1g" })
         .output()
         .unwrap();
     assert!(
@@ -330,4 +340,132 @@ fn a_page_over_search_max_buckets_is_halved_not_resent() {
     assert!(uc["pages"].as_u64().unwrap() >= 5, "{uc}");
     assert_eq!(uc["outliers"].as_array().unwrap().len(), 1);
     assert_eq!(uc["outliers"][0]["target"], "rare.exe");
+}
+
+/// Loads 5,000 events and one bystander (outside the window) into `idx`, starts a tagging
+/// run throttled to ~10 s, stops node 3 of the cluster on `port` 3 s in and starts it
+/// again. Asserts the run ended well: exit 0, no failure left, every event tagged exactly
+/// once, the bystander unchanged, and a report that agrees with what happened. Returns the
+/// report's tagging section.
+fn tag_while_node3_restarts(port: u16, idx: &TestIndex) -> Value {
+    let url = format!("http://127.0.0.1:{port}");
+    let n = 5000;
+    let mut docs = spread_events(n);
+    docs.push((
+        "bystander".into(),
+        process_event("p0.exe", "c0.exe", &hours_ago(24.0 * 400.0), "process"),
+    ));
+    idx.load(&docs);
+    let shards: Value = reqwest::blocking::Client::new()
+        .get(format!("{url}/_cat/shards/{}?format=json", idx.name))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(
+        shards
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["node"] == "Node 3"),
+        "node 3 holds shards of the index: {shards}"
+    );
+    let before = idx.snapshot();
+    let conf = idx.config("", EVERY_EVENT);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_esoutliers"))
+        .args([
+            "run",
+            "--config",
+            path_str(&conf),
+            "--format",
+            "json",
+            "--requests-per-second",
+            "500",
+        ])
+        .env("ES_URL", &url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    esnode_cluster(&["stop-node", "3"], port, 3);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    esnode_cluster(&["start-node", "3"], port, 3);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(out.status.code(), Some(0), "{stderr}\n{report:#}");
+    assert_eq!(report["use_cases"][0]["status"], "ok", "{report}");
+    let tagging = report["use_cases"][0]["tagging"].clone();
+    eprintln!(
+        "{}: tagging with node 3 stopped and started: {tagging}",
+        idx.name
+    );
+    assert!(
+        tagging["failures"].as_array().unwrap().is_empty(),
+        "{tagging}"
+    );
+    assert_eq!(tagging["version_conflicts"], 0, "{tagging}");
+    let retried = tagging["retried_failures"].as_u64().unwrap();
+    // Another pass, or a task submitted again, only ever for a transient failure, and
+    // each one is in the log.
+    assert!(
+        tagging["passes"].as_u64().unwrap() == 1 || retried > 0,
+        "{tagging}"
+    );
+    assert_eq!(
+        stderr.contains("transient failure"),
+        retried > 0,
+        "{stderr}"
+    );
+    let after = idx.snapshot();
+    assert_eq!(after.len(), n + 1);
+    let (tagged, untouched): (BTreeMap<_, _>, BTreeMap<_, _>) =
+        after.into_iter().partition(|(id, _)| id != "bystander");
+    assert_each_tagged_once(&tagged);
+    assert_eq!(untouched["bystander"], before["bystander"]);
+    tagging
+}
+
+#[test]
+fn node_of_three_stopped_and_started_during_tagging_every_outlier_tagged_once() {
+    // A three-node cluster of its own (ports 9284-9286); esoutliers talks to node 1.
+    let port = 9284;
+    esnode_cluster(&["up"], port, 3);
+    let url = format!("http://127.0.0.1:{port}");
+    // 1. The usual layout: 6 shards, one replica each. Whether the stop hits the task
+    //    depends on which copies its scrolls read; either way nothing may fail.
+    let replicated = TestIndex::replicated(&url, "threenode", 6, 1);
+    tag_while_node3_restarts(port, &replicated);
+    drop(replicated);
+    // 2. An index whose only copy lives on node 3: the stop always hits the task (its
+    //    scroll and its shard go away). esoutliers waits for the shard to come back and
+    //    tags the rest in another pass.
+    let pinned = TestIndex::replicated(&url, "pinned", 1, 0);
+    let r = reqwest::blocking::Client::new()
+        .put(format!("{url}/{}/_settings", pinned.name))
+        .json(&json!({ "index.routing.allocation.require._name": "Node 3" }))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success());
+    let health: Value = reqwest::blocking::Client::new()
+        .get(format!(
+            "{url}/_cluster/health/{}?wait_for_status=green&wait_for_no_relocating_shards=true&timeout=60s",
+            pinned.name
+        ))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        health["timed_out"], false,
+        "the shard moved to node 3: {health}"
+    );
+    let tagging = tag_while_node3_restarts(port, &pinned);
+    drop(pinned);
+    esnode_cluster(&["clean"], port, 3);
+    assert!(
+        tagging["retried_failures"].as_u64().unwrap() > 0,
+        "{tagging}"
+    );
 }

@@ -51,6 +51,11 @@ impl TestIndex {
 
     /// As [`TestIndex::with_shards`] on the node at `url`.
     pub fn on(url: &str, label: &str, shards: u32) -> TestIndex {
+        TestIndex::replicated(url, label, shards, replicas())
+    }
+
+    /// As [`TestIndex::on`] with `replicas` replicas of each shard.
+    pub fn replicated(url: &str, label: &str, shards: u32, replicas: u32) -> TestIndex {
         let name = format!(
             "it-{label}-{}-{}",
             std::process::id(),
@@ -62,7 +67,7 @@ impl TestIndex {
         let r = c
             .put(format!("{url}/{name}"))
             .json(&json!({
-                "settings": { "number_of_shards": shards, "number_of_replicas": replicas() },
+                "settings": { "number_of_shards": shards, "number_of_replicas": replicas },
                 "mappings": {
                     "dynamic_templates": [ { "strings": { "match_mapping_type": "string", "mapping": { "type": "keyword" } } } ],
                     "properties": { "@timestamp": { "type": "date" } }
