@@ -6,7 +6,7 @@ ES_URL ?= http://127.0.0.1:$(ES_PORT)
 export ES_URL
 CARGO ?= cargo
 
-.PHONY: all build test test-cluster lint snapshots demo bench es-up es-down es-clean
+.PHONY: all build test test-cluster test-matrix lint snapshots demo bench es-up es-down es-clean
 
 all: build
 
@@ -30,6 +30,21 @@ test-cluster:
 	ES_NODES=3 ES_PORT=9270 ES_HEAP=2g scripts/esnode.sh up
 	ES_URL=http://127.0.0.1:9270 ES_TEST_REPLICAS=1 $(CARGO) test --test it
 	ES_NODES=3 ES_PORT=9270 scripts/esnode.sh down
+
+## The integration suite on each node flavor that starts here, one after the other, each
+## on a node of its own (port 9260): es7 = Elasticsearch 7.10.2, os2 = OpenSearch 2.19.1.
+## Tests that start nodes of their own start the same flavor. `make test-matrix
+## MATRIX=os2` runs one flavor. (Elasticsearch 8.x: see README, "Clusters tested".)
+MATRIX ?= es7 os2
+test-matrix:
+	@set -e; for f in $(MATRIX); do \
+	  echo "== integration suite on $$f"; \
+	  ES_FLAVOR=$$f ES_PORT=9260 scripts/esnode.sh up; \
+	  if ! ES_FLAVOR=$$f ES_URL=http://127.0.0.1:9260 $(CARGO) test --test it; then \
+	    ES_FLAVOR=$$f ES_PORT=9260 scripts/esnode.sh down; echo "== FAILED on $$f"; exit 1; \
+	  fi; \
+	  ES_FLAVOR=$$f ES_PORT=9260 scripts/esnode.sh down; \
+	done
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -88,6 +88,103 @@ fn dropped_connections_are_retried() {
     assert_eq!(idx.tagged_ids(), rare);
 }
 
+/// The composite `after` key of a search body, if any.
+fn after_key(body: &str) -> Option<Value> {
+    fn find(v: &Value) -> Option<Value> {
+        match v {
+            Value::Object(m) => m
+                .get("composite")
+                .and_then(|c| c.get("after"))
+                .cloned()
+                .or_else(|| m.values().find_map(find)),
+            _ => None,
+        }
+    }
+    find(&serde_json::from_str(body).ok()?)
+}
+
+#[test]
+fn paging_resumes_from_the_last_after_key_when_connections_drop() {
+    // 1,200 pairs; a proxy claims search.max_buckets = 500, so counting takes 3 pages.
+    // Every connection carrying the second page is dropped three times in a row. The page
+    // must be asked again with the same after_key (never from the start), and the counts
+    // must stay exact.
+    let idx = TestIndex::new("resume");
+    let mut d: Vec<(String, Value)> = Vec::new();
+    for c in 0..1199 {
+        for k in 0..2 {
+            d.push((
+                format!("c{c}-{k}"),
+                process_event("p0.exe", &format!("c{c}.exe"), &hours_ago(1.0), "process"),
+            ));
+        }
+    }
+    d.push((
+        "rare".into(),
+        process_event("p0.exe", "rare.exe", &hours_ago(1.0), "process"),
+    ));
+    idx.load(&d);
+    let case = CASE
+        .replace("trigger_method=pct_of_avg_value", "trigger_method=float")
+        .replace("trigger_sensitivity=1", "trigger_sensitivity=2");
+    let conf = idx.config("es_save_results=0", &case);
+    let searches = Arc::new(std::sync::Mutex::new(Vec::<(Option<Value>, bool)>::new()));
+    let log = searches.clone();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let dropped = drops.clone();
+    let port = crate::harness::proxy_to(&crate::harness::es_url(), move |seen| {
+        if seen.request_line.contains("_cluster/settings") {
+            return Action::Rewrite(
+                "\"search.max_buckets\":\"65535\"",
+                "\"search.max_buckets\":\"500\"",
+            );
+        }
+        if !seen.request_line.contains("/_search") {
+            return Action::Forward;
+        }
+        let after = after_key(&seen.body);
+        let distinct_afters = {
+            let l = log.lock().unwrap();
+            let mut keys: Vec<String> = l
+                .iter()
+                .filter_map(|(a, _)| a.as_ref().map(Value::to_string))
+                .collect();
+            keys.dedup();
+            keys.len()
+        };
+        // The second page is the first one with an after_key.
+        let drop = after.is_some() && distinct_afters <= 1 && dropped.load(Ordering::SeqCst) < 3;
+        if drop {
+            dropped.fetch_add(1, Ordering::SeqCst);
+        }
+        log.lock().unwrap().push((after, drop));
+        if drop {
+            Action::Drop
+        } else {
+            Action::Forward
+        }
+    });
+    let run = run_behind(port, &conf);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(drops.load(Ordering::SeqCst), 3, "{}", run.stderr);
+    let seen = searches.lock().unwrap().clone();
+    // The first page was asked once; the dropped page was asked again with its own
+    // after_key until it went through.
+    assert_eq!(
+        seen.iter().filter(|(a, _)| a.is_none()).count(),
+        1,
+        "{seen:?}"
+    );
+    let dropped_after = seen.iter().find(|(_, d)| *d).unwrap().0.clone();
+    let same: Vec<_> = seen.iter().filter(|(a, _)| *a == dropped_after).collect();
+    assert_eq!(same.len(), 4, "3 drops and the answered retry: {seen:?}");
+    let uc = &run.json()["use_cases"][0];
+    assert_eq!(uc["buckets_read"], 1200, "{uc}");
+    assert_eq!(uc["pages"], 3, "{uc}");
+    assert_eq!(uc["outliers"].as_array().unwrap().len(), 1, "{uc}");
+    assert_eq!(uc["outliers"][0]["target"], "rare.exe");
+}
+
 #[test]
 fn a_partial_shard_failure_fails_the_use_case_and_flags_nothing() {
     let (idx, _) = loaded("partial");

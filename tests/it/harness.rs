@@ -272,6 +272,8 @@ pub struct Seen {
     pub authorization: Option<String>,
     /// How many requests this proxy saw before this one.
     pub n: usize,
+    /// The request body (JSON for every request esoutliers sends).
+    pub body: String,
 }
 
 /// A small HTTP/1.1 proxy in front of the real node, for faults and authentication the
@@ -334,6 +336,7 @@ pub fn proxy_to(url: &str, decide: impl Fn(&Seen) -> Action + Send + Sync + 'sta
                     request_line,
                     authorization,
                     n: count.fetch_add(1, Ordering::SeqCst) as usize,
+                    body: String::from_utf8_lossy(&body).into_owned(),
                 };
                 let mut client = client;
                 let forward = |head: &[u8], body: &[u8]| -> Vec<u8> {
