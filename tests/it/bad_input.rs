@@ -218,3 +218,46 @@ fn an_outliers_field_of_unexpected_shape_is_reported_and_left_as_it_is() {
         "the odd document is unchanged"
     );
 }
+
+#[test]
+fn a_million_distinct_pairs_are_counted_exactly_and_only_the_rare_one_is_tagged() {
+    // Two events whose parent and child are lists of 1,000 values each: composite gives
+    // every combination, 1,000,000 distinct pairs of count 2 (16 pages at the default
+    // search.max_buckets). One more event adds a pair of count 1. float, low, 2: only that
+    // pair is below the frontier. The counts must be exact across all pages.
+    let idx = TestIndex::new("million");
+    let parents: Vec<String> = (0..1000).map(|i| format!("parent{i:04}.exe")).collect();
+    let children: Vec<String> = (0..1000).map(|i| format!("child{i:04}.exe")).collect();
+    let wide = |id: &str| {
+        let mut e = process_event("x", "x", &hours_ago(1.0), "process");
+        e["process"]["parent"]["name"] = json!(parents);
+        e["process"]["name"] = json!(children);
+        (id.to_string(), e)
+    };
+    idx.load(&[
+        wide("wide-1"),
+        wide("wide-2"),
+        (
+            "rare".to_string(),
+            process_event("parent0500.exe", "rare.exe", &hours_ago(1.0), "process"),
+        ),
+    ]);
+    let section = GOOD
+        .split_once("\n\n")
+        .unwrap()
+        .1
+        .replace("trigger_method=pct_of_avg_value", "trigger_method=float")
+        .replace("trigger_sensitivity=1", "trigger_sensitivity=2");
+    let conf = idx.config("", &section);
+    let run = esoutliers(&["run", "--config", path_str(&conf), "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let uc = &run.json()["use_cases"][0];
+    assert_eq!(uc["buckets_read"], 1_000_001, "{uc}");
+    assert!(uc["pages"].as_u64().unwrap() >= 16, "{uc}");
+    let outliers = uc["outliers"].as_array().unwrap();
+    assert_eq!(outliers.len(), 1, "{uc}");
+    assert_eq!(outliers[0]["aggregator"], "parent0500.exe");
+    assert_eq!(outliers[0]["target"], "rare.exe");
+    assert_eq!(outliers[0]["term_count"], 1);
+    assert_eq!(idx.tagged_ids(), vec!["rare".to_string()]);
+}
