@@ -32,10 +32,11 @@ test-cluster:
 	ES_NODES=3 ES_PORT=9270 scripts/esnode.sh down
 
 ## The integration suite on each node flavor that starts here, one after the other, each
-## on a node of its own (port 9260): es7 = Elasticsearch 7.10.2, os2 = OpenSearch 2.19.1.
+## on a node of its own (port 9260): es7 = Elasticsearch 7.10.2, os2 = OpenSearch 2.19.1,
+## os3 = OpenSearch 3.8.0 (on the Temurin JDK 25 under /usr/lib/jvm).
 ## Tests that start nodes of their own start the same flavor. `make test-matrix
 ## MATRIX=os2` runs one flavor. (Elasticsearch 8.x: see README, "Clusters tested".)
-MATRIX ?= es7 os2
+MATRIX ?= es7 os2 os3
 test-matrix:
 	@set -e; for f in $(MATRIX); do \
 	  echo "== integration suite on $$f"; \

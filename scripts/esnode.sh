@@ -10,7 +10,8 @@
 #
 # Environment:
 #   ES_PORT     HTTP port on 127.0.0.1 (default 9200)
-#   ES_FLAVOR   es7 (Elasticsearch 7.10.2, default) or os2 (OpenSearch 2.19.1)
+#   ES_FLAVOR   es7 (Elasticsearch 7.10.2, default), os2 (OpenSearch 2.19.1) or os3
+#               (OpenSearch 3.8.0, on the Temurin JDK 25)
 #   ES_NODES    number of nodes in the cluster (default 1)
 #   ES_HEAP     JVM heap per JVM (default 1g; fixed: -Xms = -Xmx)
 # Data and logs live under .esnode/<flavor>-<port>/ in the repo (ignored by git).
@@ -35,12 +36,19 @@ fi
 
 case "$FLAVOR" in
   es7) MAIN=org.codelibs.elasticsearch.runner.ElasticsearchClusterRunner ;;
-  os2) MAIN=org.codelibs.opensearch.runner.OpenSearchRunner ;;
-  *) echo "esnode: ES_FLAVOR must be es7 or os2, not '$FLAVOR'" >&2; exit 2 ;;
+  os2|os3) MAIN=org.codelibs.opensearch.runner.OpenSearchRunner ;;
+  *) echo "esnode: ES_FLAVOR must be es7, os2 or os3, not '$FLAVOR'" >&2; exit 2 ;;
 esac
 
 java_bin() {
-  # The runners need a JDK with the security manager (removed in JDK 24): prefer 17.
+  # OpenSearch 3 needs Java 21 or newer and runs without the security manager.
+  if [ "$FLAVOR" = os3 ]; then
+    for j in /usr/lib/jvm/temurin-25-jdk-amd64/bin/java /usr/lib/jvm/temurin-21-jdk-amd64/bin/java; do
+      [ -x "$j" ] && { echo "$j"; return; }
+    done
+    echo "esnode: OpenSearch 3 needs a JDK 21 or newer under /usr/lib/jvm" >&2; exit 1
+  fi
+  # The other runners need a JDK with the security manager (removed in JDK 24): prefer 17.
   for j in /usr/lib/jvm/java-17-openjdk-amd64/bin/java /usr/lib/jvm/java-17-openjdk/bin/java; do
     [ -x "$j" ] && { echo "$j"; return; }
   done
@@ -82,7 +90,7 @@ control_classes() {
     local javac; javac="$(dirname "$java")/javac"
     [ -x "$javac" ] || javac=$(command -v javac) || { echo "esnode: javac (a JDK 17) is needed" >&2; exit 1; }
     mkdir -p "$out"
-    "$javac" -d "$out" "$src" >&2
+    "$javac" --release 17 -d "$out" "$src" >&2
   fi
   echo "$out"
 }

@@ -178,7 +178,26 @@ impl ErrorCause {
     /// True when the cause says nothing about the request or the document, only that a
     /// shard or node was away for a moment (see [`TRANSIENT_FAILURES`]).
     pub fn is_transient(&self) -> bool {
-        TRANSIENT_FAILURES.iter().any(|t| self.has_type(t))
+        TRANSIENT_FAILURES.iter().any(|t| self.has_type(t)) || self.names_a_departed_node()
+    }
+
+    /// OpenSearch 3 ends a scroll whose node left with a bare `illegal_argument_exception`
+    /// ("scroll_id references node [..] which was not found in the cluster"); only its
+    /// reason tells it from a bad request.
+    fn names_a_departed_node(&self) -> bool {
+        let own = self.kind == "illegal_argument_exception"
+            && self.reason.as_deref().is_some_and(|r| {
+                r.starts_with("scroll_id references node")
+                    && r.ends_with("not found in the cluster")
+            });
+        own || self
+            .root_cause
+            .iter()
+            .any(ErrorCause::names_a_departed_node)
+            || self
+                .caused_by
+                .as_deref()
+                .is_some_and(ErrorCause::names_a_departed_node)
     }
 
     /// True when any cause in the chain has this type.

@@ -679,7 +679,12 @@ impl Cluster {
         const MAX_RESUBMITS: u32 = 3;
         const POLL_OUTAGE: Duration = Duration::from_secs(120);
         let mut resubmits = 0;
+        // Events updated by tasks that were lost or ended early, as last polled: the task
+        // submitted again finds them tagged and counts them as noops.
+        let mut carried_updated = 0u64;
+        let mut last_updated = 0u64;
         'submit: loop {
+            carried_updated += std::mem::take(&mut last_updated);
             let started: TaskStarted = self
                 .call(Method::POST, &path, &params, Some(body), what, index)
                 .await?;
@@ -714,6 +719,7 @@ impl Cluster {
                 };
                 unreachable_since = None;
                 if let Some(s) = t.task.as_ref().and_then(|t| t.status.as_ref()) {
+                    last_updated = s.updated;
                     progress(s);
                 }
                 if t.completed {
@@ -736,6 +742,9 @@ impl Cluster {
                     }
                     let mut response = t.response.unwrap_or_default();
                     response.resubmits = u64::from(resubmits);
+                    let carried = carried_updated.min(response.noops);
+                    response.updated += carried;
+                    response.noops -= carried;
                     return Ok(response);
                 }
                 tokio::time::sleep(wait).await;

@@ -398,6 +398,18 @@ mod failure_tests {
         }));
         assert!(nested.is_transient());
         assert!(nested.describe().starts_with("logs (shard 2 on node n3): "));
+        // As OpenSearch 3.8.0 ended a task whose scroll lived on a node that was stopped.
+        let departed = TaskFailure::parse(&json!({
+            "index": "logs", "shard": -1,
+            "reason": { "type": "illegal_argument_exception",
+                        "reason": "scroll_id references node [Cl6TEFbaRrW_rENMTAwycA] which was not found in the cluster" }
+        }));
+        assert!(departed.is_transient());
+        let bad_arg = TaskFailure::parse(&json!({
+            "index": "logs", "shard": 0,
+            "reason": { "type": "illegal_argument_exception", "reason": "no such field [x]" }
+        }));
+        assert!(!bad_arg.is_transient());
         let query = TaskFailure::parse(&json!({
             "index": "logs", "shard": 0, "node": "n1",
             "reason": { "type": "query_shard_exception", "reason": "failed to create query" }

@@ -503,6 +503,10 @@ fn tag_while_node3_restarts(port: u16, idx: &TestIndex) -> Value {
         "{tagging}"
     );
     assert_eq!(tagging["version_conflicts"], 0, "{tagging}");
+    // Every event gained its entry once, whichever task or pass wrote it: the counts add
+    // up to that (events a lost task wrote are not counted again as noops).
+    assert_eq!(tagging["updated"], n, "{tagging}");
+    assert_eq!(tagging["noops"], 0, "{tagging}");
     let retried = tagging["retried_failures"].as_u64().unwrap();
     // Another pass, or a task submitted again, only ever for a transient failure, and
     // each one is in the log.
