@@ -1246,9 +1246,54 @@ async fn run_use_case(
         }
     }
     bar.finish_and_clear();
+    // Check: every event the requests select now carries this use case's entry. Events
+    // left as they were (an `outliers` field of another shape) or missed are named.
+    let (checked, missing) = untagged_events(cluster, uc, &requests).await?;
+    tr.checked = checked;
+    tr.verified = checked - missing.len() as u64;
+    if !missing.is_empty() {
+        tracing::warn!(
+            "{}: {} of {checked} outlier event(s) do not carry the entry after tagging",
+            uc.name,
+            missing.len()
+        );
+        const NAMED: usize = 20;
+        let more = missing.len().saturating_sub(NAMED);
+        tr.failures.extend(missing.into_iter().take(NAMED));
+        if more > 0 {
+            tr.failures
+                .push(format!("... and {more} more event(s) not tagged"));
+        }
+    }
     rep.tagging_ms = t1.elapsed().as_millis() as u64;
     rep.tagging = Some(tr);
     Ok(())
+}
+
+/// The events the tagging `requests` select (each once), and of them those that do not
+/// carry the entry of `uc`, as `index (document id): why`. Reads only `outliers`.
+async fn untagged_events(
+    cluster: &Cluster,
+    uc: &UseCase,
+    requests: &[tag::UpdateByQuery],
+) -> Result<(u64, Vec<String>), EsError> {
+    let fields = ["outliers".to_string()];
+    let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut missing = Vec::new();
+    for r in requests {
+        crate::execute::check_stop("the check after tagging")?;
+        cluster
+            .scan(&r.index, &r.body["query"], 1000, Some(&fields), |hit| {
+                if let Some(why) = tag::missing_entry(&hit.source, &uc.model_name) {
+                    if !seen.contains(&(hit.index.clone(), hit.id.clone())) {
+                        missing.push(format!("{} (document {}): {why}", hit.index, hit.id));
+                    }
+                }
+                seen.insert((hit.index, hit.id));
+            })
+            .await?;
+    }
+    Ok((seen.len() as u64, missing))
 }
 
 /// `es_wipe_all_whitelisted_outliers`: removes this use case's entries that its

@@ -181,15 +181,18 @@ impl ErrorCause {
         TRANSIENT_FAILURES.iter().any(|t| self.has_type(t)) || self.names_a_departed_node()
     }
 
-    /// OpenSearch 3 ends a scroll whose node left with a bare `illegal_argument_exception`
-    /// ("scroll_id references node [..] which was not found in the cluster"); only its
-    /// reason tells it from a bad request.
+    /// A scroll whose node left ends with a bare `illegal_argument_exception` (OpenSearch
+    /// 3: "scroll_id references node [..] which was not found in the cluster") or
+    /// `illegal_state_exception` (Elasticsearch 7.10: "node [..] is not available"); only
+    /// the reason tells them from a bad request.
     fn names_a_departed_node(&self) -> bool {
-        let own = self.kind == "illegal_argument_exception"
-            && self.reason.as_deref().is_some_and(|r| {
-                r.starts_with("scroll_id references node")
-                    && r.ends_with("not found in the cluster")
-            });
+        let reason = self.reason.as_deref().unwrap_or("");
+        let own = matches!(
+            self.kind.as_str(),
+            "illegal_argument_exception" | "illegal_state_exception"
+        ) && ((reason.starts_with("scroll_id references node [")
+            && reason.ends_with("] which was not found in the cluster"))
+            || (reason.starts_with("node [") && reason.ends_with("] is not available")));
         own || self
             .root_cause
             .iter()

@@ -130,7 +130,12 @@ pub struct TaggingReport {
     /// Transient failures (a node away, a lost scroll context, a full queue) that a later
     /// pass made good; those still there after the last pass are in `failures`.
     pub retried_failures: u64,
-    /// Failures reported by Elasticsearch, as `index: type: reason`.
+    /// Events the tagging queries select, read again after tagging.
+    pub checked: u64,
+    /// Of those, the events that carry the use case's entry.
+    pub verified: u64,
+    /// Failures reported by Elasticsearch, as `index: type: reason`, and events the check
+    /// after tagging found without the entry, as `index (document id): why`.
     pub failures: Vec<String>,
 }
 
@@ -281,6 +286,11 @@ fn table(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {
                         }
                     )?;
                 }
+                writeln!(
+                    out,
+                    "   checked after tagging: {} of {} outlier events carry the entry",
+                    t.verified, t.checked
+                )?;
                 for f in &t.failures {
                     writeln!(out, "   tagging failure: {f}")?;
                 }

@@ -281,6 +281,35 @@ pub fn tagged_events_query(range: Option<(&str, &str, &str)>) -> Value {
     json!({ "bool": { "filter": filter } })
 }
 
+/// Why an event that a tagging request selected does not carry the entry of the use case
+/// `model_name` after tagging (`source` holds at least its `outliers` field), or `None`
+/// when it does.
+pub fn missing_entry(source: &Value, model_name: &str) -> Option<&'static str> {
+    let Some(outliers) = source.get("outliers") else {
+        return Some("not tagged");
+    };
+    let Some(map) = outliers.as_object() else {
+        return Some("its outliers field is not an object; left unchanged");
+    };
+    let has = match map.get("model_name") {
+        Some(Value::Array(names)) => names.iter().any(|n| n.as_str() == Some(model_name)),
+        Some(Value::String(name)) => name == model_name,
+        _ => false,
+    };
+    if has {
+        None
+    } else if map.get("summary").is_some_and(|m| !m.is_array()) {
+        Some("its outliers.summary is not a list; left unchanged")
+    } else if map
+        .get("model_name")
+        .is_some_and(|m| !m.is_array() && !m.is_string())
+    {
+        Some("its outliers.model_name is neither a list nor a string; left unchanged")
+    } else {
+        Some("does not carry this use case's entry")
+    }
+}
+
 /// One entry of an `_update_by_query` task's `failures`: a search failure (the scroll over
 /// a shard: `index`, `shard`, `node`, `reason`) or a bulk failure (one document: `index`,
 /// `id`, `cause`, `status`).
@@ -320,8 +349,15 @@ impl TaskFailure {
     /// True when sending the same request again is expected to succeed (see
     /// [`crate::es::ErrorCause::is_transient`]); a failure of the document itself (a script error on an
     /// `outliers` field of another shape, a mapping conflict) is not.
+    ///
+    /// Every search failure (the task's scroll over a shard: no document named) counts as
+    /// transient: the request is idempotent, so sending it again can only help, and the
+    /// ways a departing node breaks a scroll differ between versions and are many. A
+    /// search failure that is really deterministic comes back on every pass and is
+    /// reported after the last one.
     pub fn is_transient(&self) -> bool {
-        matches!(self.status, Some(429 | 503))
+        self.id.is_none()
+            || matches!(self.status, Some(429 | 503))
             || self
                 .cause
                 .as_ref()
@@ -353,8 +389,38 @@ impl TaskFailure {
 
 #[cfg(test)]
 mod failure_tests {
-    use super::TaskFailure;
+    use super::{missing_entry, TaskFailure};
     use serde_json::json;
+
+    #[test]
+    fn missing_entry_says_why_an_event_lacks_the_use_cases_entry() {
+        let tagged = json!({ "outliers": { "model_name": ["other", "terms_rare"] } });
+        assert_eq!(missing_entry(&tagged, "terms_rare"), None);
+        assert_eq!(
+            missing_entry(
+                &json!({ "outliers": { "model_name": "terms_rare" } }),
+                "terms_rare"
+            ),
+            None
+        );
+        assert_eq!(
+            missing_entry(&tagged, "terms_new"),
+            Some("does not carry this use case's entry")
+        );
+        assert_eq!(missing_entry(&json!({}), "terms_rare"), Some("not tagged"));
+        assert_eq!(
+            missing_entry(&json!({ "outliers": { "summary": "old" } }), "terms_rare"),
+            Some("its outliers.summary is not a list; left unchanged")
+        );
+        assert_eq!(
+            missing_entry(&json!({ "outliers": "legacy" }), "terms_rare"),
+            Some("its outliers field is not an object; left unchanged")
+        );
+        assert_eq!(
+            missing_entry(&json!({ "outliers": { "model_name": 7 } }), "terms_rare"),
+            Some("its outliers.model_name is neither a list nor a string; left unchanged")
+        );
+    }
 
     #[test]
     fn a_lost_scroll_context_is_transient_and_named_as_a_search_failure() {
@@ -409,11 +475,25 @@ mod failure_tests {
             "index": "logs", "shard": 0,
             "reason": { "type": "illegal_argument_exception", "reason": "no such field [x]" }
         }));
-        assert!(!bad_arg.is_transient());
-        let query = TaskFailure::parse(&json!({
-            "index": "logs", "shard": 0, "node": "n1",
-            "reason": { "type": "query_shard_exception", "reason": "failed to create query" }
+        assert!(bad_arg.is_transient(), "a search failure is sent again");
+        assert!(
+            !bad_arg.cause.as_ref().unwrap().is_transient(),
+            "not as a task's error"
+        );
+        // As Elasticsearch 7.10.2 reported the scroll of a node that was stopped.
+        let gone = TaskFailure::parse(&json!({
+            "shard": -1,
+            "reason": { "type": "illegal_state_exception", "reason": "node [eDo0gycKS3WBcJF1wJ9xYg] is not available" }
         }));
-        assert!(!query.is_transient());
+        assert!(gone.is_transient());
+        assert!(
+            gone.cause.as_ref().unwrap().is_transient(),
+            "also as a task's error"
+        );
+        let bad_doc = TaskFailure::parse(&json!({
+            "index": "logs", "id": "e3", "status": 400,
+            "cause": { "type": "illegal_state_exception", "reason": "something else" }
+        }));
+        assert!(!bad_doc.is_transient());
     }
 }

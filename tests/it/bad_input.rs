@@ -190,6 +190,10 @@ fn cluster_side_problems_name_the_index_and_field() {
 
 #[test]
 fn an_outliers_field_of_unexpected_shape_is_reported_and_left_as_it_is() {
+    // Three events of one rare pair, in one tagging request: one with `outliers` a
+    // string, one with `outliers.summary` a string of another use case, one plain. The
+    // odd ones are left exactly as they were and named in the report; the plain one is
+    // still tagged (the odd ones do not stop the request); exit 1.
     let idx = TestIndex::new("shape");
     let mut d: Vec<(String, Value)> = (0..200)
         .map(|i| {
@@ -201,22 +205,63 @@ fn an_outliers_field_of_unexpected_shape_is_reported_and_left_as_it_is() {
         .collect();
     let mut odd = process_event("winword.exe", "cmd.exe", &hours_ago(1.0), "process");
     odd["outliers"] = json!("legacy-string");
+    let mut odd_summary = process_event("winword.exe", "cmd.exe", &hours_ago(1.0), "process");
+    odd_summary["outliers"] = json!({ "summary": "from another tool", "model_name": "other" });
     d.push(("odd".into(), odd.clone()));
+    d.push(("odd-summary".into(), odd_summary.clone()));
+    d.push((
+        "plain".into(),
+        process_event("winword.exe", "cmd.exe", &hours_ago(1.0), "process"),
+    ));
+    // `outliers` is an object in the mapping (the plain event gets object fields); the
+    // string one is indexed into an index whose mapping maps `outliers` to nothing.
+    let c = reqwest::blocking::Client::new();
+    let r = c
+        .put(format!("{}/{}/_mapping", idx.url, idx.name))
+        .json(&json!({ "properties": { "outliers": { "type": "object", "enabled": false } } }))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().unwrap());
     idx.load(&d);
-    let conf = idx.config("", GOOD.split_once("\n\n").unwrap().1);
+    let section = GOOD
+        .split_once("\n\n")
+        .unwrap()
+        .1
+        .replace("trigger_method=pct_of_avg_value", "trigger_method=float")
+        .replace("trigger_sensitivity=1", "trigger_sensitivity=4");
+    let conf = idx.config("", &section);
     let run = esoutliers(&["run", "--config", path_str(&conf), "--format", "json"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     let uc = run.json()["use_cases"][0].clone();
-    let failures = format!("{} {}", uc["tagging"]["failures"], uc["error"]);
-    assert!(
-        failures.contains("outliers is not an object") && failures.contains(&idx.name),
-        "{failures}"
-    );
+    let tagging = &uc["tagging"];
+    assert_eq!(tagging["requests"], 1, "{tagging}");
+    assert_eq!(tagging["checked"], 3, "{tagging}");
+    assert_eq!(tagging["verified"], 1, "{tagging}");
+    let failures: Vec<String> = tagging["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect();
     assert_eq!(
-        idx.snapshot()["odd"].1,
-        odd,
-        "the odd document is unchanged"
+        failures,
+        vec![
+            format!(
+                "{} (document odd): its outliers field is not an object; left unchanged",
+                idx.name
+            ),
+            format!(
+                "{} (document odd-summary): its outliers.summary is not a list; left unchanged",
+                idx.name
+            ),
+        ],
+        "{tagging}"
     );
+    let after = idx.snapshot();
+    assert_eq!(after["odd"].1, odd, "the odd document is unchanged");
+    assert_eq!(after["odd-summary"].1, odd_summary, "unchanged");
+    assert_eq!(after["plain"].1["outliers"]["model_name"], json!(["rare"]));
+    assert_eq!(idx.tagged_ids(), vec!["plain".to_string()]);
 }
 
 #[test]
