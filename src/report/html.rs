@@ -41,7 +41,7 @@ pub fn render(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {
     writeln!(
         out,
         "<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse;margin:1em 0}}\
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}td.n{{text-align:right}}.failed{{color:#b00}}\
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}td.n{{text-align:right}}.failed,ul.failures{{color:#b00}}\
 .chart{{margin:1em 0 2em}}.meta{{color:#555}}</style></head><body>"
     )?;
     writeln!(out, "<h1>esoutliers report</h1>")?;
@@ -81,6 +81,34 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}td.n{{text-align:r
             uc.buckets_read,
             uc.bytes_received
         )?;
+        match &uc.tagging {
+            Some(t) => {
+                writeln!(
+                    out,
+                    "<p class=\"tagging\">tagged: {} events updated, {} already tagged &middot; checked after tagging: {} of {} carry the entry{}</p>",
+                    t.updated,
+                    t.noops,
+                    t.verified,
+                    t.checked,
+                    if t.passes > 1 {
+                        format!(" &middot; {} passes", t.passes)
+                    } else {
+                        String::new()
+                    }
+                )?;
+                if !t.failures.is_empty() {
+                    writeln!(out, "<ul class=\"failures\">")?;
+                    for f in &t.failures {
+                        writeln!(out, "<li>{}</li>", esc(f))?;
+                    }
+                    writeln!(out, "</ul>")?;
+                }
+            }
+            None if !uc.outliers.is_empty() => {
+                writeln!(out, "<p class=\"tagging\">nothing written</p>")?;
+            }
+            None => {}
+        }
         if uc.outliers.is_empty() {
             writeln!(out, "<p>No outliers.</p></section>")?;
             continue;

@@ -402,8 +402,14 @@ mod tests {
                 }],
                 tagging: Some(TaggingReport {
                     requests: 1,
-                    matched: 1,
+                    matched: 2,
                     updated: 1,
+                    checked: 2,
+                    verified: 1,
+                    failures: vec![
+                        "logs (document <odd>): its outliers field is not an object; left unchanged"
+                            .into(),
+                    ],
                     ..Default::default()
                 }),
                 charts: vec![Chart {
@@ -454,6 +460,8 @@ mod tests {
         assert_eq!(page.matches("class=\"bar outlier\"").count(), 1);
         assert!(page.contains("class=\"frontier\""));
         assert!(page.contains("&lt;b&gt;cmd.exe") && !page.contains("<b>cmd.exe"));
+        assert!(page.contains("checked after tagging: 1 of 2 carry the entry"));
+        assert!(page.contains("<li>logs (document &lt;odd&gt;): its outliers field"));
     }
 
     #[test]
