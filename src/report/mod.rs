@@ -120,7 +120,9 @@ pub struct TaggingReport {
     pub matched: u64,
     /// Events that gained an entry.
     pub updated: u64,
-    /// Events that already carried the entry (left unchanged).
+    /// Events that already carried the entry (left unchanged). When a task was lost or
+    /// failed and was sent again, this includes the events it wrote after its last
+    /// progress report (`updated + noops` stays exact).
     pub noops: u64,
     /// Version conflicts left after the re-check passes.
     pub version_conflicts: u64,
