@@ -347,8 +347,9 @@ impl TaskFailure {
     }
 
     /// True when sending the same request again is expected to succeed (see
-    /// [`crate::es::ErrorCause::is_transient`]); a failure of the document itself (a script error on an
-    /// `outliers` field of another shape, a mapping conflict) is not.
+    /// [`crate::es::ErrorCause::is_transient`]); a failure of the document itself (4xx: a
+    /// mapping conflict, a script error) is not, a document failure with 429 or 5xx (the
+    /// primary away, a full queue) is.
     ///
     /// Every search failure (the task's scroll over a shard: no document named) counts as
     /// transient: the request is idempotent, so sending it again can only help, and the
@@ -357,7 +358,7 @@ impl TaskFailure {
     /// reported after the last one.
     pub fn is_transient(&self) -> bool {
         self.id.is_none()
-            || matches!(self.status, Some(429 | 503))
+            || matches!(self.status, Some(429 | 500..=599))
             || self
                 .cause
                 .as_ref()
@@ -490,6 +491,11 @@ mod failure_tests {
             gone.cause.as_ref().unwrap().is_transient(),
             "also as a task's error"
         );
+        let primary_away = TaskFailure::parse(&json!({
+            "index": "logs", "id": "e4", "status": 500,
+            "cause": { "type": "transport_exception", "reason": "primary shard is not active" }
+        }));
+        assert!(primary_away.is_transient());
         let bad_doc = TaskFailure::parse(&json!({
             "index": "logs", "id": "e3", "status": 400,
             "cause": { "type": "illegal_state_exception", "reason": "something else" }
