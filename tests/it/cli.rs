@@ -404,6 +404,13 @@ fn html_report_renders_in_headless_chromium_with_a_chart_per_flagged_parent() {
         dom.contains("data-aggregator=\"winword.exe\"")
             && dom.contains("data-aggregator=\"excel.exe\"")
     );
+    // es_save_results=0: the page says that nothing was written.
+    assert_eq!(
+        dom.matches("<p class=\"tagging\">nothing written</p>")
+            .count(),
+        1,
+        "{dom}"
+    );
 }
 
 #[test]
