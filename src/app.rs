@@ -1083,47 +1083,54 @@ async fn run_use_case(
         for chunk in clauses.chunks((limits.max_clauses / 4).max(1)) {
             let q = plan::restrict(&sp.query, chunk, &[]);
             cluster
-                .scan(&uc.index_pattern, &q, scan_size, source.as_deref(), |hit| {
-                    let aggs = event::combos(&hit.source, &agg_paths);
-                    let tgts = event::combos(&hit.source, &target_paths);
-                    let mut strings: Option<Vec<String>> = None;
-                    for a in &aggs {
-                        let mut keys: Vec<FindingKey> =
-                            tgts.iter().map(|t| (a.clone(), Some(t.clone()))).collect();
-                        keys.push((a.clone(), None));
-                        for k in keys {
-                            let Some(f) = by_key.get(&k) else { continue };
-                            let summary = tag::pair_summary(uc, f).unwrap_or_else(|| {
-                                event::fill_summary(&uc.outlier_summary, &hit.source, path_of)
-                            });
-                            sample_summary
-                                .entry(k.clone())
-                                .or_insert_with(|| summary.clone());
-                            if uc.whitelist.is_empty() || excluded.contains(&hit.id) {
-                                continue;
-                            }
-                            // ee-outliers checks the whole hit: metadata and _source.
-                            let ev = strings.get_or_insert_with(|| {
-                                evaluate::whitelist::event_strings(&serde_json::json!({
-                                    "_index": hit.index, "_id": hit.id, "_source": hit.source
-                                }))
-                            });
-                            let mut all = ev.clone();
-                            // across_aggregators: the event's own target is the term.
-                            let term =
-                                k.1.clone()
-                                    .or_else(|| tgts.first().cloned())
-                                    .unwrap_or_default();
-                            all.extend(evaluate::whitelist::outlier_strings(
-                                uc, f, &summary, &term,
-                            ));
-                            if evaluate::whitelist::is_whitelisted(&uc.whitelist, &all) {
-                                excluded.insert(hit.id.clone());
-                                newly_whitelisted += 1;
+                .scan(
+                    &uc.index_pattern,
+                    &q,
+                    scan_size,
+                    source.as_deref(),
+                    "fetch candidate events",
+                    |hit| {
+                        let aggs = event::combos(&hit.source, &agg_paths);
+                        let tgts = event::combos(&hit.source, &target_paths);
+                        let mut strings: Option<Vec<String>> = None;
+                        for a in &aggs {
+                            let mut keys: Vec<FindingKey> =
+                                tgts.iter().map(|t| (a.clone(), Some(t.clone()))).collect();
+                            keys.push((a.clone(), None));
+                            for k in keys {
+                                let Some(f) = by_key.get(&k) else { continue };
+                                let summary = tag::pair_summary(uc, f).unwrap_or_else(|| {
+                                    event::fill_summary(&uc.outlier_summary, &hit.source, path_of)
+                                });
+                                sample_summary
+                                    .entry(k.clone())
+                                    .or_insert_with(|| summary.clone());
+                                if uc.whitelist.is_empty() || excluded.contains(&hit.id) {
+                                    continue;
+                                }
+                                // ee-outliers checks the whole hit: metadata and _source.
+                                let ev = strings.get_or_insert_with(|| {
+                                    evaluate::whitelist::event_strings(&serde_json::json!({
+                                        "_index": hit.index, "_id": hit.id, "_source": hit.source
+                                    }))
+                                });
+                                let mut all = ev.clone();
+                                // across_aggregators: the event's own target is the term.
+                                let term =
+                                    k.1.clone()
+                                        .or_else(|| tgts.first().cloned())
+                                        .unwrap_or_default();
+                                all.extend(evaluate::whitelist::outlier_strings(
+                                    uc, f, &summary, &term,
+                                ));
+                                if evaluate::whitelist::is_whitelisted(&uc.whitelist, &all) {
+                                    excluded.insert(hit.id.clone());
+                                    newly_whitelisted += 1;
+                                }
                             }
                         }
-                    }
-                })
+                    },
+                )
                 .await?;
         }
         checked.extend(new.iter().map(key));
@@ -1283,14 +1290,21 @@ async fn untagged_events(
     for r in requests {
         crate::execute::check_stop("the check after tagging")?;
         cluster
-            .scan(&r.index, &r.body["query"], 1000, Some(&fields), |hit| {
-                if let Some(why) = tag::missing_entry(&hit.source, &uc.model_name) {
-                    if !seen.contains(&(hit.index.clone(), hit.id.clone())) {
-                        missing.push(format!("{} (document {}): {why}", hit.index, hit.id));
+            .scan(
+                &r.index,
+                &r.body["query"],
+                1000,
+                Some(&fields),
+                "check the tagged events",
+                |hit| {
+                    if let Some(why) = tag::missing_entry(&hit.source, &uc.model_name) {
+                        if !seen.contains(&(hit.index.clone(), hit.id.clone())) {
+                            missing.push(format!("{} (document {}): {why}", hit.index, hit.id));
+                        }
                     }
-                }
-                seen.insert((hit.index, hit.id));
-            })
+                    seen.insert((hit.index, hit.id));
+                },
+            )
             .await?;
     }
     Ok((seen.len() as u64, missing))
@@ -1308,43 +1322,50 @@ async fn wipe_whitelisted(
     let q = tag::tagged_events_query(Some((&uc.timestamp_field, &gte, &lt)));
     let mut entries: BTreeMap<String, Vec<String>> = BTreeMap::new();
     cluster
-        .scan(&uc.index_pattern, &q, 1000, None, |hit| {
-            let Some(outliers) = hit.source.get("outliers") else {
-                return;
-            };
-            let arr = |k: &str| {
-                outliers
-                    .get(k)
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default()
-            };
-            let names = arr("model_name");
-            let mut own = hit.source.clone();
-            if let Some(m) = own.as_object_mut() {
-                m.remove("outliers");
-            }
-            let event_strings = evaluate::whitelist::event_strings(&own);
-            for (i, name) in names.iter().enumerate() {
-                if name.as_str() != Some(uc.model_name.as_str()) {
-                    continue;
+        .scan(
+            &uc.index_pattern,
+            &q,
+            1000,
+            None,
+            "read tagged events",
+            |hit| {
+                let Some(outliers) = hit.source.get("outliers") else {
+                    return;
+                };
+                let arr = |k: &str| {
+                    outliers
+                        .get(k)
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default()
+                };
+                let names = arr("model_name");
+                let mut own = hit.source.clone();
+                if let Some(m) = own.as_object_mut() {
+                    m.remove("outliers");
                 }
-                let mut strings = event_strings.clone();
-                for k in tag::OUTLIER_KEYS {
-                    if let Some(v) = arr(k).get(i) {
-                        strings.extend(evaluate::whitelist::event_strings(v));
+                let event_strings = evaluate::whitelist::event_strings(&own);
+                for (i, name) in names.iter().enumerate() {
+                    if name.as_str() != Some(uc.model_name.as_str()) {
+                        continue;
+                    }
+                    let mut strings = event_strings.clone();
+                    for k in tag::OUTLIER_KEYS {
+                        if let Some(v) = arr(k).get(i) {
+                            strings.extend(evaluate::whitelist::event_strings(v));
+                        }
+                    }
+                    if evaluate::whitelist::is_whitelisted(&uc.whitelist, &strings) {
+                        if let Some(summary) = arr("summary").get(i).and_then(Value::as_str) {
+                            entries
+                                .entry(hit.id.clone())
+                                .or_default()
+                                .push(summary.to_string());
+                        }
                     }
                 }
-                if evaluate::whitelist::is_whitelisted(&uc.whitelist, &strings) {
-                    if let Some(summary) = arr("summary").get(i).and_then(Value::as_str) {
-                        entries
-                            .entry(hit.id.clone())
-                            .or_default()
-                            .push(summary.to_string());
-                    }
-                }
-            }
-        })
+            },
+        )
         .await?;
     if entries.is_empty() {
         return Ok(());

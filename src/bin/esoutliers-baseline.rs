@@ -47,16 +47,20 @@ fn main() -> anyhow::Result<()> {
         let window = TimeWindow::ending_at(now, uc.history_window_hours);
         let query = plan::filter_query(uc, window);
         let mut counts: BTreeMap<(Vec<String>, Vec<String>), u64> = BTreeMap::new();
-        let events =
-            rt.block_on(
-                cluster.scan(&uc.index_pattern, &query, a.scan_size, None, |hit| {
-                    for agg in event::combos(&hit.source, &uc.aggregator) {
-                        for tgt in event::combos(&hit.source, &uc.target) {
-                            *counts.entry((agg.clone(), tgt)).or_default() += 1;
-                        }
+        let events = rt.block_on(cluster.scan(
+            &uc.index_pattern,
+            &query,
+            a.scan_size,
+            None,
+            "scan every event",
+            |hit| {
+                for agg in event::combos(&hit.source, &uc.aggregator) {
+                    for tgt in event::combos(&hit.source, &uc.target) {
+                        *counts.entry((agg.clone(), tgt)).or_default() += 1;
                     }
-                }),
-            )?;
+                }
+            },
+        ))?;
         let obs: Vec<Observation> = counts
             .into_iter()
             .map(|((aggregator, target), doc_count)| Observation {

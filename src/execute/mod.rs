@@ -582,9 +582,9 @@ impl Cluster {
         query: &Value,
         size: u32,
         source: Option<&[String]>,
+        what: &str,
         mut each: impl FnMut(Hit),
     ) -> Result<u64, EsError> {
-        let what = "fetch candidate events";
         let path = format!("/{}/_search", enc(index));
         let mut body = json!({ "size": size, "query": query, "sort": ["_doc"] });
         if let Some(fields) = source {
