@@ -45,13 +45,20 @@ public final class NodeControl {
                     int i = Integer.parseInt(name.substring(dash + 1)) - 1;
                     String verb = name.substring(0, dash);
                     System.out.println("NodeControl: " + verb + " node " + (i + 1));
-                    if (verb.equals("stop")) {
-                        ((Closeable) getNode.invoke(runner, i)).close();
-                    } else if (verb.equals("start")) {
-                        startNode.invoke(runner, i);
+                    try {
+                        if (verb.equals("stop")) {
+                            ((Closeable) getNode.invoke(runner, i)).close();
+                        } else if (verb.equals("start")) {
+                            startNode.invoke(runner, i);
+                        }
+                        System.out.println("NodeControl: " + verb + " node " + (i + 1) + " done");
+                    } catch (Exception e) {
+                        // Keep listening; esnode.sh sees the node in the wrong state and
+                        // prints this log.
+                        System.out.println("NodeControl: " + verb + " node " + (i + 1) + " failed: " + e);
+                        e.printStackTrace(System.out);
                     }
                     Files.deleteIfExists(cmd);
-                    System.out.println("NodeControl: " + verb + " node " + (i + 1) + " done");
                 }
             }
             Thread.sleep(200);
