@@ -6,7 +6,7 @@ ES_URL ?= http://127.0.0.1:$(ES_PORT)
 export ES_URL
 CARGO ?= cargo
 
-.PHONY: all build test test-cluster test-matrix lint snapshots demo bench es-up es-down es-clean
+.PHONY: all build test test-cluster test-matrix bench-pairs lint snapshots demo bench es-up es-down es-clean
 
 all: build
 
@@ -62,6 +62,11 @@ demo: es-up
 
 bench: es-up
 	scripts/bench.sh
+	scripts/bench_pairs.sh
+
+## Engine memory against the number of distinct pairs (1M and 4M), detection only.
+bench-pairs: es-up
+	scripts/bench_pairs.sh
 
 es-up:
 	scripts/esnode.sh up
