@@ -886,6 +886,7 @@ async fn count_and_evaluate(
     let mut findings = Vec::new();
     let mut charts = Vec::new();
     let mut after: Option<AfterKey> = None;
+    let mut outage_since: Option<std::time::Instant> = None;
     let bar = progress_bar(&format!("counting {}", uc.name));
     if let Ok(style) =
         indicatif::ProgressStyle::with_template("{spinner} {msg}: {pos} buckets read")
@@ -896,7 +897,10 @@ async fn count_and_evaluate(
         crate::execute::check_stop("the next composite page")?;
         bar.tick();
         let page = match cluster.composite_page(&sp, after.as_ref()).await {
-            Ok(p) => p,
+            Ok(p) => {
+                outage_since = None;
+                p
+            }
             Err(EsError::TooManyBuckets { .. }) if sp.page_size > 1 => {
                 sp.page_size /= 2;
                 tracing::warn!(
@@ -904,6 +908,27 @@ async fn count_and_evaluate(
                     uc.name,
                     sp.page_size
                 );
+                continue;
+            }
+            // The cluster went away for longer than the retries of one request (a node
+            // restart, a network cut): wait for it and ask for the same page again, from
+            // the last after_key, instead of losing the pages read so far.
+            Err(
+                e @ (EsError::Unreachable { .. }
+                | EsError::Request {
+                    status: 502..=504, ..
+                }),
+            ) => {
+                let since = *outage_since.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() > PAGE_OUTAGE {
+                    return Err(e);
+                }
+                tracing::warn!(
+                    "{}: {e}; waiting for the cluster, then resuming from the last after_key (page {})",
+                    uc.name,
+                    rep.pages + 1
+                );
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
                 continue;
             }
             Err(e) => return Err(e),
@@ -1002,6 +1027,9 @@ async fn in_detection_window(
     }
     Ok(kept)
 }
+
+/// How long composite paging waits for a cluster that went away before the use case fails.
+const PAGE_OUTAGE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Tagging passes: the first, then re-checks while version conflicts (events a concurrent
 /// writer changed during the pass) or transient failures (a node away) remain. A re-check

@@ -103,13 +103,10 @@ fn after_key(body: &str) -> Option<Value> {
     find(&serde_json::from_str(body).ok()?)
 }
 
-#[test]
-fn paging_resumes_from_the_last_after_key_when_connections_drop() {
-    // 1,200 pairs; a proxy claims search.max_buckets = 500, so counting takes 3 pages.
-    // Every connection carrying the second page is dropped three times in a row. The page
-    // must be asked again with the same after_key (never from the start), and the counts
-    // must stay exact.
-    let idx = TestIndex::new("resume");
+/// 1,200 pairs under one parent (1,199 usual children x2, `rare.exe` x1) and a config
+/// (float, low, 2; nothing written) under which only the rare pair is an outlier.
+fn twelve_hundred_pairs(label: &str) -> (TestIndex, std::path::PathBuf) {
+    let idx = TestIndex::new(label);
     let mut d: Vec<(String, Value)> = Vec::new();
     for c in 0..1199 {
         for k in 0..2 {
@@ -128,10 +125,18 @@ fn paging_resumes_from_the_last_after_key_when_connections_drop() {
         .replace("trigger_method=pct_of_avg_value", "trigger_method=float")
         .replace("trigger_sensitivity=1", "trigger_sensitivity=2");
     let conf = idx.config("es_save_results=0", &case);
-    let searches = Arc::new(std::sync::Mutex::new(Vec::<(Option<Value>, bool)>::new()));
+    (idx, conf)
+}
+
+/// Every search the paging proxy saw: its after_key and whether it was dropped.
+type SearchLog = Arc<std::sync::Mutex<Vec<(Option<Value>, bool)>>>;
+
+/// A proxy in front of the test node that claims search.max_buckets = 500 (so the 1,200
+/// pairs take 3 pages), logs every search's after_key and whether it was dropped, and
+/// drops the connections of the second page while `drop_page2` says so.
+fn paging_proxy(drop_page2: impl Fn() -> bool + Send + Sync + 'static) -> (u16, SearchLog) {
+    let searches: SearchLog = Arc::default();
     let log = searches.clone();
-    let drops = Arc::new(AtomicUsize::new(0));
-    let dropped = drops.clone();
     let port = crate::harness::proxy_to(&crate::harness::es_url(), move |seen| {
         if seen.request_line.contains("_cluster/settings") {
             return Action::Rewrite(
@@ -143,46 +148,79 @@ fn paging_resumes_from_the_last_after_key_when_connections_drop() {
             return Action::Forward;
         }
         let after = after_key(&seen.body);
-        let distinct_afters = {
-            let l = log.lock().unwrap();
-            let mut keys: Vec<String> = l
-                .iter()
-                .filter_map(|(a, _)| a.as_ref().map(Value::to_string))
-                .collect();
-            keys.dedup();
-            keys.len()
-        };
+        let mut l = log.lock().unwrap();
+        let first_after = l.iter().find_map(|(a, _)| a.clone());
         // The second page is the first one with an after_key.
-        let drop = after.is_some() && distinct_afters <= 1 && dropped.load(Ordering::SeqCst) < 3;
-        if drop {
-            dropped.fetch_add(1, Ordering::SeqCst);
-        }
-        log.lock().unwrap().push((after, drop));
+        let page2 = after.is_some() && (first_after.is_none() || first_after == after);
+        let drop = page2 && drop_page2();
+        l.push((after, drop));
         if drop {
             Action::Drop
         } else {
             Action::Forward
         }
     });
-    let run = run_behind(port, &conf);
+    (port, searches)
+}
+
+/// The first page was asked once, every request for the second page carried the same
+/// after_key, and the counts are exact.
+fn assert_resumed(run: &crate::harness::Run, seen: &[(Option<Value>, bool)]) {
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(drops.load(Ordering::SeqCst), 3, "{}", run.stderr);
-    let seen = searches.lock().unwrap().clone();
-    // The first page was asked once; the dropped page was asked again with its own
-    // after_key until it went through.
     assert_eq!(
         seen.iter().filter(|(a, _)| a.is_none()).count(),
         1,
         "{seen:?}"
     );
-    let dropped_after = seen.iter().find(|(_, d)| *d).unwrap().0.clone();
-    let same: Vec<_> = seen.iter().filter(|(a, _)| *a == dropped_after).collect();
-    assert_eq!(same.len(), 4, "3 drops and the answered retry: {seen:?}");
+    let dropped_after = seen.iter().find(|(_, d)| *d).expect("a drop").0.clone();
+    let answered = seen
+        .iter()
+        .filter(|(a, d)| *a == dropped_after && !d)
+        .count();
+    assert_eq!(answered, 1, "page 2 answered once: {seen:?}");
     let uc = &run.json()["use_cases"][0];
     assert_eq!(uc["buckets_read"], 1200, "{uc}");
     assert_eq!(uc["pages"], 3, "{uc}");
     assert_eq!(uc["outliers"].as_array().unwrap().len(), 1, "{uc}");
     assert_eq!(uc["outliers"][0]["target"], "rare.exe");
+}
+
+#[test]
+fn paging_resumes_from_the_last_after_key_when_connections_drop() {
+    // Every connection carrying the second page is dropped three times in a row; the
+    // retries of that one request ask for it again with the same after_key.
+    let (_idx, conf) = twelve_hundred_pairs("resume");
+    let drops = Arc::new(AtomicUsize::new(0));
+    let d = drops.clone();
+    let (port, searches) = paging_proxy(move || d.fetch_add(1, Ordering::SeqCst) < 3);
+    let run = run_behind(port, &conf);
+    assert_eq!(drops.load(Ordering::SeqCst), 4, "3 drops, then the answer");
+    let seen = searches.lock().unwrap().clone();
+    assert_eq!(seen.iter().filter(|(_, d)| *d).count(), 3, "{seen:?}");
+    assert_resumed(&run, &seen);
+}
+
+#[test]
+fn paging_waits_out_an_outage_longer_than_the_retries_and_resumes() {
+    // The second page's connections are dropped for 16 s from the first attempt: longer
+    // than the retries of one request (6 attempts, about 8-12 s). Paging waits for the
+    // cluster and asks for the same page again; nothing read so far is lost.
+    let (_idx, conf) = twelve_hundred_pairs("outage");
+    let start: Arc<std::sync::Mutex<Option<std::time::Instant>>> = Arc::default();
+    let s = start.clone();
+    let (port, searches) = paging_proxy(move || {
+        let mut s = s.lock().unwrap();
+        s.get_or_insert_with(std::time::Instant::now).elapsed() < std::time::Duration::from_secs(16)
+    });
+    let run = run_behind(port, &conf);
+    let seen = searches.lock().unwrap().clone();
+    assert!(seen.iter().filter(|(_, d)| *d).count() > 6, "{seen:?}");
+    assert!(
+        run.stderr.contains("resuming from the last after_key"),
+        "{}",
+        run.stderr
+    );
+    assert_resumed(&run, &seen);
 }
 
 #[test]
