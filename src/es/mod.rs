@@ -211,12 +211,16 @@ impl ErrorCause {
     }
 }
 
-/// Error types of a failure that says nothing about the document or the request, only
-/// that a shard or node was away for a moment (a node left or restarted, a scroll context
-/// went with it, a queue was full). The same request sent again is safe (the script makes
-/// tagging idempotent;
-/// `tag` and `execute` rely on that)) and is expected to succeed once the cluster has recovered.
-const TRANSIENT_FAILURES: [&str; 14] = [
+/// Error types of a failure that says nothing about the document, only that a shard or
+/// node was away for a moment (a node left or restarted, a scroll context went with it, a
+/// queue was full). Sending the same tagging request again is safe (the script makes
+/// tagging idempotent; `tag` and `execute` rely on that) and is expected to succeed once
+/// the cluster has recovered. `search_phase_execution_exception` is a search that failed
+/// on every shard ("all shards failed"): in a tagging task that is its scroll, e.g. when
+/// the node holding it left (seen on OpenSearch 2.19); a search that fails for a reason
+/// of its own fails again and is reported after the last attempt.
+const TRANSIENT_FAILURES: [&str; 15] = [
+    "search_phase_execution_exception",
     "search_context_missing_exception",
     "node_disconnected_exception",
     "node_not_connected_exception",

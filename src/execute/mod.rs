@@ -724,11 +724,7 @@ impl Cluster {
                 }
                 if t.completed {
                     if let Some(e) = t.error {
-                        // The task's search phase is its scroll: when it fails as a
-                        // whole ("all shards failed", e.g. the node holding the
-                        // scroll left), the idempotent request can simply run again.
-                        let scroll_failed = e.has_type("search_phase_execution_exception");
-                        if (e.is_transient() || scroll_failed) && resubmits < MAX_RESUBMITS {
+                        if e.is_transient() && resubmits < MAX_RESUBMITS {
                             resubmits += 1;
                             tracing::warn!(
                                 "{what} on {index}: the task ended with a transient failure ({}); waiting for the cluster, then submitting it again",

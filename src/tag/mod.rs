@@ -491,6 +491,13 @@ mod failure_tests {
             gone.cause.as_ref().unwrap().is_transient(),
             "also as a task's error"
         );
+        // As OpenSearch 2.19.1 ended a task whose scroll's node was stopped: the error
+        // of the whole task, not an entry of `failures`.
+        let all_shards: crate::es::ErrorCause = serde_json::from_value(json!({
+            "type": "search_phase_execution_exception", "reason": "all shards failed"
+        }))
+        .unwrap();
+        assert!(all_shards.is_transient(), "a task's error: submitted again");
         let primary_away = TaskFailure::parse(&json!({
             "index": "logs", "id": "e4", "status": 500,
             "cause": { "type": "transport_exception", "reason": "primary shard is not active" }
