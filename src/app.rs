@@ -1325,12 +1325,12 @@ async fn untagged_events(
                 Some(&fields),
                 "check the tagged events",
                 |hit| {
-                    if let Some(why) = tag::missing_entry(&hit.source, &uc.model_name) {
-                        if !seen.contains(&(hit.index.clone(), hit.id.clone())) {
-                            missing.push(format!("{} (document {}): {why}", hit.index, hit.id));
-                        }
+                    if !seen.insert((hit.index.clone(), hit.id.clone())) {
+                        return; // selected by an earlier request too
                     }
-                    seen.insert((hit.index, hit.id));
+                    if let Some(why) = tag::missing_entry(&hit.source, &uc.model_name) {
+                        missing.push(format!("{} (document {}): {why}", hit.index, hit.id));
+                    }
                 },
             )
             .await?;
