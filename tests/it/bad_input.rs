@@ -126,6 +126,19 @@ fn config_errors_name_file_line_section_and_key() {
     }
 }
 
+/// The use case section of [`GOOD`] with `float`, `low`, `sensitivity`: pairs counted
+/// fewer than `sensitivity` times are outliers.
+fn float_low(sensitivity: u32) -> String {
+    GOOD.split_once("\n\n")
+        .unwrap()
+        .1
+        .replace("trigger_method=pct_of_avg_value", "trigger_method=float")
+        .replace(
+            "trigger_sensitivity=1",
+            &format!("trigger_sensitivity={sensitivity}"),
+        )
+}
+
 fn one_rare(idx: &TestIndex) {
     let mut d: Vec<(String, Value)> = (0..200)
         .map(|i| {
@@ -223,12 +236,7 @@ fn an_outliers_field_of_unexpected_shape_is_reported_and_left_as_it_is() {
         .unwrap();
     assert!(r.status().is_success(), "{}", r.text().unwrap());
     idx.load(&d);
-    let section = GOOD
-        .split_once("\n\n")
-        .unwrap()
-        .1
-        .replace("trigger_method=pct_of_avg_value", "trigger_method=float")
-        .replace("trigger_sensitivity=1", "trigger_sensitivity=4");
+    let section = float_low(4);
     let conf = idx.config("", &section);
     let run = esoutliers(&["run", "--config", path_str(&conf), "--format", "json"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -287,12 +295,7 @@ fn a_million_distinct_pairs_are_counted_exactly_and_only_the_rare_one_is_tagged(
             process_event("parent0500.exe", "rare.exe", &hours_ago(1.0), "process"),
         ),
     ]);
-    let section = GOOD
-        .split_once("\n\n")
-        .unwrap()
-        .1
-        .replace("trigger_method=pct_of_avg_value", "trigger_method=float")
-        .replace("trigger_sensitivity=1", "trigger_sensitivity=2");
+    let section = float_low(2);
     let conf = idx.config("", &section);
     let run = esoutliers(&["run", "--config", path_str(&conf), "--format", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);

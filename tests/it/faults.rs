@@ -103,12 +103,12 @@ fn after_key(body: &str) -> Option<Value> {
     find(&serde_json::from_str(body).ok()?)
 }
 
-/// 1,200 pairs under one parent (1,199 usual children x2, `rare.exe` x1) and a config
-/// (float, low, 2; nothing written) under which only the rare pair is an outlier.
-fn twelve_hundred_pairs(label: &str) -> (TestIndex, std::path::PathBuf) {
-    let idx = TestIndex::new(label);
+/// Loads `usual + 1` pairs under one parent into `idx` (`usual` children x2, `rare.exe`
+/// x1) and writes a config (float, low, 2; nothing written) under which only the rare
+/// pair is an outlier.
+fn one_parent_with_a_rare_child(idx: &TestIndex, usual: usize) -> std::path::PathBuf {
     let mut d: Vec<(String, Value)> = Vec::new();
-    for c in 0..1199 {
+    for c in 0..usual {
         for k in 0..2 {
             d.push((
                 format!("c{c}-{k}"),
@@ -124,8 +124,7 @@ fn twelve_hundred_pairs(label: &str) -> (TestIndex, std::path::PathBuf) {
     let case = CASE
         .replace("trigger_method=pct_of_avg_value", "trigger_method=float")
         .replace("trigger_sensitivity=1", "trigger_sensitivity=2");
-    let conf = idx.config("es_save_results=0", &case);
-    (idx, conf)
+    idx.config("es_save_results=0", &case)
 }
 
 /// Every search the paging proxy saw: its after_key and whether it was dropped.
@@ -189,7 +188,8 @@ fn assert_resumed(run: &crate::harness::Run, seen: &[(Option<Value>, bool)]) {
 fn paging_resumes_from_the_last_after_key_when_connections_drop() {
     // Every connection carrying the second page is dropped three times in a row; the
     // retries of that one request ask for it again with the same after_key.
-    let (_idx, conf) = twelve_hundred_pairs("resume");
+    let idx = TestIndex::new("resume");
+    let conf = one_parent_with_a_rare_child(&idx, 1199);
     let drops = Arc::new(AtomicUsize::new(0));
     let d = drops.clone();
     let (port, searches) = paging_proxy(move || d.fetch_add(1, Ordering::SeqCst) < 3);
@@ -205,7 +205,8 @@ fn paging_waits_out_an_outage_longer_than_the_retries_and_resumes() {
     // The second page's connections are dropped for 16 s from the first attempt: longer
     // than the retries of one request (6 attempts, about 8-12 s). Paging waits for the
     // cluster and asks for the same page again; nothing read so far is lost.
-    let (_idx, conf) = twelve_hundred_pairs("outage");
+    let idx = TestIndex::new("outage");
+    let conf = one_parent_with_a_rare_child(&idx, 1199);
     let start: Arc<std::sync::Mutex<Option<std::time::Instant>>> = Arc::default();
     let s = start.clone();
     let (port, searches) = paging_proxy(move || {
@@ -383,6 +384,26 @@ impl Drop for OwnNode {
     }
 }
 
+/// `esoutliers run --format json` on the node at `url` with tagging throttled to 500
+/// events a second (5,000 events: about 10 s), in the background.
+fn spawn_throttled_run(url: &str, conf: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_esoutliers"))
+        .args([
+            "run",
+            "--config",
+            path_str(conf),
+            "--format",
+            "json",
+            "--requests-per-second",
+            "500",
+        ])
+        .env("ES_URL", url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// `scripts/esnode.sh <cmd>` for a node of its own on `port`.
 fn esnode(cmd: &str, port: u16) {
     esnode_cluster(&[cmd], port, 1);
@@ -420,21 +441,7 @@ fn node_restarted_during_tagging_every_outlier_ends_up_tagged_once() {
     let n = 5000;
     idx.load(&spread_events(n));
     let conf = idx.config("", EVERY_EVENT);
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_esoutliers"))
-        .args([
-            "run",
-            "--config",
-            path_str(&conf),
-            "--format",
-            "json",
-            "--requests-per-second",
-            "500",
-        ])
-        .env("ES_URL", &url)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_throttled_run(&url, &conf);
     std::thread::sleep(std::time::Duration::from_secs(3));
     esnode("down", port);
     esnode("up", port);
@@ -467,26 +474,8 @@ fn a_page_over_search_max_buckets_is_halved_not_resent() {
         .unwrap();
     assert!(r.status().is_success());
     let idx = TestIndex::on(&url, "halve", 1);
-    // 450 pairs: p0 with 449 usual children x2 and one rare child x1; float, low, 2:
-    // only the count-1 child is below 2.
-    let mut d: Vec<(String, Value)> = Vec::new();
-    for c in 0..449 {
-        for k in 0..2 {
-            d.push((
-                format!("c{c}-{k}"),
-                process_event("p0.exe", &format!("c{c}.exe"), &hours_ago(1.0), "process"),
-            ));
-        }
-    }
-    d.push((
-        "rare".into(),
-        process_event("p0.exe", "rare.exe", &hours_ago(1.0), "process"),
-    ));
-    idx.load(&d);
-    let case = CASE
-        .replace("trigger_method=pct_of_avg_value", "trigger_method=float")
-        .replace("trigger_sensitivity=1", "trigger_sensitivity=2");
-    let conf = idx.config("es_save_results=0", &case);
+    // 450 pairs: only the count-1 child is below 2.
+    let conf = one_parent_with_a_rare_child(&idx, 449);
     let upstream = url.clone();
     let proxy_port = crate::harness::proxy_to(&upstream, |seen| {
         if seen.request_line.contains("_cluster/settings") {
@@ -539,21 +528,7 @@ fn tag_while_node3_restarts(port: u16, idx: &TestIndex) -> Value {
     );
     let before = idx.snapshot();
     let conf = idx.config("", EVERY_EVENT);
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_esoutliers"))
-        .args([
-            "run",
-            "--config",
-            path_str(&conf),
-            "--format",
-            "json",
-            "--requests-per-second",
-            "500",
-        ])
-        .env("ES_URL", &url)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_throttled_run(&url, &conf);
     std::thread::sleep(std::time::Duration::from_secs(3));
     esnode_cluster(&["stop-node", "3"], port, 3);
     std::thread::sleep(std::time::Duration::from_secs(2));
