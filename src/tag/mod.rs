@@ -431,6 +431,7 @@ mod failure_tests {
             "reason": { "type": "search_context_missing_exception", "reason": "No search context found for id [4]" }
         }));
         assert!(f.is_transient());
+        assert!(f.cause.as_ref().unwrap().is_transient(), "by its type too");
         assert_eq!(
             f.describe(),
             "(index not given) (search): search_context_missing_exception: No search context found for id [4]"
@@ -472,6 +473,12 @@ mod failure_tests {
                         "reason": "scroll_id references node [Cl6TEFbaRrW_rENMTAwycA] which was not found in the cluster" }
         }));
         assert!(departed.is_transient());
+        // A search failure is transient whatever its cause; as the error of a whole task
+        // only the departed-node message makes it so.
+        assert!(
+            departed.cause.as_ref().unwrap().is_transient(),
+            "also as a task's error"
+        );
         let bad_arg = TaskFailure::parse(&json!({
             "index": "logs", "shard": 0,
             "reason": { "type": "illegal_argument_exception", "reason": "no such field [x]" }
