@@ -124,6 +124,110 @@ pub struct UseCase {
     pub whitelist: Whitelist,
     /// `[general]` `es_save_results`.
     pub save_results: bool,
+    /// What kind of model the section is, with the keys only that model reads.
+    pub model: ModelSpec,
+    /// The use case's filter text as written (`es_query_filter`, or the `es_dsl_filter`
+    /// JSON text), written as `outliers.elasticsearch_filter` (ee-outliers
+    /// `_extract_arbitrary_config`).
+    pub elasticsearch_filter: String,
+    /// Keys esoutliers does not know, in file order, copied verbatim into every outlier as
+    /// `outliers.<key>` (ee-outliers' "arbitrary parameters"). Empty when there are none.
+    pub copied: Vec<(String, String)>,
+}
+
+/// The model type of a use case (`[<model type>_<name>]`) and the keys only it reads.
+/// Common keys (filter, window, aggregator, target, trigger, outlier texts, whitelists)
+/// stay on [`UseCase`]; a model that does not read one leaves it empty/default.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelSpec {
+    /// `[terms_*]`: aggregator, target, `target_count_method`, trigger, `min_target_buckets`.
+    Terms,
+    /// `[simplequery_*]`: every matching event is an outlier.
+    SimpleQuery(SimpleQuerySpec),
+    /// `[sudden_appearance_*]`: aggregator and target field lists, sliding windows.
+    SuddenAppearance(SuddenAppearanceSpec),
+    /// `[metrics_*]`: one target field, aggregator fields, a metric and the trigger.
+    Metrics(MetricsSpec),
+}
+
+impl ModelSpec {
+    /// The model type as ee-outliers writes it in `outliers.model_type`.
+    pub fn model_type(&self) -> &'static str {
+        match self {
+            ModelSpec::Terms => "terms",
+            ModelSpec::SimpleQuery(_) => "simplequery",
+            ModelSpec::SuddenAppearance(_) => "sudden_appearance",
+            ModelSpec::Metrics(_) => "metrics",
+        }
+    }
+}
+
+/// `[simplequery_*]` keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimpleQuerySpec {
+    /// `highlight_match` of the use case, else `[simplequery] highlight_match`, else false.
+    pub highlight_match: bool,
+}
+
+/// `[sudden_appearance_*]` keys (ee-outliers 0.2.17 `sudden_appearance.py`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SuddenAppearanceSpec {
+    /// `sliding_window_size` (`DD:HH:MM`) in minutes; > 0 and <= the history window.
+    pub window_minutes: u64,
+    /// `sliding_window_step_size` (`DD:HH:MM`) in minutes; > 0 and <= the window.
+    pub step_minutes: u64,
+    /// `[sudden_appearance] max_num_aggregators` (default 100,000): where ee-outliers'
+    /// terms aggregation would truncate; esoutliers counts exactly and reports it.
+    pub max_num_aggregators: u64,
+    /// `[sudden_appearance] max_num_targets` (default 100,000).
+    pub max_num_targets: u64,
+}
+
+/// `[metrics_*]` keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsSpec {
+    pub metric: Metric,
+}
+
+/// The measures of ee-outliers' metrics model (`metrics.py` `calculate_metric`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Metric {
+    NumericalValue,
+    Length,
+    Entropy,
+    RelativeEnglishEntropy,
+    HexEncodedLength,
+    Base64EncodedLength,
+    UrlLength,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 7] = [
+        Metric::NumericalValue,
+        Metric::Length,
+        Metric::Entropy,
+        Metric::RelativeEnglishEntropy,
+        Metric::HexEncodedLength,
+        Metric::Base64EncodedLength,
+        Metric::UrlLength,
+    ];
+
+    /// The name as written in the config and in `outliers.metric`... (ee-outliers' key value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::NumericalValue => "numerical_value",
+            Metric::Length => "length",
+            Metric::Entropy => "entropy",
+            Metric::RelativeEnglishEntropy => "relative_english_entropy",
+            Metric::HexEncodedLength => "hex_encoded_length",
+            Metric::Base64EncodedLength => "base64_encoded_length",
+            Metric::UrlLength => "url_length",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.as_str() == s)
+    }
 }
 
 impl UseCase {

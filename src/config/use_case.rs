@@ -268,6 +268,13 @@ pub(super) fn read(
             should_notify,
             whitelist: wl,
             save_results: cx.general.general.save_results,
+            model: super::model::ModelSpec::Terms,
+            elasticsearch_filter: ["es_query_filter", "es_dsl_filter"]
+                .iter()
+                .find_map(|k| optional(s, k))
+                .map(|e| e.value.trim().to_string())
+                .unwrap_or_default(),
+            copied: Vec::new(),
         }),
         needs_general_index: es_index.is_none(),
         needs_general_window: !overrides_window,

@@ -385,6 +385,9 @@ mod tests {
             should_notify: false,
             whitelist,
             save_results: false,
+            model: crate::config::ModelSpec::Terms,
+            elasticsearch_filter: String::new(),
+            copied: Vec::new(),
         }
     }
 
