@@ -27,6 +27,7 @@
 
 pub mod across;
 pub mod event;
+pub mod metric;
 mod model;
 pub mod pystr;
 pub mod trigger;
