@@ -31,6 +31,7 @@ pub mod metric;
 mod model;
 pub mod pystr;
 pub mod trigger;
+pub mod weighted;
 pub mod whitelist;
 pub mod within;
 
