@@ -87,7 +87,8 @@ pub fn float_repr(x: f64) -> String {
     if x.is_infinite() {
         return if x > 0.0 { "inf" } else { "-inf" }.into();
     }
-    // Rust's `{:e}` gives the same shortest round-trip digits: "-1.2345e-7".
+    // Rust's `{:e}` gives the shortest round-trip digits ("-1.2345e-7"), as Python does,
+    // except on an exact tie between two shortest candidates (see `even_on_tie`).
     let sci = format!("{x:e}");
     let (mantissa, exp) = sci
         .split_once('e')
@@ -98,6 +99,7 @@ pub fn float_repr(x: f64) -> String {
         None => ("", mantissa),
     };
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let (digits, exp) = even_on_tie(x, digits, exp);
     if (-4..16).contains(&exp) {
         if exp >= 0 {
             let int_len = exp as usize + 1;
@@ -118,6 +120,46 @@ pub fn float_repr(x: f64) -> String {
         };
         let exp_sign = if exp < 0 { '-' } else { '+' };
         format!("{sign}{first}{frac}e{exp_sign}{:02}", exp.abs())
+    }
+}
+
+/// Python's float repr (David Gay's dtoa, mode 0) picks, among the shortest digit strings
+/// that read back as `x`, the one nearest `x`, and on an exact tie the one with an even
+/// last digit; Rust's shortest formatting takes the upper one. A tie needs `x`'s exact
+/// decimal expansion to stop one digit after the candidates with a `5`, which only happens
+/// with 16 or 17 digits (e.g. 1682498796945048.25: Python `1682498796945048.2`, Rust's
+/// `{:e}` `...048.3`). Returns the digits and exponent to print.
+fn even_on_tie(x: f64, digits: String, exp: i32) -> (String, i32) {
+    let len = digits.len();
+    if len < 16 {
+        return (digits, exp);
+    }
+    // Cheap necessary condition first: rounded to one more digit, it must end in 5.
+    let one_more = format!("{:.len$e}", x.abs());
+    let ends_in_5 = one_more
+        .split_once('e')
+        .is_some_and(|(m, _)| m.ends_with('5'));
+    if !ends_in_5 {
+        return (digits, exp);
+    }
+    // A double's exact expansion has at most 767 significant digits: 800 shows all.
+    let exact = format!("{:.800e}", x.abs());
+    let (mantissa, exact_exp) = exact
+        .split_once('e')
+        .expect("LowerExp always writes an exponent");
+    let exact_exp: i32 = exact_exp
+        .parse()
+        .expect("LowerExp writes a decimal exponent");
+    let exact_digits: Vec<u8> = mantissa.bytes().filter(|b| *b != b'.').collect();
+    let tie = exact_digits[len] == b'5' && exact_digits[len + 1..].iter().all(|d| *d == b'0');
+    let lower = &exact_digits[..len];
+    // ASCII digits: b'0' is even, so a byte's parity is its digit's.
+    if tie && lower[len - 1].is_multiple_of(2) {
+        let lower = String::from_utf8(lower.to_vec()).expect("ASCII digits");
+        let trimmed = lower.trim_end_matches('0');
+        (trimmed.to_string(), exact_exp)
+    } else {
+        (digits, exp)
     }
 }
 
@@ -228,6 +270,23 @@ mod tests {
             (200.0, "200.0"),
             (f64::NAN, "nan"),
             (f64::NEG_INFINITY, "-inf"),
+        ] {
+            assert_eq!(float_repr(x), want, "{x}");
+        }
+    }
+
+    #[test]
+    fn float_ties_between_shortest_digits_go_to_the_even_one_as_in_python() {
+        // Python 3.6 repr: 1682498796945048.25 -> '1682498796945048.2',
+        // 2037789302571906.25 -> '2037789302571906.2', -2037789302571906.25 ->
+        // '-2037789302571906.2', 1682498796945048.75 -> '1682498796945048.8'
+        // (the even one is the upper there), 9007199254740993.0 -> '9007199254740992.0'.
+        for (x, want) in [
+            (1682498796945048.0 + 0.25, "1682498796945048.2"),
+            (2037789302571906.0 + 0.25, "2037789302571906.2"),
+            (-2037789302571906.0 - 0.25, "-2037789302571906.2"),
+            (1682498796945048.0 + 0.75, "1682498796945048.8"),
+            (9007199254740992.0 + 1.0, "9007199254740992.0"),
         ] {
             assert_eq!(float_repr(x), want, "{x}");
         }
