@@ -23,7 +23,9 @@
 //!
 //! Modules: [`trigger`] (frontiers), [`within`] (one aggregator), [`across`] (all
 //! aggregators), [`whitelist`] (strings, matching, re-evaluation), [`pystr`] (Python's
-//! `str()` of event values, as ee-outliers' whitelist sees them).
+//! `str()` of event values, as ee-outliers' whitelist sees them), [`metric`] (the metrics
+//! model's measure of one target value), [`weighted`] (the metrics model's trigger math
+//! on (metric, event count) pairs, evaluation and whitelist re-evaluation).
 
 pub mod across;
 pub mod event;

@@ -277,7 +277,8 @@ fn kth(sorted: &[(f64, u64)], k: u64) -> f64 {
 
 /// Median of the expanded list: the middle value, or (a + b) / 2 of the two middle values
 /// for an even count (Python's `statistics.median` and numpy's `median` agree on this).
-/// NaN sorts last (see [`number_order`]). NaN for an empty list.
+/// NaN sorts after every number (Python's own order with NaN depends on the input
+/// order). NaN for an empty list.
 pub fn median(values: &[(f64, u64)]) -> f64 {
     let mut sorted: Vec<(f64, u64)> = values.iter().copied().filter(|(_, w)| *w > 0).collect();
     sorted.sort_by(|a, b| number_order(a.0, b.0));
@@ -326,11 +327,12 @@ fn without_nan(values: &[(f64, u64)]) -> Vec<(f64, u64)> {
 
 /// The `p`-th percentile (0..=100) of the DISTINCT values, as numpy 1.16.4 (ee-outliers
 /// 0.2.17's pin) computes `np.percentile(list(set(values)), p)`: k sorted distinct values
-/// d (numerically equal values are one: `0` and `-0.0`, an int and a float), rank =
-/// (p / 100) * (k - 1), lo = floor(rank), hi = min(lo + 1, k - 1), w = rank - lo, result =
-/// d[lo] * (1 - w) + d[hi] * w. That last formula is numpy 1.16's; it can differ in the
-/// last bit from d[lo] + (d[hi] - d[lo]) * w (e.g. [6, 26] at 5: 6.999999999999999, not
-/// 7.0). NaN when a value is NaN (numpy 1.16) or the list is empty.
+/// `d` (numerically equal values are one: `0` and `-0.0`, an int and a float),
+/// `rank = (p / 100) * (k - 1)`, `lo = floor(rank)`, `hi = min(lo + 1, k - 1)`,
+/// `w = rank - lo`, result `d[lo] * (1 - w) + d[hi] * w`. That last formula is numpy
+/// 1.16's; it can differ in the last bit from `d[lo] + (d[hi] - d[lo]) * w` (e.g. [6, 26]
+/// at 5: 6.999999999999999, not 7.0). NaN when a value is NaN (numpy 1.16) or the list is
+/// empty.
 pub fn percentile_of_distinct(values: &[(f64, u64)], p: f64) -> f64 {
     let mut distinct: Vec<f64> = values
         .iter()
