@@ -18,6 +18,7 @@ pub mod config;
 pub mod es;
 pub mod evaluate;
 pub mod execute;
+pub mod pipeline;
 pub mod plan;
 pub mod report;
 pub mod tag;

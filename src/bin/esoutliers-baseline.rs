@@ -11,7 +11,7 @@ use clap::Parser;
 use serde_json::json;
 
 use esoutliers::evaluate::{self, event, Observation};
-use esoutliers::execute::{Cluster, ClusterOptions};
+use esoutliers::execute::{ClusterOptions, HttpCluster};
 use esoutliers::plan::{self, TimeWindow};
 
 #[derive(Parser)]
@@ -39,7 +39,7 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let cluster = Cluster::open(ClusterOptions::new(&a.url))?;
+    let cluster = HttpCluster::open(ClusterOptions::new(&a.url))?;
     let mut results = Vec::new();
     for uc in cfg.use_cases.iter().filter(|u| u.run_model) {
         let t0 = Instant::now();
@@ -53,7 +53,7 @@ fn main() -> anyhow::Result<()> {
             a.scan_size,
             None,
             "scan every event",
-            |hit| {
+            &mut |hit| {
                 for agg in event::combos(&hit.source, &uc.aggregator) {
                     for tgt in event::combos(&hit.source, &uc.target) {
                         *counts.entry((agg.clone(), tgt)).or_default() += 1;

@@ -113,6 +113,9 @@ pub fn entry(uc: &UseCase, f: &Finding) -> Map<String, Value> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateByQuery {
     pub index: String,
+    /// The query of the body: the events this request selects (read again by the check
+    /// after tagging).
+    pub query: Value,
     pub body: Value,
     pub pairs: usize,
 }
@@ -203,8 +206,9 @@ pub fn requests(
                     .or_default()
                     .insert(key, Value::Object(entry(uc, f)));
             }
+            let selected = plan::restrict(query, &clauses, whitelisted_ids);
             let body = json!({
-                "query": plan::restrict(query, &clauses, whitelisted_ids),
+                "query": selected,
                 "script": {
                     "lang": "painless",
                     "source": SCRIPT,
@@ -220,6 +224,7 @@ pub fn requests(
             });
             UpdateByQuery {
                 index: uc.index_pattern.clone(),
+                query: selected,
                 body,
                 pairs: chunk.len(),
             }
@@ -266,6 +271,7 @@ pub fn untag_request(index: &str, query: &Value, removal: &Removal) -> UpdateByQ
     });
     UpdateByQuery {
         index: index.to_string(),
+        query,
         body,
         pairs: 0,
     }
