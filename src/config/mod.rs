@@ -332,3 +332,5 @@ fn derived_field_names(roles: &[(&RawSection, Role)]) -> BTreeSet<String> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_models;

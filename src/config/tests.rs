@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::*;
 
-const GENERAL: &str = "[general]
+pub(super) const GENERAL: &str = "[general]
 es_index_pattern=logs-*
 timestamp_field=@timestamp
 history_window_days=30
@@ -32,7 +32,7 @@ test_model=0
 ";
 
 /// A valid minimal use case body (no section header).
-const BODY: &str = "aggregator=process.parent.name
+pub(super) const BODY: &str = "aggregator=process.parent.name
 target=process.name
 trigger_on=low
 trigger_method=pct_of_avg_value
@@ -42,15 +42,15 @@ outlier_reason=rare child process
 outlier_summary=rare {process.name}
 ";
 
-fn p(text: &str) -> Result<Config, ConfigErrors> {
+pub(super) fn p(text: &str) -> Result<Config, ConfigErrors> {
     parse(Path::new("t.conf"), text)
 }
 
-fn ok(text: &str) -> Config {
+pub(super) fn ok(text: &str) -> Config {
     p(text).unwrap_or_else(|e| panic!("unexpected errors:\n{e}"))
 }
 
-fn errs(text: &str) -> Vec<String> {
+pub(super) fn errs(text: &str) -> Vec<String> {
     p(text)
         .expect_err("expected errors")
         .errors
@@ -65,7 +65,7 @@ fn with_use_case(extra: &str) -> String {
     format!("{GENERAL}\n[terms_x]\n{BODY}{extra}")
 }
 
-fn one_error(text: &str) -> String {
+pub(super) fn one_error(text: &str) -> String {
     let e = errs(text);
     assert_eq!(
         e.len(),
