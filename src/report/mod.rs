@@ -160,19 +160,9 @@ pub fn render(summary: &RunSummary, format: Format, out: &mut impl Write) -> io:
     }
 }
 
+/// Bytes in binary units with one decimal: `512 B`, `2.0 KiB`, `1.5 MiB`.
 fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    bytesize::ByteSize(b).display().iec().to_string()
 }
 
 fn num(v: f64) -> String {
@@ -464,6 +454,15 @@ mod tests {
         assert!(page.contains("&lt;b&gt;cmd.exe") && !page.contains("<b>cmd.exe"));
         assert!(page.contains("checked after tagging: 1 of 2 carry the entry"));
         assert!(page.contains("<li>logs (document &lt;odd&gt;): its outliers field"));
+    }
+
+    #[test]
+    fn byte_counts_use_binary_units_with_one_decimal_above_a_kibibyte() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1024), "1.0 KiB");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
     }
 
     #[test]
