@@ -11,7 +11,7 @@ use std::io::{self, Write};
 
 use maud::{html, Markup, DOCTYPE};
 
-use super::{num, Chart, RunSummary, Status, UseCaseReport};
+use super::{human_bytes, num, Chart, RunSummary, Status, UseCaseReport};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}\
@@ -56,7 +56,7 @@ fn use_case(uc: &UseCaseReport) -> Markup {
         .unwrap_or_else(|| "-".into());
     html! {
         section.use-case data-name=(uc.name) {
-            h2.failed[failed] { (uc.name) @if failed { " (failed)" } }
+            h2 class=[failed.then_some("failed")] { (uc.name) @if failed { " (failed)" } }
             "\n"
             @if let Some(e) = &uc.error {
                 p.failed { (e) }
@@ -65,7 +65,7 @@ fn use_case(uc: &UseCaseReport) -> Markup {
             p.meta {
                 "index " (uc.index) " · window " (uc.window_start) " .. " (uc.window_end)
                 " · " (uc.trigger) " · events in window " (events) " · buckets read "
-                (uc.buckets_read) " · " (uc.bytes_received) " bytes received"
+                (uc.buckets_read) " · received " (human_bytes(uc.bytes_received))
             }
             "\n"
             @match &uc.tagging {
