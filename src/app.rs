@@ -46,7 +46,8 @@ impl ExitStatus {
     }
 }
 
-/// `-v`/`-q` choose the filter; `RUST_LOG` overrides. Logs go to stderr.
+/// `-v`/`-q` choose the filter; `RUST_LOG` overrides. Logs go to stderr, coloured only
+/// when stderr is a terminal.
 pub fn init_logging(verbose: u8, quiet: bool) {
     let default = if quiet {
         "error"
@@ -59,8 +60,10 @@ pub fn init_logging(verbose: u8, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colour codes only for a person at a terminal; a log file (cron) gets plain text.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
@@ -252,20 +255,22 @@ fn load_all(args: &ConfigArgs) -> Result<Vec<Config>, ExitStatus> {
     Ok(out)
 }
 
-/// `*` and `?` wildcards, matched against the whole name.
+/// `*` and `?` wildcards, matched against the whole name. Only those two are wildcards
+/// (the README promises no more): `[`, `]`, `{` and `}` are escaped into literals before
+/// globset sees the pattern, and a backslash is an ordinary character.
 fn glob_match(pattern: &str, name: &str) -> bool {
-    fn rec(p: &[char], n: &[char]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some('*'), _) => rec(&p[1..], n) || (!n.is_empty() && rec(p, &n[1..])),
-            (Some('?'), Some(_)) => rec(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a == b => rec(&p[1..], &n[1..]),
-            _ => false,
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    rec(&p, &n)
+    let literal_elsewhere: String = pattern
+        .chars()
+        .map(|c| match c {
+            '[' | ']' | '{' | '}' => format!("[{c}]"),
+            c => c.to_string(),
+        })
+        .collect();
+    globset::GlobBuilder::new(&literal_elsewhere)
+        .literal_separator(false)
+        .backslash_escape(false)
+        .build()
+        .is_ok_and(|g| g.compile_matcher().is_match(name))
 }
 
 /// The use cases to run per config: those matching a `--use-case` name or glob (each
@@ -349,25 +354,21 @@ impl Span {
     }
 }
 
-/// RFC 3339, or a duration before `base` such as `90m`, `24h`, `7d`.
+/// RFC 3339, or a duration before `base` in humantime's syntax: `90m`, `24h`, `7d`,
+/// `1h 30m` (a leading `+` is allowed, as before). A time before year -9999 is refused
+/// like any other bad value.
 fn parse_time(flag: &str, s: &str, base: OffsetDateTime) -> Result<OffsetDateTime, ExitStatus> {
     if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
         return Ok(t);
     }
-    let (num, unit) = s.split_at(s.len().saturating_sub(1));
-    let secs = match (num.parse::<i64>(), unit) {
-        (Ok(n), "m") => Some(n * 60),
-        (Ok(n), "h") => Some(n * 3600),
-        (Ok(n), "d") => Some(n * 86_400),
-        _ => None,
-    };
-    match secs {
-        Some(x) if x >= 0 => Ok(base - time::Duration::seconds(x)),
-        _ => {
-            eprintln!("error: {flag} {s}: write an RFC 3339 time (2026-11-28T00:00:00Z) or a duration ago (90m, 24h, 7d)");
-            Err(ExitStatus::Usage)
-        }
-    }
+    let ago = humantime::parse_duration(s.strip_prefix('+').unwrap_or(s))
+        .ok()
+        .and_then(|d| time::Duration::try_from(d).ok())
+        .and_then(|d| base.checked_sub(d));
+    ago.ok_or_else(|| {
+        eprintln!("error: {flag} {s}: write an RFC 3339 time (2026-11-28T00:00:00Z) or a duration ago (90m, 24h, 7d)");
+        ExitStatus::Usage
+    })
 }
 
 fn check(args: &ConfigArgs) -> ExitStatus {
@@ -806,5 +807,57 @@ pub(crate) fn empty_report(uc: &UseCase, window: TimeWindow) -> UseCaseReport {
         tagging: None,
         charts: Vec::new(),
         baseline_start: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{glob_match, parse_time};
+    use time::macros::datetime;
+
+    #[test]
+    fn use_case_globs_know_only_star_and_question_mark() {
+        assert!(glob_match("terms_*", "terms_rare_childname"));
+        assert!(glob_match("*_b", "terms_rare_b"));
+        assert!(glob_match("rare_?hild*", "rare_childname"));
+        assert!(
+            !glob_match("rare_?", "rare_ab"),
+            "? is exactly one character"
+        );
+        assert!(
+            !glob_match("terms", "terms_rare"),
+            "the whole name must match"
+        );
+        // Class and alternation syntax is literal, and never a pattern error.
+        assert!(glob_match("a[b]*", "a[b]c"));
+        assert!(!glob_match("a[b]*", "abc"));
+        assert!(glob_match("{x,y}", "{x,y}"));
+        assert!(!glob_match("{x,y}", "x"));
+        assert!(glob_match("a[", "a["));
+        assert!(glob_match(r"a\*", r"a\bc"), "a backslash escapes nothing");
+    }
+
+    #[test]
+    fn since_and_until_take_rfc3339_or_a_duration_before_the_base() {
+        let base = datetime!(2026-11-28 12:00:00 UTC);
+        let at = |s| parse_time("--since", s, base).ok();
+        assert_eq!(at("90m"), Some(datetime!(2026-11-28 10:30:00 UTC)));
+        assert_eq!(at("24h"), Some(datetime!(2026-11-27 12:00:00 UTC)));
+        assert_eq!(at("7d"), Some(datetime!(2026-11-21 12:00:00 UTC)));
+        assert_eq!(at("+2h"), Some(datetime!(2026-11-28 10:00:00 UTC)));
+        assert_eq!(at("0m"), Some(base));
+        assert_eq!(at("1h 30m"), Some(datetime!(2026-11-28 10:30:00 UTC)));
+        assert_eq!(
+            at("2026-11-01T00:00:00Z"),
+            Some(datetime!(2026-11-01 00:00:00 UTC))
+        );
+    }
+
+    #[test]
+    fn since_and_until_refuse_a_bare_number_a_negative_duration_and_an_overflow() {
+        let base = datetime!(2026-11-28 12:00:00 UTC);
+        for bad in ["yesterday", "5", "-5m", "", "99999999999999d"] {
+            assert!(parse_time("--until", bad, base).is_err(), "{bad:?}");
+        }
     }
 }

@@ -879,25 +879,19 @@ fn check_complete(
     Ok(())
 }
 
-/// Percent-encodes a path segment (index patterns may hold `*` and `,`, which stay).
+/// Percent-encodes a path segment: every byte but ASCII letters, digits and
+/// `-_.~+` is encoded, except `*` and `,`, which index patterns hold and Elasticsearch
+/// reads in the path.
 fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z'
-            | b'a'..=b'z'
-            | b'0'..=b'9'
-            | b'-'
-            | b'_'
-            | b'.'
-            | b'*'
-            | b','
-            | b'~'
-            | b'+' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    const KEEP_IN_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'*')
+        .remove(b',')
+        .remove(b'~')
+        .remove(b'+');
+    percent_encoding::utf8_percent_encode(s, KEEP_IN_SEGMENT).to_string()
 }
 
 /// A transport error's reason. The URL in it never carries credentials: `open` moved

@@ -2,7 +2,8 @@
 //! of a use case's window out of Elasticsearch (full `_source`, like ee-outliers), counts
 //! the (aggregator, target) pairs in memory, and evaluates the same trigger with the same
 //! `evaluate` code. Prints one JSON line: outlier pairs, events read, bytes received,
-//! requests, wall time. Never writes to the cluster.
+//! requests, wall time. Never writes to the cluster. Lives in the `esoutliers-tools` crate,
+//! not in the product.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
