@@ -384,11 +384,23 @@ fn check(args: &ConfigArgs) -> ExitStatus {
 
 fn check_one(cfg: &Config) {
     println!(
-        "{}: ok, {} terms use case(s)",
+        "{}: ok, {} use case(s)",
         cfg.path.display(),
         cfg.use_cases.len()
     );
     for uc in &cfg.use_cases {
+        let supported = matches!(
+            uc.model,
+            config::ModelSpec::Terms | config::ModelSpec::SimpleQuery(_)
+        );
+        if !supported {
+            println!(
+                "  {}  {}: not supported yet, skipped by run",
+                uc.name,
+                uc.model.model_type()
+            );
+            continue;
+        }
         println!(
             "  {}  {}  aggregator={} target={} {} {} {} {}{}",
             uc.name,
@@ -786,13 +798,16 @@ pub(crate) fn empty_report(uc: &UseCase, window: TimeWindow) -> UseCaseReport {
         window_end: end,
         aggregator: uc.aggregator.clone(),
         target: uc.target.clone(),
-        trigger: format!(
-            "{} {} {} {}",
-            uc.count_method.as_str(),
-            uc.trigger.on.as_str(),
-            uc.trigger.method.as_str(),
-            uc.trigger.sensitivity
-        ),
+        trigger: match uc.model {
+            config::ModelSpec::Terms => format!(
+                "{} {} {} {}",
+                uc.count_method.as_str(),
+                uc.trigger.on.as_str(),
+                uc.trigger.method.as_str(),
+                uc.trigger.sensitivity
+            ),
+            ref other => other.model_type().to_string(),
+        },
         events_in_window: None,
         pages: 0,
         buckets_read: 0,

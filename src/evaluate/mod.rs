@@ -29,6 +29,7 @@ pub mod across;
 pub mod event;
 mod model;
 pub mod pystr;
+pub mod simplequery;
 pub mod trigger;
 pub mod whitelist;
 pub mod within;

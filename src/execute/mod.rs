@@ -168,6 +168,14 @@ pub trait Cluster {
         what: &str,
         each: &mut dyn FnMut(Hit),
     ) -> Result<u64, EsError>;
+    /// Every hit of a whole search `body` (e.g. with `highlight`), through a scroll.
+    async fn scan_body(
+        &self,
+        index: &str,
+        body: &Value,
+        what: &str,
+        each: &mut dyn FnMut(Hit),
+    ) -> Result<u64, EsError>;
     /// One `_update_by_query` run as a task, polled to the end.
     async fn update_by_query(
         &self,
@@ -220,6 +228,15 @@ impl Cluster for HttpCluster {
         each: &mut dyn FnMut(Hit),
     ) -> Result<u64, EsError> {
         HttpCluster::scan(self, index, query, SCAN_SIZE, source, what, each).await
+    }
+    async fn scan_body(
+        &self,
+        index: &str,
+        body: &Value,
+        what: &str,
+        each: &mut dyn FnMut(Hit),
+    ) -> Result<u64, EsError> {
+        HttpCluster::scan_body(self, index, body, what, each).await
     }
     async fn update_by_query(
         &self,
@@ -661,11 +678,23 @@ impl HttpCluster {
         what: &str,
         each: &mut dyn FnMut(Hit),
     ) -> Result<u64, EsError> {
-        let path = format!("/{}/_search", enc(index));
         let mut body = json!({ "size": size, "query": query, "sort": ["_doc"] });
         if let Some(fields) = source {
             body["_source"] = json!(fields);
         }
+        self.scan_body(index, &body, what, each).await
+    }
+
+    /// Every hit of a search `body` (which sets `size`, `sort` and what to return), through
+    /// a scroll.
+    pub async fn scan_body(
+        &self,
+        index: &str,
+        body: &Value,
+        what: &str,
+        each: &mut dyn FnMut(Hit),
+    ) -> Result<u64, EsError> {
+        let path = format!("/{}/_search", enc(index));
         let mut resp: SearchResponse = self
             .call(
                 Method::POST,
@@ -674,7 +703,7 @@ impl HttpCluster {
                     ("scroll", "2m".into()),
                     ("allow_partial_search_results", "false".into()),
                 ],
-                Some(&body),
+                Some(body),
                 what,
                 index,
             )

@@ -265,6 +265,15 @@ impl Cluster for Fake {
         hits.into_iter().for_each(each);
         Ok(n)
     }
+    async fn scan_body(
+        &self,
+        index: &str,
+        body: &Value,
+        what: &str,
+        each: &mut dyn FnMut(Hit),
+    ) -> Result<u64, EsError> {
+        self.scan(index, &body["query"], None, what, each).await
+    }
     async fn update_by_query(
         &self,
         _index: &str,

@@ -14,6 +14,7 @@
 
 pub mod count;
 pub mod fields;
+pub mod simplequery;
 pub mod tagging;
 pub mod terms;
 
@@ -57,10 +58,11 @@ pub async fn run_use_case<C: Cluster>(
 ) -> Result<(), EsError> {
     let detection = match &uc.model {
         ModelSpec::Terms => terms::detect(cx, uc, rep).await?,
+        ModelSpec::SimpleQuery(_) => simplequery::detect(cx, uc, rep).await?,
         other => {
-            rep.status = Status::Failed;
+            rep.status = Status::Skipped;
             rep.error = Some(format!(
-                "model type {} is not supported yet",
+                "model type {} is not supported yet; use case skipped",
                 other.model_type()
             ));
             return Ok(());

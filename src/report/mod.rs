@@ -42,6 +42,8 @@ pub struct RunSummary {
 pub enum Status {
     Ok,
     Failed,
+    /// A model type esoutliers reads but does not run yet (the report says which).
+    Skipped,
 }
 
 /// The result of one use case.
@@ -193,6 +195,7 @@ fn table(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {
         let status = match uc.status {
             Status::Ok => "ok",
             Status::Failed => "FAILED",
+            Status::Skipped => "skipped",
         };
         writeln!(out, "== {}  [{}]", uc.name, status)?;
         writeln!(

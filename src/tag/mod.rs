@@ -8,6 +8,8 @@
 //!   minus the whitelisted ids;
 //! - nothing here does I/O; `execute` sends the requests and polls their tasks.
 
+pub mod simplequery;
+
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
