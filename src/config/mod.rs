@@ -1,10 +1,11 @@
 //! Stage `config`: an ee-outliers style INI file becomes a validated [`Config`].
 //!
-//! Two steps, ripgrep-style: `scan` reads raw sections and values (rust-ini, values kept
-//! raw, plus a line scan for positions), then each section is validated into high-level
-//! types: `general`, `whitelist`, `use_case` (with `value` and `summary` for single
-//! values). ALL problems of a file are collected and reported at once, one per
-//! line, as `path:line: [section] key: message`; unknown keys and sections included.
+//! Two steps, ripgrep-style: `scan` reads raw sections and values with their lines in one
+//! pass (as Python's configparser reads them), then each section is validated into
+//! high-level types: `general`, `model_params`, `whitelist`, `use_case` (with `kind` for
+//! what each model type reads, `value` and `summary` for single values). ALL problems of
+//! a file are collected and reported at once, one per line, as
+//! `path:line: [section] key: message`; unknown sections included.
 //! Keys are case-insensitive; section names are case-sensitive, as in ee-outliers.
 //!
 //! Sections: `[general]`; `[whitelist_literals]`, `[whitelist_regexps]` and their

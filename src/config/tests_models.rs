@@ -595,3 +595,19 @@ fn use_case_sections_need_a_name_after_their_model_type() {
         ]
     );
 }
+
+#[test]
+fn highlight_match_in_general_is_not_read_as_in_ee_outliers() {
+    let c = ok(&simplequery("").replace("[general]\n", "[general]\nhighlight_match=1\n"));
+    assert_eq!(
+        c.use_cases[0].model,
+        ModelSpec::SimpleQuery(SimpleQuerySpec {
+            highlight_match: false
+        })
+    );
+    assert_eq!(
+        c.notices[0].location.key.as_deref(),
+        Some("highlight_match")
+    );
+    assert!(c.notices[0].message.contains("not from [general]"));
+}

@@ -143,7 +143,11 @@ pub(super) fn read(diag: &mut Diagnostics, s: &RawSection, kind: Kind, cx: Conte
         );
     }
     let (history_window_hours, overrides_window) = window(diag, s, cx.general);
-    let baseline_window_hours = baseline(diag, s, history_window_hours);
+    let baseline_window_hours = match kind {
+        Kind::Terms => baseline(diag, s, history_window_hours),
+        // Reported by `keys` when written.
+        _ => None,
+    };
     let mut brute_force = false;
     let specific = match kind {
         Kind::Terms => terms(diag, s, &mut brute_force),
@@ -565,10 +569,6 @@ fn window(diag: &mut Diagnostics, s: &RawSection, g: &GeneralSection) -> (u64, b
 /// detection window.
 fn baseline(diag: &mut Diagnostics, s: &RawSection, detection_hours: u64) -> Option<u64> {
     let e = s.get("baseline_window_days")?;
-    if Kind::of_section(&s.name) != Some(Kind::Terms) {
-        // Reported by `keys`.
-        return None;
-    }
     let days = value::whole_number(&e.value, 1)
         .map_err(|m| error(diag, s, e, m))
         .ok()?;
