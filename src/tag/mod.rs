@@ -131,6 +131,19 @@ fn source_path(field: &str, source_paths: &BTreeMap<String, String>) -> String {
         .unwrap_or_else(|| field.to_string())
 }
 
+/// The summary template as the script's `params.summary_parts`: `{"text": s}` or
+/// `{"field": path}`, each field read from `_source` at `path(field)`.
+pub fn summary_parts(uc: &UseCase, path: impl Fn(&str) -> String) -> Vec<Value> {
+    uc.outlier_summary
+        .parts
+        .iter()
+        .map(|p| match p {
+            SummaryPart::Text(t) => json!({ "text": t }),
+            SummaryPart::Field(f) => json!({ "field": path(f) }),
+        })
+        .collect()
+}
+
 /// The tagging requests of a use case's findings (sorted by aggregator, as `evaluate`
 /// returns them), excluding `whitelisted_ids`.
 pub fn requests(
@@ -192,15 +205,7 @@ pub fn requests(
     }
 
     let any_target = uc.count_method == CountMethod::AcrossAggregators;
-    let summary_parts: Vec<Value> = uc
-        .outlier_summary
-        .parts
-        .iter()
-        .map(|p| match p {
-            SummaryPart::Text(t) => json!({ "text": t }),
-            SummaryPart::Field(f) => json!({ "field": source_path(f, source_paths) }),
-        })
-        .collect();
+    let summary_parts = summary_parts(uc, |f| source_path(f, source_paths));
     let agg_fields: Vec<String> = uc
         .aggregator
         .iter()

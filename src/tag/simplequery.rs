@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use super::{UpdateByQuery, SCRIPT};
-use crate::config::{SummaryPart, UseCase};
+use crate::config::UseCase;
 
 /// Entries per request when entries go by document id.
 const IDS_PER_REQUEST: usize = 10_000;
@@ -55,15 +55,7 @@ fn keys(uc: &UseCase, highlight: bool) -> Vec<String> {
 }
 
 fn params(uc: &UseCase, highlight: bool) -> Map<String, Value> {
-    let summary_parts: Vec<Value> = uc
-        .outlier_summary
-        .parts
-        .iter()
-        .map(|p| match p {
-            SummaryPart::Text(t) => json!({ "text": t }),
-            SummaryPart::Field(f) => json!({ "field": f }),
-        })
-        .collect();
+    let summary_parts = super::summary_parts(uc, |f| f.to_string());
     let mut p = Map::new();
     p.insert("summary_parts".into(), json!(summary_parts));
     p.insert("keys".into(), json!(keys(uc, highlight)));
