@@ -32,6 +32,7 @@ pub mod event;
 pub mod metric;
 mod model;
 pub mod pystr;
+pub mod simplequery;
 pub mod trigger;
 pub mod weighted;
 pub mod whitelist;
