@@ -11,18 +11,23 @@ use crate::plan::render;
 /// the nested walk `a` -> `b`. A list gives each non-null element; a missing field gives
 /// nothing.
 pub fn values(source: &Value, path: &str) -> Vec<String> {
-    let found = source.get(path).or_else(|| {
+    match value(source, path) {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items.iter().filter(|v| !v.is_null()).map(render).collect(),
+        Some(v) => vec![render(v)],
+    }
+}
+
+/// The value at `path` in `source`, as [`values`] finds it (the key as written first,
+/// then the nested walk); `None` when missing.
+pub fn value<'a>(source: &'a Value, path: &str) -> Option<&'a Value> {
+    source.get(path).or_else(|| {
         let mut cur = source;
         for part in path.split('.') {
             cur = cur.get(part)?;
         }
         Some(cur)
-    });
-    match found {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items.iter().filter(|v| !v.is_null()).map(render).collect(),
-        Some(v) => vec![render(v)],
-    }
+    })
 }
 
 /// Every combination of the values of `paths`, each joined with ` - ` (ee-outliers' join).

@@ -151,6 +151,8 @@ pub trait Cluster {
         index: &str,
         fields: &[String],
     ) -> Result<FieldCapsResponse, EsError>;
+    /// `GET <index>/_mapping/field/<field>` as returned (index -> mappings -> field).
+    async fn field_mapping(&self, index: &str, field: &str) -> Result<Value, EsError>;
     /// One composite page of `plan`; `Err(TooManyBuckets)` asks the caller to halve it.
     async fn composite_page(
         &self,
@@ -208,6 +210,9 @@ impl Cluster for HttpCluster {
         fields: &[String],
     ) -> Result<FieldCapsResponse, EsError> {
         HttpCluster::field_caps(self, index, fields).await
+    }
+    async fn field_mapping(&self, index: &str, field: &str) -> Result<Value, EsError> {
+        HttpCluster::field_mapping(self, index, field).await
     }
     async fn composite_page(
         &self,
@@ -598,6 +603,24 @@ impl HttpCluster {
             ],
             None,
             "field capabilities",
+            index,
+        )
+        .await
+    }
+
+    /// The mapping of one field over `index`.
+    /// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/indices-get-field-mapping.html>
+    pub async fn field_mapping(&self, index: &str, field: &str) -> Result<Value, EsError> {
+        let path = format!("/{}/_mapping/field/{}", enc(index), enc(field));
+        self.call(
+            Method::GET,
+            &path,
+            &[
+                ("ignore_unavailable", "true".into()),
+                ("allow_no_indices", "true".into()),
+            ],
+            None,
+            "field mapping",
             index,
         )
         .await

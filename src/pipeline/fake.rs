@@ -46,6 +46,8 @@ struct Fake {
     /// Every request, in order: `page <n> after <key>`, `scan`, `update`, `yellow`.
     log: RefCell<Vec<String>>,
     pages_served: RefCell<u64>,
+    /// `ignore_above` of every keyword field in the mapping.
+    ignore_above: Option<u64>,
 }
 
 fn fake_policy() -> Policy {
@@ -79,7 +81,45 @@ fn named(q: &Value, field: &str, out: &mut BTreeSet<String>) {
     }
 }
 
-/// Ids in every `must_not: [{ids: {values}}]` of a query.
+/// Ids of `ids` queries outside any `must_not`: a restriction to those events.
+fn restricted_ids(q: &Value, out: &mut BTreeSet<String>) {
+    match q {
+        Value::Object(m) => {
+            if let Some(vals) = m.get("ids").and_then(|i| i.get("values")) {
+                for v in vals.as_array().into_iter().flatten() {
+                    out.insert(v.as_str().unwrap_or_default().to_string());
+                }
+            }
+            m.iter()
+                .filter(|(k, _)| *k != "must_not")
+                .for_each(|(_, v)| restricted_ids(v, out));
+        }
+        Value::Array(a) => a.iter().for_each(|v| restricted_ids(v, out)),
+        _ => {}
+    }
+}
+
+/// What `plan/metrics_target.painless` returns for a `_source` value.
+fn encode_target(v: Option<&Value>) -> Option<String> {
+    let items = match v? {
+        Value::Null | Value::Object(_) => return None,
+        Value::Array(a) => a.clone(),
+        other => vec![other.clone()],
+    };
+    let mut out = String::new();
+    for x in items {
+        let (tag, text) = match x {
+            Value::Null => ('n', String::new()),
+            Value::String(s) => ('s', s),
+            Value::Bool(b) => ('b', b.to_string()),
+            Value::Number(n) if n.is_f64() => ('d', format!("{:?}", n.as_f64().unwrap())),
+            Value::Number(n) => ('i', n.to_string()),
+            _ => return None,
+        };
+        out.push_str(&format!("{tag}{}:{text}", text.encode_utf16().count()));
+    }
+    Some(out)
+}
 fn excluded_ids(q: &Value, out: &mut BTreeSet<String>) {
     match q {
         Value::Object(m) => {
@@ -110,10 +150,11 @@ impl Fake {
 
     fn visible(&self, query: &Value) -> Vec<&(String, Value)> {
         let mut ex = BTreeSet::new();
-        // Only exclusions count; a tagging query's `ids` are a restriction, not used here.
         if let Some(m) = query.get("bool").and_then(|b| b.get("must_not")) {
             excluded_ids(m, &mut ex);
         }
+        let mut only = BTreeSet::new();
+        restricted_ids(query, &mut only);
         // A query restricted to outlier pairs (candidate fetch, tagging, the check after
         // tagging) names their parents and children.
         let (mut parents, mut children) = (BTreeSet::new(), BTreeSet::new());
@@ -126,6 +167,7 @@ impl Fake {
             .iter()
             .filter(|(id, src)| {
                 !ex.contains(id)
+                    && (only.is_empty() || only.contains(id))
                     && named_ok(src, &parents, "parent")
                     && named_ok(src, &children, "child")
             })
@@ -161,7 +203,7 @@ impl Cluster for Fake {
     ) -> Result<FieldCapsResponse, EsError> {
         let caps: serde_json::Map<String, Value> = fields
             .iter()
-            .filter(|f| *f == "parent" || *f == "child")
+            .filter(|f| self.events.iter().any(|(_, e)| e.get(f.as_str()).is_some()))
             .map(|f| {
                 (
                     f.clone(),
@@ -170,6 +212,14 @@ impl Cluster for Fake {
             })
             .collect();
         Ok(serde_json::from_value(json!({ "indices": ["fake"], "fields": caps })).unwrap())
+    }
+    async fn field_mapping(&self, _index: &str, field: &str) -> Result<Value, EsError> {
+        let mut leaf = json!({ "type": "keyword" });
+        if let Some(n) = self.ignore_above {
+            leaf["ignore_above"] = json!(n);
+        }
+        Ok(json!({ "fake": { "mappings": { field: { "full_name": field,
+            "mapping": { field: leaf } } } } }))
     }
     async fn composite_page(
         &self,
@@ -197,10 +247,31 @@ impl Cluster for Fake {
             });
         }
         *self.pages_served.borrow_mut() = n;
-        let fields: Vec<String> = plan.sources.iter().map(|s| s.field.clone()).collect();
         let mut counts: BTreeMap<Vec<String>, u64> = BTreeMap::new();
         for (_, src) in self.visible(&plan.query) {
-            for key in event::combos(src, &fields) {
+            // Doc values for field sources; the metrics script's encoding of `_source` for
+            // a script source (a missing or unusable value puts the event in no bucket).
+            let mut keys: Vec<Vec<String>> = vec![Vec::new()];
+            for s in &plan.sources {
+                let vals = match &s.script {
+                    None => event::values(src, &s.field),
+                    Some(sc) => {
+                        let path = sc["params"]["path"].as_str().unwrap();
+                        encode_target(event::value(src, path)).into_iter().collect()
+                    }
+                };
+                keys = keys
+                    .iter()
+                    .flat_map(|k| {
+                        vals.iter().map(move |v| {
+                            let mut k = k.clone();
+                            k.push(v.clone());
+                            k
+                        })
+                    })
+                    .collect();
+            }
+            for key in keys {
                 *counts.entry(key).or_default() += 1;
             }
         }
@@ -288,11 +359,15 @@ impl Cluster for Fake {
             .map(|(id, _)| id.clone())
             .collect();
         // Only the events of outlier pairs are selected by the real query; here: those
-        // whose child the entries name.
-        let entries = &body["script"]["params"]["entries"];
+        // whose child the entries name (by id in `ids` mode).
+        let params = &body["script"]["params"];
+        let entries = &params["entries"];
         let selected: Vec<String> = selected
             .into_iter()
             .filter(|id| {
+                if params["mode"] == "ids" {
+                    return params["by_id"].get(id).is_some();
+                }
                 let src = &self.events.iter().find(|(i, _)| i == id).unwrap().1;
                 entries[src["parent"].as_str().unwrap()]
                     .get(src["child"].as_str().unwrap())
@@ -538,4 +613,118 @@ async fn a_stop_before_paging_sends_nothing() {
     assert!(matches!(r, Err(EsError::Interrupted { .. })), "{r:?}");
     assert_eq!(rep.status, Status::Ok);
     assert!(f.log().is_empty(), "{:?}", f.log());
+}
+
+fn metrics_use_case(on: &str, sensitivity: u32, extra: &str) -> UseCase {
+    let text = format!(
+        "[general]\nes_index_pattern=fake\nhistory_window_days=1\n\n[metrics_rare]\naggregator=parent\ntarget=cmd\nmetric=length\ntrigger_on={on}\ntrigger_method=pct_of_avg_value\ntrigger_sensitivity={sensitivity}\noutlier_type=t\noutlier_reason=r\noutlier_summary=long {{cmd}} ({{metric}})\nrun_model=1\ntest_model=0\n{extra}"
+    );
+    let cfg =
+        config::parse(std::path::Path::new("fake.conf"), &text).unwrap_or_else(|e| panic!("{e}"));
+    cfg.use_cases.into_iter().next().unwrap()
+}
+
+/// Events `(id, parent, cmd)`; `cmd` given as JSON (a string or a list).
+fn metrics_fake(events: &[(&str, &str, Value)]) -> Fake {
+    Fake {
+        policy: fake_policy(),
+        max_buckets: 65_536,
+        events: events
+            .iter()
+            .map(|(id, p, c)| (id.to_string(), json!({ "parent": p, "cmd": c })))
+            .collect(),
+        ..Fake::default()
+    }
+}
+
+/// Parent `p`: 20 events of "cmd.exe /c dir" (14), 2 of a 60-character command line and
+/// one list ["ab", "cd"] ("ab - cd", 7); parent `q`: one 60-character line (its only
+/// value: never beyond its own average).
+fn long_lines() -> Fake {
+    let long = "x".repeat(60);
+    let mut ev: Vec<(String, &str, Value)> = (0..20)
+        .map(|i| (format!("short-{i}"), "p", json!("cmd.exe /c dir")))
+        .collect();
+    ev.push(("long-1".into(), "p", json!(long)));
+    ev.push(("long-2".into(), "p", json!(long)));
+    ev.push(("list".into(), "p", json!(["ab", "cd"])));
+    ev.push(("q-long".into(), "q", json!(long)));
+    let refs: Vec<(&str, &str, Value)> = ev
+        .iter()
+        .map(|(a, b, c)| (a.as_str(), *b, c.clone()))
+        .collect();
+    metrics_fake(&refs)
+}
+
+#[tokio::test(start_paused = true)]
+async fn metrics_counts_distinct_values_and_tags_only_the_outlier_events() {
+    let f = long_lines();
+    // p: mean (20*14 + 2*60 + 7) / 23 = 17.7, frontier 200 % = 35.4: the 60 flagged.
+    let (r, rep) = run(&f, &metrics_use_case("high", 200, ""), 100, false).await;
+    r.unwrap();
+    // One bucket per distinct (parent, value): 3 for p, 1 for q.
+    assert_eq!(rep.buckets_read, 4);
+    assert_eq!(outliers(&rep), vec![("p".into(), Some("x".repeat(60)))]);
+    assert_eq!(rep.outliers[0].term_count, 2);
+    assert_eq!(
+        rep.outliers[0].summary,
+        format!("long {} (60)", "x".repeat(60))
+    );
+    let tagged: Vec<String> = f.tagged.borrow().iter().cloned().collect();
+    assert_eq!(tagged, vec!["long-1", "long-2"]);
+    let t = rep.tagging.unwrap();
+    assert_eq!((t.checked, t.verified), (2, 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn metrics_list_target_is_one_flattened_value() {
+    let f = long_lines();
+    // Threshold 30 %: frontier 5.3; low values are not flagged with trigger high, so the
+    // list's 7 ("ab - cd") stays below every frontier: it is measured as one value, not as
+    // "ab" (2) and "cd" (2) apart.
+    let uc = metrics_use_case("low", 30, "");
+    let (r, rep) = run(&f, &uc, 100, true).await;
+    r.unwrap();
+    assert!(outliers(&rep).is_empty(), "{:?}", outliers(&rep));
+    // At 50 % (frontier 8.85) the flattened 7 is below: flagged as "ab - cd".
+    let uc = metrics_use_case("low", 50, "");
+    let (r, rep) = run(&f, &uc, 100, true).await;
+    r.unwrap();
+    assert_eq!(outliers(&rep), vec![("p".into(), Some("ab - cd".into()))]);
+    assert!(
+        !f.log().iter().any(|l| l == "update"),
+        "a dry run writes nothing"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn metrics_whitelist_moves_the_frontier_and_fetches_the_new_outlier() {
+    // p: 10 x "short" (5), one 60-character line on a whitelisted value, one of 9.
+    // Mean 9.9, frontier 150 % = 14.9: only the 60 is an outlier; whitelisted, it leaves
+    // the list: mean 5.4, frontier 8.0, and the 9 becomes an outlier.
+    let wl = "y".repeat(60);
+    let mut ev: Vec<(String, Value)> = (0..10).map(|i| (format!("s{i}"), json!("short"))).collect();
+    ev.push(("wl".into(), json!(wl)));
+    ev.push(("nine".into(), json!("123456789")));
+    let refs: Vec<(&str, &str, Value)> = ev
+        .iter()
+        .map(|(a, c)| (a.as_str(), "p", c.clone()))
+        .collect();
+    let f = metrics_fake(&refs);
+    let uc = metrics_use_case("high", 150, &format!("whitelist_literals_rare={wl}\n"));
+    let (r, rep) = run(&f, &uc, 100, false).await;
+    r.unwrap();
+    assert_eq!(rep.whitelisted_events, 1);
+    assert_eq!(outliers(&rep), vec![("p".into(), Some("123456789".into()))]);
+    let fetches = f
+        .log()
+        .iter()
+        .filter(|l| *l == "scan fetch events of outlier pairs")
+        .count();
+    assert_eq!(
+        fetches, 2,
+        "the 9's events are fetched once it is an outlier"
+    );
+    let tagged: Vec<String> = f.tagged.borrow().iter().cloned().collect();
+    assert_eq!(tagged, vec!["nine"]);
 }

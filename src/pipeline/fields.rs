@@ -14,6 +14,18 @@ pub async fn check_fields<C: Cluster>(
     cluster: &C,
     uc: &UseCase,
 ) -> Result<BTreeMap<String, String>, EsError> {
+    check_fields_with(cluster, uc, &[]).await
+}
+
+/// [`check_fields`], where summary placeholders may also name the model's own outlier
+/// keys (`model_keys`, compared case-insensitively as ee-outliers looks them up, e.g.
+/// metrics' `{metric}`): those need not be in the mapping.
+pub async fn check_fields_with<C: Cluster>(
+    cluster: &C,
+    uc: &UseCase,
+    model_keys: &[&str],
+) -> Result<BTreeMap<String, String>, EsError> {
+    let is_key = |f: &str| model_keys.iter().any(|k| k.eq_ignore_ascii_case(f));
     let mut asked: Vec<String> = uc.fields().cloned().collect();
     for f in uc.fields() {
         if let Some((parent, _)) = f.rsplit_once('.') {
@@ -21,7 +33,13 @@ pub async fn check_fields<C: Cluster>(
         }
         asked.push(format!("{f}.keyword"));
     }
-    asked.extend(uc.outlier_summary.fields().iter().map(|f| f.to_string()));
+    asked.extend(
+        uc.outlier_summary
+            .fields()
+            .iter()
+            .filter(|f| !is_key(f))
+            .map(|f| f.to_string()),
+    );
     asked.sort();
     asked.dedup();
     let caps = cluster.field_caps(&uc.index_pattern, &asked).await?;
@@ -36,7 +54,7 @@ pub async fn check_fields<C: Cluster>(
         )));
     }
     for f in uc.outlier_summary.fields() {
-        if !caps.fields.contains_key(f) {
+        if !is_key(f) && !caps.fields.contains_key(f) {
             return Err(fail(format!(
                 "outlier_summary names field {f}, which is not in the mapping of any index matching {}",
                 uc.index_pattern

@@ -14,6 +14,7 @@
 
 pub mod count;
 pub mod fields;
+pub mod metrics;
 pub mod simplequery;
 pub mod tagging;
 pub mod terms;
@@ -59,6 +60,7 @@ pub async fn run_use_case<C: Cluster>(
     let detection = match &uc.model {
         ModelSpec::Terms => terms::detect(cx, uc, rep).await?,
         ModelSpec::SimpleQuery(_) => simplequery::detect(cx, uc, rep).await?,
+        ModelSpec::Metrics(_) => metrics::detect(cx, uc, rep).await?,
         other => {
             rep.status = Status::Skipped;
             rep.error = Some(format!(

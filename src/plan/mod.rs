@@ -6,6 +6,7 @@
 //! only ever appear as structured JSON (`term`, `terms`, `ids` queries), never inside a
 //! query string or a script source.
 
+pub mod metrics;
 pub mod simplequery;
 
 use serde_json::{json, Value};
@@ -51,10 +52,14 @@ fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 /// One source of the composite aggregation: `a0..` for aggregator fields, `t0..` for target fields.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Source {
     pub name: String,
     pub field: String,
+    /// `None`: a `terms` source on `field`'s doc values. Some: a `terms` source over this
+    /// script (a whole `script` object) instead, which reads `field` its own way (metrics:
+    /// from `_source`, see `plan::metrics`).
+    pub script: Option<Value>,
 }
 
 /// Everything needed to page through the counts of one use case.
@@ -74,11 +79,22 @@ pub struct SearchPlan {
 
 /// The use case's filter: its own query, the time range, and `exists` on every field.
 pub fn filter_query(uc: &UseCase, window: TimeWindow) -> Value {
+    filter_query_on(uc, window, uc.fields())
+}
+
+/// The use case's filter with `exists` on the `exists` fields only (metrics leaves out its
+/// target: a keyword value longer than `ignore_above` is not indexed, so `exists` is false
+/// for it, yet the event counts).
+pub fn filter_query_on<'a>(
+    uc: &UseCase,
+    window: TimeWindow,
+    exists: impl Iterator<Item = &'a String>,
+) -> Value {
     let (gte, lt) = window.bounds();
     let mut filters = vec![json!({
         "range": { uc.timestamp_field.as_str(): { "gte": gte, "lt": lt, "format": "strict_date_optional_time" } }
     })];
-    for f in uc.fields() {
+    for f in exists {
         filters.push(json!({ "exists": { "field": f } }));
     }
     match &uc.filter {
@@ -97,12 +113,14 @@ pub fn search(uc: &UseCase, window: TimeWindow, page_size: u32) -> SearchPlan {
         sources.push(Source {
             name: format!("a{i}"),
             field: f.clone(),
+            script: None,
         });
     }
     for (i, f) in uc.target.iter().enumerate() {
         sources.push(Source {
             name: format!("t{i}"),
             field: f.clone(),
+            script: None,
         });
     }
     SearchPlan {
@@ -124,7 +142,10 @@ impl SearchPlan {
         let sources: Vec<Value> = self
             .sources
             .iter()
-            .map(|s| json!({ s.name.as_str(): { "terms": { "field": s.field } } }))
+            .map(|s| match &s.script {
+                None => json!({ s.name.as_str(): { "terms": { "field": s.field } } }),
+                Some(script) => json!({ s.name.as_str(): { "terms": { "script": script } } }),
+            })
             .collect();
         let mut composite = json!({ "size": self.page_size, "sources": sources });
         if let Some(a) = after {

@@ -8,6 +8,7 @@
 //!   minus the whitelisted ids;
 //! - nothing here does I/O; `execute` sends the requests and polls their tasks.
 
+pub mod metrics;
 pub mod simplequery;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,402 @@
+//! Pipeline, metrics model (SPEC section 9), pushed down: Elasticsearch counts events per
+//! distinct (aggregator values, target value), the target read from `_source` by a fixed
+//! script (`plan::metrics`); each distinct value's metric is computed once per aggregator
+//! in Rust and the aggregator's weighted list evaluated as soon as its last bucket has
+//! arrived (buckets come sorted by aggregator): only aggregators with outliers are kept.
+//! Then the events of the outlier pairs (only those) are fetched: to check whitelists, with
+//! re-evaluation as `metrics.py` does it, and to tag exactly them by id.
+//!
+//! Must not: build request bodies (`plan`, `tag`) or do metric or trigger math
+//! (`evaluate::metric`, `evaluate::weighted`).
+//!
+//! Values over a keyword target's `ignore_above` are not indexed; the script reads them
+//! from `_source`, so they are counted and tagged like any other (the mapping is read to
+//! know which values a `term` query can still select).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Instant;
+
+use serde_json::{json, Map, Value};
+
+use super::{Context, Detection};
+use crate::config::{Metric, ModelSpec, UseCase};
+use crate::es::Hit;
+use crate::evaluate::metric::{self, Measure};
+use crate::evaluate::weighted::{self, Evaluation, MetricCount};
+use crate::evaluate::{self as ev, event};
+use crate::execute::{Cluster, EsError};
+use crate::plan::metrics::{self as plan, TargetItem, TargetMapping};
+use crate::plan::render;
+use crate::report::{OutlierReport, UseCaseReport};
+use crate::tag::metrics::{self as tag, PairOutlier};
+
+/// The distinct target values of one aggregator, as counted.
+struct Group {
+    aggregator: Vec<String>,
+    /// Per distinct flattened value: its metric and events.
+    values: Vec<MetricCount>,
+    targets: Vec<String>,
+    measures: Vec<Measure>,
+    /// The script's encodings that flatten to each value (usually one).
+    encodings: Vec<Vec<Vec<TargetItem>>>,
+    position: HashMap<String, usize>,
+}
+
+impl Group {
+    fn new(aggregator: Vec<String>) -> Group {
+        Group {
+            aggregator,
+            values: Vec::new(),
+            targets: Vec::new(),
+            measures: Vec::new(),
+            encodings: Vec::new(),
+            position: HashMap::new(),
+        }
+    }
+
+    /// Adds one bucket; false when ee-outliers skips its events (no metric).
+    fn add(&mut self, metric: Metric, items: Vec<TargetItem>, doc_count: u64) -> bool {
+        let flat = plan::flatten(&items);
+        if let Some(&i) = self.position.get(&flat) {
+            self.values[i].doc_count += doc_count;
+            if !self.encodings[i].contains(&items) {
+                self.encodings[i].push(items);
+            }
+            return true;
+        }
+        let Some(m) = metric::measure(metric, &flat) else {
+            return false;
+        };
+        self.position.insert(flat.clone(), self.values.len());
+        self.values.push(MetricCount {
+            metric: m.value,
+            integral: m.integral,
+            doc_count,
+        });
+        self.targets.push(flat);
+        self.measures.push(m);
+        self.encodings.push(vec![items]);
+        true
+    }
+
+    fn pair(&self, i: usize, e: &Evaluation, confidence: f64, doc_count: u64) -> PairOutlier {
+        PairOutlier {
+            aggregator: self.aggregator.clone(),
+            target: self.targets[i].clone(),
+            measure: self.measures[i].clone(),
+            doc_count,
+            decision_frontier: e.decision_frontier,
+            confidence,
+            sample: e.non_outlier_values_sample.clone(),
+        }
+    }
+
+    /// The outlier pairs of an evaluation of `values` (this group's list, maybe with
+    /// whitelisted events taken out).
+    fn outliers(&self, e: &Evaluation, values: &[MetricCount]) -> Vec<(usize, PairOutlier)> {
+        e.outliers
+            .iter()
+            .map(|o| {
+                (
+                    o.index,
+                    self.pair(o.index, e, o.confidence, values[o.index].doc_count),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The fetched events of one outlier pair.
+type Events = Vec<Hit>;
+
+/// Detects the outliers of a metrics use case and builds its tagging requests.
+pub async fn detect<C: Cluster>(
+    cx: &Context<'_, C>,
+    uc: &UseCase,
+    rep: &mut UseCaseReport,
+) -> Result<Detection, EsError> {
+    let t0 = Instant::now();
+    let ModelSpec::Metrics(spec) = &uc.model else {
+        return Ok(Detection::default());
+    };
+    let metric = spec.metric;
+    let source_paths = super::fields::check_fields_with(cx.cluster, uc, &tag::MODEL_KEYS).await?;
+    let path_of = |f: &str| {
+        source_paths
+            .get(f)
+            .cloned()
+            .unwrap_or_else(|| f.to_string())
+    };
+    let target = &uc.target[0];
+    let mapping = TargetMapping::parse(
+        &cx.cluster.field_mapping(&uc.index_pattern, target).await?,
+        target,
+    );
+    if let Some(n) = mapping.ignore_above {
+        tracing::debug!(
+            "{}: {target} does not index values over {n} characters (ignore_above); they are counted from _source",
+            uc.name
+        );
+    }
+    let mut sp = plan::search(uc, cx.window, cx.page_size, &path_of(target));
+    let query = sp.query.clone();
+
+    // Count, evaluating each aggregator as soon as the next one starts: only aggregators
+    // with outliers stay in memory.
+    let mut flagged: Vec<(Group, Evaluation)> = Vec::new();
+    let mut cur: Option<Group> = None;
+    let mut skipped = 0u64;
+    let finish = |g: Group, flagged: &mut Vec<(Group, Evaluation)>| {
+        if let Some(e) = weighted::evaluate(&uc.trigger, &g.values) {
+            if !e.outliers.is_empty() {
+                flagged.push((g, e));
+            }
+        }
+    };
+    let agg_names: Vec<String> = sp.sources[..sp.aggregator_len]
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    super::count::pages(cx.cluster, &mut sp, rep, |b| {
+        let agg: Vec<String> = agg_names
+            .iter()
+            .map(|n| b.key.get(n).map(render).unwrap_or_default())
+            .collect();
+        let Some(items) = b
+            .key
+            .get("t0")
+            .and_then(Value::as_str)
+            .and_then(plan::decode_target)
+        else {
+            skipped += b.doc_count;
+            return;
+        };
+        if cur.as_ref().is_some_and(|g| g.aggregator != agg) {
+            if let Some(g) = cur.take() {
+                finish(g, &mut flagged);
+            }
+        }
+        let g = cur.get_or_insert_with(|| Group::new(agg));
+        if !g.add(metric, items, b.doc_count) {
+            skipped += b.doc_count;
+        }
+    })
+    .await?;
+    if let Some(g) = cur.take() {
+        finish(g, &mut flagged);
+    }
+    if skipped > 0 {
+        tracing::debug!(
+            "{}: {skipped} event(s) skipped: {} gives no metric for their target value",
+            uc.name,
+            metric.as_str()
+        );
+    }
+
+    // The events of outlier pairs: whole events for whitelists, else only the fields the
+    // summary and the pair matching need.
+    let source: Option<Vec<String>> = uc.whitelist.is_empty().then(|| {
+        let mut f: Vec<String> = uc.fields().map(|f| path_of(f)).collect();
+        f.extend(uc.outlier_summary.fields().iter().map(|p| path_of(p)));
+        f.sort();
+        f.dedup();
+        f
+    });
+    let fetcher = Fetcher {
+        uc,
+        query: &query,
+        mapping: &mapping,
+        source: source.as_deref(),
+        agg_paths: uc.aggregator.iter().map(|f| path_of(f)).collect(),
+        target_path: path_of(target),
+    };
+    // (group, value index) -> its events, fetched once.
+    let mut cache: HashMap<(usize, usize), Events> = HashMap::new();
+    let mut pairs: Vec<((usize, usize), PairOutlier)> = Vec::new();
+    let mut whitelisted: BTreeSet<String> = BTreeSet::new();
+    if uc.whitelist.is_empty() {
+        let wanted: Vec<(usize, usize)> = flagged
+            .iter()
+            .enumerate()
+            .flat_map(|(gi, (_, e))| e.outliers.iter().map(move |o| (gi, o.index)))
+            .collect();
+        fetcher.fetch(cx, &flagged, &wanted, &mut cache).await?;
+        for (gi, (g, e)) in flagged.iter().enumerate() {
+            pairs.extend(
+                g.outliers(e, &g.values)
+                    .into_iter()
+                    .map(|(vi, p)| ((gi, vi), p)),
+            );
+        }
+    } else {
+        // Re-evaluation needs the events of every outlier value of every round; a round
+        // that meets a value not fetched yet is run again once its events are here.
+        let results = loop {
+            let mut missing: BTreeSet<(usize, usize)> = BTreeSet::new();
+            let results: Vec<weighted::Reevaluation<String>> = flagged
+                .iter()
+                .enumerate()
+                .map(|(gi, (g, _))| {
+                    weighted::reevaluate(&uc.trigger, &g.values, |vi, e| {
+                        let Some(hits) = cache.get(&(gi, vi)) else {
+                            missing.insert((gi, vi));
+                            return BTreeSet::new();
+                        };
+                        let o = e.outliers.iter().find(|o| o.index == vi);
+                        let p = g.pair(vi, e, o.map_or(0.0, |o| o.confidence), 0);
+                        hits.iter()
+                            .filter(|h| is_whitelisted(uc, &p, h, &path_of))
+                            .map(|h| h.id.clone())
+                            .collect()
+                    })
+                })
+                .collect();
+            if missing.is_empty() {
+                break results;
+            }
+            let wanted: Vec<(usize, usize)> = missing.into_iter().collect();
+            fetcher.fetch(cx, &flagged, &wanted, &mut cache).await?;
+        };
+        for (gi, r) in results.iter().enumerate() {
+            whitelisted.extend(r.whitelisted.values().flatten().cloned());
+            let g = &flagged[gi].0;
+            if let Some(e) = &r.evaluation {
+                pairs.extend(
+                    g.outliers(e, &r.values)
+                        .into_iter()
+                        .map(|(vi, p)| ((gi, vi), p)),
+                );
+            }
+        }
+    }
+    rep.whitelisted_events = whitelisted.len() as u64;
+
+    // One entry per (event, pair); the report keeps the first event's summary per pair.
+    let mut by_id: BTreeMap<String, Vec<Map<String, Value>>> = BTreeMap::new();
+    rep.outliers.clear();
+    for (key, p) in &pairs {
+        let (gi, vi) = *key;
+        let keys = tag::model_keys(uc, p);
+        let mut sample_summary = None;
+        for h in cache.get(&(gi, vi)).into_iter().flatten() {
+            if whitelisted.contains(&h.id) {
+                continue;
+            }
+            let s = tag::summary(uc, &keys, p, &h.source, path_of);
+            sample_summary.get_or_insert_with(|| s.clone());
+            by_id
+                .entry(h.id.clone())
+                .or_default()
+                .push(tag::entry(uc, &keys, s));
+        }
+        let values = &flagged[gi].0.values;
+        let weighted: Vec<(f64, u64)> = values.iter().map(|v| (v.metric, v.doc_count)).collect();
+        rep.outliers.push(OutlierReport {
+            aggregator: p.aggregator.join(" - "),
+            target: Some(p.target.clone()),
+            term_count: p.doc_count,
+            average: weighted::mean(&weighted),
+            decision_frontier: p.decision_frontier,
+            values: values.iter().map(|v| v.doc_count as usize).sum(),
+            non_outlier_values_sample: p.sample.clone(),
+            summary: sample_summary.unwrap_or_else(|| uc.outlier_summary.raw.clone()),
+        });
+    }
+    rep.detection_ms = t0.elapsed().as_millis() as u64;
+    if cx.dry_run || by_id.is_empty() {
+        return Ok(Detection::default());
+    }
+    Ok(Detection {
+        requests: tag::requests(uc, &query, &by_id),
+    })
+}
+
+/// What fetching the events of outlier pairs needs.
+struct Fetcher<'a> {
+    uc: &'a UseCase,
+    query: &'a Value,
+    mapping: &'a TargetMapping,
+    source: Option<&'a [String]>,
+    agg_paths: Vec<String>,
+    target_path: String,
+}
+
+impl Fetcher<'_> {
+    /// Fetches the events of the `wanted` (group, value) pairs into `cache` (an empty list
+    /// for a pair without events), matching each event to its pairs exactly: the query
+    /// only narrows (see `plan::metrics::pair_clause`).
+    async fn fetch<C: Cluster>(
+        &self,
+        cx: &Context<'_, C>,
+        flagged: &[(Group, Evaluation)],
+        wanted: &[(usize, usize)],
+        cache: &mut HashMap<(usize, usize), Events>,
+    ) -> Result<(), EsError> {
+        let wanted: Vec<(usize, usize)> = wanted
+            .iter()
+            .filter(|k| !cache.contains_key(k))
+            .copied()
+            .collect();
+        // (aggregator values, flattened target) -> pair keys.
+        let mut lookup: HashMap<(Vec<String>, String), (usize, usize)> = HashMap::new();
+        let mut clauses = Vec::new();
+        for &(gi, vi) in &wanted {
+            let g = &flagged[gi].0;
+            lookup.insert((g.aggregator.clone(), g.targets[vi].clone()), (gi, vi));
+            clauses.push(plan::pair_clause(
+                self.uc,
+                &g.aggregator,
+                &g.encodings[vi],
+                self.mapping,
+            ));
+            cache.insert((gi, vi), Vec::new());
+        }
+        for chunk in clauses.chunks((cx.limits.max_clauses / 8).max(1)) {
+            let q = crate::plan::restrict(self.query, chunk, &[]);
+            let mut each = |hit: Hit| {
+                let Some(t) =
+                    event::value(&hit.source, &self.target_path).and_then(metric::flatten)
+                else {
+                    return;
+                };
+                for a in event::combos(&hit.source, &self.agg_paths) {
+                    if let Some(k) = lookup.get(&(a, t.clone())) {
+                        let list = cache.entry(*k).or_default();
+                        if !list.iter().any(|h| h.id == hit.id && h.index == hit.index) {
+                            list.push(hit.clone());
+                        }
+                    }
+                }
+            };
+            cx.cluster
+                .scan(
+                    &self.uc.index_pattern,
+                    &q,
+                    self.source,
+                    "fetch events of outlier pairs",
+                    &mut each,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// ee-outliers checks the whole hit (metadata and `_source`) plus the outlier's own values
+/// (this round's frontier, confidence and sample) against the whitelists.
+fn is_whitelisted(
+    uc: &UseCase,
+    p: &PairOutlier,
+    hit: &Hit,
+    path_of: &impl Fn(&str) -> String,
+) -> bool {
+    let mut strings = ev::whitelist::event_strings(&json!({
+        "_index": hit.index, "_id": hit.id, "_source": hit.source
+    }));
+    let keys = tag::model_keys(uc, p);
+    let summary = tag::summary(uc, &keys, p, &hit.source, path_of);
+    for v in tag::entry(uc, &keys, summary).values() {
+        strings.extend(ev::whitelist::event_strings(v));
+    }
+    ev::whitelist::is_whitelisted(&uc.whitelist, &strings)
+}
