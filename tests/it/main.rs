@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod faults;
 mod harness;
+mod metrics;
 mod property;
 mod scenarios;
 mod seed;
