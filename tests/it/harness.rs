@@ -87,6 +87,16 @@ impl TestIndex {
         }
     }
 
+    /// Adds explicit field mappings (`properties`) before any event is loaded.
+    pub fn put_mapping(&self, properties: Value) {
+        let r = client()
+            .put(format!("{}/{}/_mapping", self.url, self.name))
+            .json(&json!({ "properties": properties }))
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "mapping: {}", r.text().unwrap());
+    }
+
     /// Indexes `docs` as (id, source) and refreshes.
     pub fn load(&self, docs: &[(String, Value)]) {
         let mut body = String::new();

@@ -32,9 +32,17 @@ fn parity_events() -> Vec<(String, Value)> {
 const NOW: &str = "2026-11-28T00:00:00Z";
 
 fn run_args(conf: &Path) -> Vec<String> {
-    ["run", "--config", path_str(conf), "--now", NOW, "--format", "json"]
-        .map(String::from)
-        .to_vec()
+    [
+        "run",
+        "--config",
+        path_str(conf),
+        "--now",
+        NOW,
+        "--format",
+        "json",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 fn run(conf: &Path) -> crate::harness::Run {
@@ -114,4 +122,128 @@ fn metrics_writes_what_ee_outliers_0_2_17_wrote_and_a_rerun_changes_nothing() {
             assert_eq!(t["updated"], 0, "{uc}");
         }
     }
+}
+
+fn ev(id: &str, dataset: &str, fields: Value) -> (String, Value) {
+    let mut v = json!({ "@timestamp": "2026-11-27T10:00:00Z", "event": { "dataset": dataset } });
+    for (k, x) in fields.as_object().unwrap() {
+        v[k] = x.clone();
+    }
+    (id.to_string(), v)
+}
+
+/// Expected ids worked out by hand:
+/// - `len` (length of `cmd`, keyword with ignore_above 32, per `proc`, high,
+///   pct_of_avg_value 150): cmd.exe has 10 x "cmd.exe /c dir" (14) and 2 x a 200-character
+///   line (over ignore_above: not indexed, counted from `_source`): mean 30.9, frontier
+///   46.4: long-1, long-2 flagged. svc.exe has 6 x "svc.exe" (7) and one list
+///   ["svc.exe", "-k", "x"], flattened "svc.exe - -k - x" (16): mean 8.3, frontier 12.4:
+///   svc-list flagged (its elements alone, 7, 2 and 1, would not be).
+/// - `bytes` (numerical_value of `bytes`, mapped long, high, float 1000): 5 x 100 and
+///   5000.5 (doc values 5000; 0.2.17 reads 5000.5): n-big flagged, written as 5000.5.
+/// - `wl` (length of `cmd`, per `proc` w.exe, high, pct_of_avg_value 150, events on host
+///   build-01 whitelisted): 10 x "short" (5), a 60-character line on build-01 and a
+///   9-character one: mean 9.9, frontier 14.9: the 60 is the only outlier, whitelisted;
+///   without it mean 5.4, frontier 8.0: wl-nine flagged.
+#[test]
+fn metrics_hand_made_ids_list_numeric_whitelist_and_ignore_above() {
+    let idx = TestIndex::new("metrics-hand");
+    idx.put_mapping(json!({
+        "cmd": { "type": "keyword", "ignore_above": 32 },
+        "bytes": { "type": "long" }
+    }));
+    let long = format!("powershell -enc {}", "A".repeat(184));
+    assert_eq!(long.chars().count(), 200);
+    let mut docs = Vec::new();
+    for i in 0..10 {
+        docs.push(ev(
+            &format!("cmd-{i}"),
+            "len",
+            json!({"proc": "cmd.exe", "cmd": "cmd.exe /c dir"}),
+        ));
+    }
+    docs.push(ev("long-1", "len", json!({"proc": "cmd.exe", "cmd": long})));
+    docs.push(ev("long-2", "len", json!({"proc": "cmd.exe", "cmd": long})));
+    for i in 0..6 {
+        docs.push(ev(
+            &format!("svc-{i}"),
+            "len",
+            json!({"proc": "svc.exe", "cmd": "svc.exe"}),
+        ));
+    }
+    docs.push(ev(
+        "svc-list",
+        "len",
+        json!({"proc": "svc.exe", "cmd": ["svc.exe", "-k", "x"]}),
+    ));
+    for i in 0..5 {
+        docs.push(ev(
+            &format!("n-{i}"),
+            "bytes",
+            json!({"host": "h1", "bytes": 100}),
+        ));
+    }
+    docs.push(ev("n-big", "bytes", json!({"host": "h1", "bytes": 5000.5})));
+    for i in 0..10 {
+        docs.push(ev(
+            &format!("wl-{i}"),
+            "wl",
+            json!({"proc": "w.exe", "host": "ws-1", "cmd": "short"}),
+        ));
+    }
+    docs.push(ev(
+        "wl-60",
+        "wl",
+        json!({"proc": "w.exe", "host": "build-01", "cmd": "y".repeat(60)}),
+    ));
+    docs.push(ev(
+        "wl-nine",
+        "wl",
+        json!({"proc": "w.exe", "host": "ws-1", "cmd": "123456789"}),
+    ));
+    idx.load(&docs);
+    let common = "outlier_type=t\noutlier_reason=r\nrun_model=1\ntest_model=0\n";
+    let conf = idx.config(
+        "",
+        &format!(
+            "[metrics_len]\nes_query_filter=event.dataset:len\naggregator=proc\ntarget=cmd\nmetric=length\ntrigger_on=high\ntrigger_method=pct_of_avg_value\ntrigger_sensitivity=150\noutlier_summary={{metric}} characters for {{proc}}\n{common}\n\
+             [metrics_bytes]\nes_query_filter=event.dataset:bytes\naggregator=host\ntarget=bytes\nmetric=numerical_value\ntrigger_on=high\ntrigger_method=float\ntrigger_sensitivity=1000\noutlier_summary={{bytes}} bytes\n{common}\n\
+             [metrics_wl]\nes_query_filter=event.dataset:wl\naggregator=proc\ntarget=cmd\nmetric=length\ntrigger_on=high\ntrigger_method=pct_of_avg_value\ntrigger_sensitivity=150\noutlier_summary=long {{cmd}}\nwhitelist_literals_build=build-01\n{common}\n"
+        ),
+    );
+    let first = run(&conf);
+    assert_eq!(
+        idx.tagged_ids(),
+        vec!["long-1", "long-2", "n-big", "svc-list", "wl-nine"],
+        "{}",
+        first.stdout
+    );
+    let after = idx.snapshot();
+    let o = |id: &str| after[id].1["outliers"].clone();
+    assert_eq!(o("long-1")["target"], json!([long]));
+    assert_eq!(o("long-1")["metric"], json!([200]));
+    assert_eq!(
+        o("long-1")["summary"],
+        json!(["200 characters for cmd.exe"])
+    );
+    assert_eq!(o("svc-list")["target"], json!(["svc.exe - -k - x"]));
+    assert_eq!(o("svc-list")["metric"], json!([16]));
+    assert_eq!(o("n-big")["target"], json!(["5000.5"]));
+    assert_eq!(o("n-big")["metric"], json!([5000.5]));
+    assert_eq!(o("n-big")["summary"], json!(["5000.5 bytes"]));
+    assert_eq!(o("n-big")["decision_frontier"], json!([1000.0]));
+    assert_eq!(
+        o("wl-nine")["decision_frontier"],
+        json!([8.045454545454545])
+    );
+    let report = first.json();
+    let wl = report["use_cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "metrics_wl")
+        .unwrap();
+    assert_eq!(wl["whitelisted_events"], 1, "{wl}");
+    run(&conf);
+    assert_eq!(idx.snapshot(), after, "a second run changes nothing");
 }
