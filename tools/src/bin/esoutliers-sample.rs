@@ -80,7 +80,17 @@ struct Args {
     /// Write the planted pairs as JSON to this file.
     #[arg(long)]
     planted: Option<std::path::PathBuf>,
+    /// 0: each command line has 1-4 random `/optN` arguments (almost every line distinct).
+    /// N > 0: one argument `/optK`, K below N, so a child has at most N distinct command
+    /// lines (the metrics benchmark sets the number of distinct values this way), and
+    /// three events of the most common child of the first parent carry a base64-encoded
+    /// PowerShell payload (`-enc ...`), planted for `queries/metrics_base64_command_line.conf`.
+    #[arg(long, default_value_t = 0)]
+    cmd_variants: u32,
 }
+
+/// The planted base64 argument (UTF-16LE "IEX (New-Object", 30 decoded characters).
+const PLANTED_BASE64: &str = " -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQA";
 
 /// A planted rare pair: parent, child, number of events.
 const PLANTED: [(&str, &str, u64); 5] = [
@@ -207,16 +217,40 @@ fn pick(weights: &[f64], total: f64, rng: &mut StdRng) -> usize {
     weights.len() - 1
 }
 
+/// How an event's command-line arguments are made.
+enum CmdArgs {
+    /// Drawn at random (`Args::cmd_variants`).
+    Random(u32),
+    /// Exactly these.
+    Fixed(&'static str),
+}
+
+/// The arguments of one command line (see `Args::cmd_variants`).
+fn arguments(cmd_variants: u32, rng: &mut StdRng) -> String {
+    if cmd_variants > 0 {
+        return format!(" /opt{}", rng.gen_range(0..cmd_variants));
+    }
+    (0..rng.gen_range(1..5))
+        .map(|_| format!(" /opt{}", rng.gen_range(0..1000)))
+        .collect()
+}
+
 fn event(
     parent: &str,
     child: &str,
     host: &str,
     user: &str,
     ts: OffsetDateTime,
+    args: CmdArgs,
     rng: &mut StdRng,
 ) -> Value {
     let pid: u32 = rng.gen_range(1000..65000);
     let ppid: u32 = rng.gen_range(100..65000);
+    // Drawn after the pids, as before --cmd-variants existed: same seed, same events.
+    let args = match args {
+        CmdArgs::Random(variants) => arguments(variants, rng),
+        CmdArgs::Fixed(s) => s.to_string(),
+    };
     let exe = |n: &str| {
         format!(
             "C:\\Program Files\\Vendor\\{}\\{}",
@@ -224,9 +258,6 @@ fn event(
             n
         )
     };
-    let args: String = (0..rng.gen_range(1..5))
-        .map(|_| format!(" /opt{}", rng.gen_range(0..1000)))
-        .collect();
     json!({
         "@timestamp": ts.format(&Rfc3339).unwrap_or_default(),
         "event": { "category": "process", "type": "start", "kind": "event", "module": "sysmon", "dataset": "windows.sysmon_operational", "code": "1" },
@@ -268,7 +299,8 @@ fn generate(a: &Args, mut emit: impl FnMut(Value)) -> Vec<(String, String, u64)>
         .map(|p| (p.0.into(), p.1.into(), p.2))
         .collect();
     let n_planted: u64 = planted.iter().map(|p| p.2).sum();
-    for _ in 0..a.events.saturating_sub(n_planted) {
+    let n_base64 = if a.cmd_variants > 0 { 3 } else { 0 };
+    for _ in 0..a.events.saturating_sub(n_planted + n_base64) {
         let p = pick(&w.parent_weights, total_w, &mut rng);
         let kids = &w.children[p];
         let kw: Vec<f64> = kids.iter().map(|k| k.1).collect();
@@ -276,14 +308,52 @@ fn generate(a: &Args, mut emit: impl FnMut(Value)) -> Vec<(String, String, u64)>
         let host = &w.hosts[rng.gen_range(0..w.hosts.len())];
         let user = &w.users[rng.gen_range(0..w.users.len())];
         let t = ts(&mut rng);
-        emit(event(&w.parents[p], &kids[c].0, host, user, t, &mut rng));
+        emit(event(
+            &w.parents[p],
+            &kids[c].0,
+            host,
+            user,
+            t,
+            CmdArgs::Random(a.cmd_variants),
+            &mut rng,
+        ));
+    }
+    if a.cmd_variants > 0 {
+        let kids = &w.children[0];
+        let top = kids
+            .iter()
+            .max_by(|x, y| x.1.total_cmp(&y.1))
+            .map(|k| k.0.clone())
+            .unwrap_or_default();
+        for _ in 0..3 {
+            let host = &w.hosts[rng.gen_range(0..w.hosts.len())];
+            let user = &w.users[rng.gen_range(0..w.users.len())];
+            let t = ts(&mut rng);
+            emit(event(
+                &w.parents[0],
+                &top,
+                host,
+                user,
+                t,
+                CmdArgs::Fixed(PLANTED_BASE64),
+                &mut rng,
+            ));
+        }
     }
     for (p, c, n) in &planted {
         for _ in 0..*n {
             let host = &w.hosts[rng.gen_range(0..w.hosts.len())];
             let user = &w.users[rng.gen_range(0..w.users.len())];
             let t = ts(&mut rng);
-            emit(event(p, c, host, user, t, &mut rng));
+            emit(event(
+                p,
+                c,
+                host,
+                user,
+                t,
+                CmdArgs::Random(a.cmd_variants),
+                &mut rng,
+            ));
         }
     }
     planted
