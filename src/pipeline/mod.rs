@@ -89,3 +89,42 @@ pub fn progress_bar(what: &str) -> indicatif::ProgressBar {
     bar.set_message(what.to_string());
     bar
 }
+
+/// The report of a use case before it runs (filled as the run goes).
+pub fn empty_report(uc: &UseCase, window: TimeWindow) -> UseCaseReport {
+    let (start, end) = window.bounds();
+    UseCaseReport {
+        name: uc.name.clone(),
+        status: Status::Ok,
+        error: None,
+        index: uc.index_pattern.clone(),
+        window_start: start,
+        window_end: end,
+        aggregator: uc.aggregator.clone(),
+        target: uc.target.clone(),
+        trigger: match uc.model {
+            crate::config::ModelSpec::Terms => format!(
+                "{} {} {} {}",
+                uc.count_method.as_str(),
+                uc.trigger.on.as_str(),
+                uc.trigger.method.as_str(),
+                uc.trigger.sensitivity
+            ),
+            ref other => other.model_type().to_string(),
+        },
+        events_in_window: None,
+        pages: 0,
+        buckets_read: 0,
+        requests: 0,
+        retries: 0,
+        bytes_received: 0,
+        es_took_ms: 0,
+        detection_ms: 0,
+        tagging_ms: 0,
+        whitelisted_events: 0,
+        outliers: Vec::new(),
+        tagging: None,
+        charts: Vec::new(),
+        baseline_start: None,
+    }
+}
