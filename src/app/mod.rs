@@ -10,8 +10,6 @@ mod run;
 mod select;
 mod untag;
 
-pub use plan::plan_json;
-
 use anyhow::Result;
 
 use crate::cli::{Cli, Command, ConfigArgs};

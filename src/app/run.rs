@@ -110,7 +110,7 @@ pub(crate) async fn run_config(
         tracing::warn!("cannot read the cluster's limits ({e}); using {DEFAULT_PAGE_SIZE} buckets per page and 1,024 clauses");
         (None, None)
     });
-    let page_size = max_buckets.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, 65_536);
+    let page_size = pipeline::page_size(max_buckets);
     let limits = Limits {
         max_clauses: max_clauses.unwrap_or(1024),
         ..Limits::default()
@@ -162,10 +162,7 @@ pub(crate) async fn run_config(
             res = pipeline::tagging::wipe_whitelisted(&cluster, uc, window, &update).await;
         }
         if res.is_ok() {
-            let baseline = args
-                .baseline
-                .map(|d| d.saturating_mul(24))
-                .or(uc.baseline_window_hours);
+            let baseline = pipeline::baseline_hours(uc, args.baseline);
             if let Some(h) = baseline {
                 rep.baseline_start = Some(TimeWindow::ending_at(window.end, h).bounds().0);
             }

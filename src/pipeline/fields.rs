@@ -8,12 +8,9 @@ use std::collections::BTreeMap;
 use crate::config::UseCase;
 use crate::execute::{Cluster, EsError};
 
-/// Checks that every field exists and can be aggregated; returns the `_source` path of
-/// each field that is a multi-field (`x.keyword` is read from `x`).
-pub async fn check_fields<C: Cluster>(
-    cluster: &C,
-    uc: &UseCase,
-) -> Result<BTreeMap<String, String>, EsError> {
+/// The fields `_field_caps` is asked about: every aggregated field, its parent (a
+/// multi-field's `_source` path) and `.keyword` sub-field, and the summary's placeholders.
+pub fn asked(uc: &UseCase) -> Vec<String> {
     let mut asked: Vec<String> = uc.fields().cloned().collect();
     for f in uc.fields() {
         if let Some((parent, _)) = f.rsplit_once('.') {
@@ -24,7 +21,16 @@ pub async fn check_fields<C: Cluster>(
     asked.extend(uc.outlier_summary.fields().iter().map(|f| f.to_string()));
     asked.sort();
     asked.dedup();
-    let caps = cluster.field_caps(&uc.index_pattern, &asked).await?;
+    asked
+}
+
+/// Checks that every field exists and can be aggregated; returns the `_source` path of
+/// each field that is a multi-field (`x.keyword` is read from `x`).
+pub async fn check_fields<C: Cluster>(
+    cluster: &C,
+    uc: &UseCase,
+) -> Result<BTreeMap<String, String>, EsError> {
+    let caps = cluster.field_caps(&uc.index_pattern, &asked(uc)).await?;
     let fail = |reason: String| EsError::Mapping {
         index: uc.index_pattern.clone(),
         reason,
