@@ -119,6 +119,7 @@ pub fn empty_report(uc: &UseCase, window: TimeWindow) -> UseCaseReport {
     let (start, end) = window.bounds();
     UseCaseReport {
         name: uc.name.clone(),
+        model_type: uc.model.model_type().to_string(),
         status: Status::Ok,
         error: None,
         index: uc.index_pattern.clone(),

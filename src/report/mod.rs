@@ -50,6 +50,8 @@ pub enum Status {
 #[derive(Debug, Clone, Serialize)]
 pub struct UseCaseReport {
     pub name: String,
+    /// `terms`, `simplequery`, `sudden_appearance` or `metrics` (`outliers.model_type`).
+    pub model_type: String,
     pub status: Status,
     /// The error that stopped this use case; `None` when it succeeded.
     pub error: Option<String>,
@@ -193,7 +195,8 @@ fn table(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {
     for uc in &s.use_cases {
         use_case_lines(uc, out)?;
         tagging_lines(uc.tagging.as_ref(), out)?;
-        if !uc.outliers.is_empty() {
+        // simplequery has no pairs: its one line of outliers says how many events matched.
+        if !uc.outliers.is_empty() && uc.model_type != "simplequery" {
             outlier_rows(uc, out)?;
         }
     }
@@ -221,13 +224,17 @@ fn use_case_lines(uc: &UseCaseReport, out: &mut impl Write) -> io::Result<()> {
             uc.window_end
         )?;
     }
-    writeln!(
-        out,
-        "   aggregator {}  target {}  trigger {}",
-        uc.aggregator.join(","),
-        uc.target.join(","),
-        uc.trigger
-    )?;
+    if uc.aggregator.is_empty() && uc.target.is_empty() {
+        writeln!(out, "   model {}", uc.model_type)?;
+    } else {
+        writeln!(
+            out,
+            "   aggregator {}  target {}  trigger {}",
+            uc.aggregator.join(","),
+            uc.target.join(","),
+            uc.trigger
+        )?;
+    }
     if let Some(e) = &uc.error {
         writeln!(out, "   error: {e}")?;
     }
@@ -386,6 +393,7 @@ mod tests {
             use_cases: vec![
                 UseCaseReport {
                     name: "terms_rare".into(),
+                    model_type: "terms".into(),
                     status: Status::Ok,
                     error: None,
                     index: "logs-*".into(),
@@ -454,6 +462,7 @@ mod tests {
     fn failed_use_case() -> UseCaseReport {
         UseCaseReport {
             name: "terms_broken \"quoted\"".into(),
+            model_type: "terms".into(),
             status: Status::Failed,
             error: Some(
                 "search logs-*: illegal_argument_exception: Text fields are not optimised; use process.name.keyword"
