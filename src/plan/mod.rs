@@ -21,7 +21,7 @@ use crate::evaluate::{Finding, Observation};
 pub const DEFAULT_PAGE_SIZE: u32 = 10_000;
 
 /// The detection window `[start, end)`, computed once per run in `app`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TimeWindow {
     pub start: OffsetDateTime,
     pub end: OffsetDateTime,
