@@ -8,6 +8,40 @@ use std::collections::BTreeMap;
 use crate::config::UseCase;
 use crate::execute::{Cluster, EsError};
 
+/// The fields `_field_caps` is asked about: every aggregated field, its parent (a
+/// multi-field's `_source` path) and `.keyword` sub-field, and the summary's placeholders.
+pub fn asked(uc: &UseCase) -> Vec<String> {
+    asked_with(uc, &[])
+}
+
+/// True when placeholder `f` names one of `model_keys` (ee-outliers looks placeholders up
+/// case-insensitively).
+fn is_key(model_keys: &[&str], f: &str) -> bool {
+    model_keys.iter().any(|k| k.eq_ignore_ascii_case(f))
+}
+
+/// [`asked`], leaving out placeholders that name one of the model's own outlier keys
+/// (`model_keys`, e.g. metrics' `{metric}`).
+pub fn asked_with(uc: &UseCase, model_keys: &[&str]) -> Vec<String> {
+    let mut asked: Vec<String> = uc.fields().cloned().collect();
+    for f in uc.fields() {
+        if let Some((parent, _)) = f.rsplit_once('.') {
+            asked.push(parent.to_string());
+        }
+        asked.push(format!("{f}.keyword"));
+    }
+    asked.extend(
+        uc.outlier_summary
+            .fields()
+            .iter()
+            .filter(|f| !is_key(model_keys, f))
+            .map(|f| f.to_string()),
+    );
+    asked.sort();
+    asked.dedup();
+    asked
+}
+
 /// Checks that every field exists and can be aggregated; returns the `_source` path of
 /// each field that is a multi-field (`x.keyword` is read from `x`).
 pub async fn check_fields<C: Cluster>(
@@ -25,24 +59,9 @@ pub async fn check_fields_with<C: Cluster>(
     uc: &UseCase,
     model_keys: &[&str],
 ) -> Result<BTreeMap<String, String>, EsError> {
-    let is_key = |f: &str| model_keys.iter().any(|k| k.eq_ignore_ascii_case(f));
-    let mut asked: Vec<String> = uc.fields().cloned().collect();
-    for f in uc.fields() {
-        if let Some((parent, _)) = f.rsplit_once('.') {
-            asked.push(parent.to_string());
-        }
-        asked.push(format!("{f}.keyword"));
-    }
-    asked.extend(
-        uc.outlier_summary
-            .fields()
-            .iter()
-            .filter(|f| !is_key(f))
-            .map(|f| f.to_string()),
-    );
-    asked.sort();
-    asked.dedup();
-    let caps = cluster.field_caps(&uc.index_pattern, &asked).await?;
+    let caps = cluster
+        .field_caps(&uc.index_pattern, &asked_with(uc, model_keys))
+        .await?;
     let fail = |reason: String| EsError::Mapping {
         index: uc.index_pattern.clone(),
         reason,
@@ -54,7 +73,7 @@ pub async fn check_fields_with<C: Cluster>(
         )));
     }
     for f in uc.outlier_summary.fields() {
-        if !is_key(f) && !caps.fields.contains_key(f) {
+        if !is_key(model_keys, f) && !caps.fields.contains_key(f) {
             return Err(fail(format!(
                 "outlier_summary names field {f}, which is not in the mapping of any index matching {}",
                 uc.index_pattern
