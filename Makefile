@@ -64,6 +64,7 @@ demo: es-up
 bench: es-up
 	scripts/bench.sh
 	scripts/bench_pairs.sh
+	scripts/bench_metrics.sh
 
 ## Engine memory against the number of distinct pairs (1M and 4M), detection only.
 bench-pairs: es-up
