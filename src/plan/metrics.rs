@@ -294,4 +294,58 @@ mod tests {
         };
         assert!(mixed.term("n", &TargetItem::Int("5".into())).is_none());
     }
+
+    fn use_case() -> UseCase {
+        let text = "[general]\nes_index_pattern=ix\nhistory_window_days=1\n\n[metrics_len]\naggregator=proc\ntarget=cmd\nmetric=length\ntrigger_on=high\ntrigger_method=float\ntrigger_sensitivity=0\noutlier_type=t\noutlier_reason=r\noutlier_summary=s\nrun_model=1\ntest_model=0\n";
+        let cfg = crate::config::parse(std::path::Path::new("t.conf"), text)
+            .unwrap_or_else(|e| panic!("{e}"));
+        cfg.use_cases.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn pair_clause_narrows_by_each_list_element_and_not_by_a_value_over_ignore_above() {
+        let uc = use_case();
+        let kw = TargetMapping {
+            types: vec!["keyword".into()],
+            ignore_above: Some(8),
+        };
+        let list = decode_target("s3:svcs2:-k").unwrap();
+        assert_eq!(
+            pair_clause(&uc, &["svc.exe".into()], &[list], &kw),
+            json!({ "bool": { "filter": [
+                { "term": { "proc": "svc.exe" } },
+                { "bool": { "should": [ { "bool": { "filter": [
+                    { "term": { "cmd": "svc" } }, { "term": { "cmd": "-k" } } ] } } ],
+                  "minimum_should_match": 1 } }
+            ] } })
+        );
+        // Over ignore_above the index holds nothing to match: the aggregator alone (the
+        // caller matches each fetched event to its pair).
+        let long = decode_target("s9:123456789").unwrap();
+        let short = decode_target("s1:x").unwrap();
+        assert_eq!(
+            pair_clause(&uc, &["svc.exe".into()], &[short, long], &kw),
+            json!({ "bool": { "filter": [ { "term": { "proc": "svc.exe" } } ] } })
+        );
+    }
+
+    #[test]
+    fn counting_plan_reads_the_target_from_source_without_exists_on_it() {
+        let uc = use_case();
+        let w = TimeWindow::ending_at(time::macros::datetime!(2026-11-28 00:00 UTC), 24);
+        let sp = search(&uc, w, 100, "cmd");
+        let body = sp.page_body(None);
+        let sources = &body["aggs"]["pairs"]["composite"]["sources"];
+        assert_eq!(
+            sources[0],
+            json!({ "a0": { "terms": { "field": "proc" } } })
+        );
+        assert_eq!(
+            sources[1]["t0"]["terms"]["script"]["params"],
+            json!({ "path": "cmd" })
+        );
+        let q = sp.query.to_string();
+        assert!(q.contains(r#"{"exists":{"field":"proc"}}"#), "{q}");
+        assert!(!q.contains(r#"{"exists":{"field":"cmd"}}"#), "{q}");
+    }
 }
