@@ -109,6 +109,9 @@ impl Group {
 /// The fetched events of one outlier pair.
 type Events = Vec<Hit>;
 
+/// An outlier pair: (index in the flagged groups, index of its value in the group).
+type PairKey = (usize, usize);
+
 /// Detects the outliers of a metrics use case and builds its tagging requests.
 pub async fn detect<C: Cluster>(
     cx: &Context<'_, C>,
@@ -119,7 +122,6 @@ pub async fn detect<C: Cluster>(
     let ModelSpec::Metrics(spec) = &uc.model else {
         return Ok(Detection::default());
     };
-    let metric = spec.metric;
     let source_paths = super::fields::check_fields_with(cx.cluster, uc, &tag::MODEL_KEYS).await?;
     let path_of = |f: &str| {
         source_paths
@@ -140,9 +142,84 @@ pub async fn detect<C: Cluster>(
     }
     let mut sp = plan::search(uc, cx.window, cx.page_size, &path_of(target));
     let query = sp.query.clone();
+    let flagged = count_and_evaluate(cx, uc, spec.metric, &mut sp, rep).await?;
 
-    // Count, evaluating each aggregator as soon as the next one starts: only aggregators
-    // with outliers stay in memory.
+    // The events of outlier pairs: whole events for whitelists, else only the fields the
+    // summary and the pair matching need.
+    let source: Option<Vec<String>> = uc.whitelist.is_empty().then(|| {
+        let mut f: Vec<String> = uc.fields().map(|f| path_of(f)).collect();
+        f.extend(uc.outlier_summary.fields().iter().map(|p| path_of(p)));
+        f.sort();
+        f.dedup();
+        f
+    });
+    let fetcher = Fetcher {
+        uc,
+        query: &query,
+        mapping: &mapping,
+        source: source.as_deref(),
+        agg_paths: uc.aggregator.iter().map(|f| path_of(f)).collect(),
+        target_path: path_of(target),
+    };
+    // (group, value index) -> its events, fetched once.
+    let mut cache: HashMap<PairKey, Events> = HashMap::new();
+    let (pairs, whitelisted) = if uc.whitelist.is_empty() {
+        let pairs: Vec<(PairKey, PairOutlier)> = flagged
+            .iter()
+            .enumerate()
+            .flat_map(|(gi, (g, e))| {
+                g.outliers(e, &g.values)
+                    .into_iter()
+                    .map(move |(vi, p)| ((gi, vi), p))
+            })
+            .collect();
+        let wanted: Vec<PairKey> = pairs.iter().map(|(k, _)| *k).collect();
+        fetcher.fetch(cx, &flagged, &wanted, &mut cache).await?;
+        (pairs, BTreeSet::new())
+    } else {
+        reevaluated(cx, uc, &flagged, &fetcher, &mut cache, &path_of).await?
+    };
+    rep.whitelisted_events = whitelisted.len() as u64;
+
+    // One entry per (event, pair); the report keeps the first event's summary per pair.
+    let mut by_id: BTreeMap<String, Vec<Map<String, Value>>> = BTreeMap::new();
+    rep.outliers.clear();
+    for (key, p) in &pairs {
+        let keys = tag::model_keys(uc, p);
+        let mut sample_summary = None;
+        for h in cache.get(key).into_iter().flatten() {
+            if whitelisted.contains(&h.id) {
+                continue;
+            }
+            let s = tag::summary(uc, &keys, p, &h.source, path_of);
+            sample_summary.get_or_insert_with(|| s.clone());
+            by_id
+                .entry(h.id.clone())
+                .or_default()
+                .push(tag::entry(uc, &keys, s));
+        }
+        rep.outliers
+            .push(outlier_report(uc, p, &flagged[key.0].0, sample_summary));
+    }
+    rep.detection_ms = t0.elapsed().as_millis() as u64;
+    if cx.dry_run || by_id.is_empty() {
+        return Ok(Detection::default());
+    }
+    Ok(Detection {
+        requests: tag::requests(uc, &query, &by_id),
+    })
+}
+
+/// Pages through the counts, evaluating each aggregator as soon as the next one starts
+/// (buckets come sorted by aggregator): only aggregators with outliers are kept, with
+/// their first evaluation.
+async fn count_and_evaluate<C: Cluster>(
+    cx: &Context<'_, C>,
+    uc: &UseCase,
+    metric: Metric,
+    sp: &mut crate::plan::SearchPlan,
+    rep: &mut UseCaseReport,
+) -> Result<Vec<(Group, Evaluation)>, EsError> {
     let mut flagged: Vec<(Group, Evaluation)> = Vec::new();
     let mut cur: Option<Group> = None;
     let mut skipped = 0u64;
@@ -157,7 +234,7 @@ pub async fn detect<C: Cluster>(
         .iter()
         .map(|s| s.name.clone())
         .collect();
-    super::count::pages(cx.cluster, &mut sp, rep, |b| {
+    super::count::pages(cx.cluster, sp, rep, |b| {
         let agg: Vec<String> = agg_names
             .iter()
             .map(|n| b.key.get(n).map(render).unwrap_or_default())
@@ -192,123 +269,82 @@ pub async fn detect<C: Cluster>(
             metric.as_str()
         );
     }
+    Ok(flagged)
+}
 
-    // The events of outlier pairs: whole events for whitelists, else only the fields the
-    // summary and the pair matching need.
-    let source: Option<Vec<String>> = uc.whitelist.is_empty().then(|| {
-        let mut f: Vec<String> = uc.fields().map(|f| path_of(f)).collect();
-        f.extend(uc.outlier_summary.fields().iter().map(|p| path_of(p)));
-        f.sort();
-        f.dedup();
-        f
-    });
-    let fetcher = Fetcher {
-        uc,
-        query: &query,
-        mapping: &mapping,
-        source: source.as_deref(),
-        agg_paths: uc.aggregator.iter().map(|f| path_of(f)).collect(),
-        target_path: path_of(target),
-    };
-    // (group, value index) -> its events, fetched once.
-    let mut cache: HashMap<(usize, usize), Events> = HashMap::new();
-    let mut pairs: Vec<((usize, usize), PairOutlier)> = Vec::new();
-    let mut whitelisted: BTreeSet<String> = BTreeSet::new();
-    if uc.whitelist.is_empty() {
-        let wanted: Vec<(usize, usize)> = flagged
+/// Whitelist re-evaluation of every flagged aggregator (`weighted::reevaluate`). Each round
+/// needs the events of its outlier values; a round that meets a value not fetched yet is
+/// run again once its events are here (each such pass fetches at least one new value).
+/// Returns the last rounds' outlier pairs and the whitelisted event ids.
+async fn reevaluated<C: Cluster>(
+    cx: &Context<'_, C>,
+    uc: &UseCase,
+    flagged: &[(Group, Evaluation)],
+    fetcher: &Fetcher<'_>,
+    cache: &mut HashMap<PairKey, Events>,
+    path_of: &impl Fn(&str) -> String,
+) -> Result<(Vec<(PairKey, PairOutlier)>, BTreeSet<String>), EsError> {
+    let results = loop {
+        let mut missing: BTreeSet<PairKey> = BTreeSet::new();
+        let results: Vec<weighted::Reevaluation<String>> = flagged
             .iter()
             .enumerate()
-            .flat_map(|(gi, (_, e))| e.outliers.iter().map(move |o| (gi, o.index)))
+            .map(|(gi, (g, _))| {
+                weighted::reevaluate(&uc.trigger, &g.values, |vi, e| {
+                    let Some(hits) = cache.get(&(gi, vi)) else {
+                        missing.insert((gi, vi));
+                        return BTreeSet::new();
+                    };
+                    let o = e.outliers.iter().find(|o| o.index == vi);
+                    let p = g.pair(vi, e, o.map_or(0.0, |o| o.confidence), 0);
+                    hits.iter()
+                        .filter(|h| is_whitelisted(uc, &p, h, path_of))
+                        .map(|h| h.id.clone())
+                        .collect()
+                })
+            })
             .collect();
-        fetcher.fetch(cx, &flagged, &wanted, &mut cache).await?;
-        for (gi, (g, e)) in flagged.iter().enumerate() {
+        if missing.is_empty() {
+            break results;
+        }
+        let wanted: Vec<PairKey> = missing.into_iter().collect();
+        fetcher.fetch(cx, flagged, &wanted, cache).await?;
+    };
+    let mut pairs = Vec::new();
+    let mut whitelisted = BTreeSet::new();
+    for (gi, r) in results.iter().enumerate() {
+        whitelisted.extend(r.whitelisted.values().flatten().cloned());
+        if let Some(e) = &r.evaluation {
+            let g = &flagged[gi].0;
             pairs.extend(
-                g.outliers(e, &g.values)
+                g.outliers(e, &r.values)
                     .into_iter()
                     .map(|(vi, p)| ((gi, vi), p)),
             );
         }
-    } else {
-        // Re-evaluation needs the events of every outlier value of every round; a round
-        // that meets a value not fetched yet is run again once its events are here.
-        let results = loop {
-            let mut missing: BTreeSet<(usize, usize)> = BTreeSet::new();
-            let results: Vec<weighted::Reevaluation<String>> = flagged
-                .iter()
-                .enumerate()
-                .map(|(gi, (g, _))| {
-                    weighted::reevaluate(&uc.trigger, &g.values, |vi, e| {
-                        let Some(hits) = cache.get(&(gi, vi)) else {
-                            missing.insert((gi, vi));
-                            return BTreeSet::new();
-                        };
-                        let o = e.outliers.iter().find(|o| o.index == vi);
-                        let p = g.pair(vi, e, o.map_or(0.0, |o| o.confidence), 0);
-                        hits.iter()
-                            .filter(|h| is_whitelisted(uc, &p, h, &path_of))
-                            .map(|h| h.id.clone())
-                            .collect()
-                    })
-                })
-                .collect();
-            if missing.is_empty() {
-                break results;
-            }
-            let wanted: Vec<(usize, usize)> = missing.into_iter().collect();
-            fetcher.fetch(cx, &flagged, &wanted, &mut cache).await?;
-        };
-        for (gi, r) in results.iter().enumerate() {
-            whitelisted.extend(r.whitelisted.values().flatten().cloned());
-            let g = &flagged[gi].0;
-            if let Some(e) = &r.evaluation {
-                pairs.extend(
-                    g.outliers(e, &r.values)
-                        .into_iter()
-                        .map(|(vi, p)| ((gi, vi), p)),
-                );
-            }
-        }
     }
-    rep.whitelisted_events = whitelisted.len() as u64;
+    Ok((pairs, whitelisted))
+}
 
-    // One entry per (event, pair); the report keeps the first event's summary per pair.
-    let mut by_id: BTreeMap<String, Vec<Map<String, Value>>> = BTreeMap::new();
-    rep.outliers.clear();
-    for (key, p) in &pairs {
-        let (gi, vi) = *key;
-        let keys = tag::model_keys(uc, p);
-        let mut sample_summary = None;
-        for h in cache.get(&(gi, vi)).into_iter().flatten() {
-            if whitelisted.contains(&h.id) {
-                continue;
-            }
-            let s = tag::summary(uc, &keys, p, &h.source, path_of);
-            sample_summary.get_or_insert_with(|| s.clone());
-            by_id
-                .entry(h.id.clone())
-                .or_default()
-                .push(tag::entry(uc, &keys, s));
-        }
-        let values = &flagged[gi].0.values;
-        let weighted: Vec<(f64, u64)> = values.iter().map(|v| (v.metric, v.doc_count)).collect();
-        rep.outliers.push(OutlierReport {
-            aggregator: p.aggregator.join(" - "),
-            target: Some(p.target.clone()),
-            term_count: p.doc_count,
-            average: weighted::mean(&weighted),
-            decision_frontier: p.decision_frontier,
-            values: values.iter().map(|v| v.doc_count as usize).sum(),
-            non_outlier_values_sample: p.sample.clone(),
-            summary: sample_summary.unwrap_or_else(|| uc.outlier_summary.raw.clone()),
-        });
+/// The report line of one outlier pair; `average` and `values` over the aggregator's
+/// events as counted.
+fn outlier_report(
+    uc: &UseCase,
+    p: &PairOutlier,
+    g: &Group,
+    sample_summary: Option<String>,
+) -> OutlierReport {
+    let weighted: Vec<(f64, u64)> = g.values.iter().map(|v| (v.metric, v.doc_count)).collect();
+    OutlierReport {
+        aggregator: p.aggregator.join(" - "),
+        target: Some(p.target.clone()),
+        term_count: p.doc_count,
+        average: weighted::mean(&weighted),
+        decision_frontier: p.decision_frontier,
+        values: g.values.iter().map(|v| v.doc_count as usize).sum(),
+        non_outlier_values_sample: p.sample.clone(),
+        summary: sample_summary.unwrap_or_else(|| uc.outlier_summary.raw.clone()),
     }
-    rep.detection_ms = t0.elapsed().as_millis() as u64;
-    if cx.dry_run || by_id.is_empty() {
-        return Ok(Detection::default());
-    }
-    Ok(Detection {
-        requests: tag::requests(uc, &query, &by_id),
-    })
 }
 
 /// What fetching the events of outlier pairs needs.
@@ -329,16 +365,16 @@ impl Fetcher<'_> {
         &self,
         cx: &Context<'_, C>,
         flagged: &[(Group, Evaluation)],
-        wanted: &[(usize, usize)],
-        cache: &mut HashMap<(usize, usize), Events>,
+        wanted: &[PairKey],
+        cache: &mut HashMap<PairKey, Events>,
     ) -> Result<(), EsError> {
-        let wanted: Vec<(usize, usize)> = wanted
+        let wanted: Vec<PairKey> = wanted
             .iter()
             .filter(|k| !cache.contains_key(k))
             .copied()
             .collect();
         // (aggregator values, flattened target) -> pair keys.
-        let mut lookup: HashMap<(Vec<String>, String), (usize, usize)> = HashMap::new();
+        let mut lookup: HashMap<(Vec<String>, String), PairKey> = HashMap::new();
         let mut clauses = Vec::new();
         for &(gi, vi) in &wanted {
             let g = &flagged[gi].0;
