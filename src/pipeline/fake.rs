@@ -48,6 +48,8 @@ struct Fake {
     pages_served: RefCell<u64>,
     /// `ignore_above` of every keyword field in the mapping.
     ignore_above: Option<u64>,
+    /// Per composite page served: whether a source was a script (metrics' `_source` path).
+    script_sources: RefCell<Vec<bool>>,
 }
 
 fn fake_policy() -> Policy {
@@ -247,6 +249,9 @@ impl Cluster for Fake {
             });
         }
         *self.pages_served.borrow_mut() = n;
+        self.script_sources
+            .borrow_mut()
+            .push(plan.sources.iter().any(|s| s.script.is_some()));
         let mut counts: BTreeMap<Vec<String>, u64> = BTreeMap::new();
         for (_, src) in self.visible(&plan.query) {
             // Doc values for field sources; the metrics script's encoding of `_source` for
@@ -307,8 +312,27 @@ impl Cluster for Fake {
         }))
         .unwrap())
     }
-    async fn search(&self, _index: &str, _body: &Value, _what: &str) -> Result<Value, EsError> {
-        unimplemented!("no test of the fake sends a plain search")
+    async fn search(&self, _index: &str, body: &Value, what: &str) -> Result<Value, EsError> {
+        // Only metrics' check that doc values stand for every target value is answered:
+        // events whose `cmd` is a list of several values, or, under ignore_above, has no
+        // indexed value (missing or too long).
+        assert!(what.contains("doc values"), "unexpected search: {what}");
+        self.log.borrow_mut().push(format!("search {what}"));
+        let field = body["query"]["bool"]["should"][0]["script"]["script"]["params"]["field"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let n = self
+            .events
+            .iter()
+            .filter(|(_, e)| match (e.get(&field), self.ignore_above) {
+                (Some(Value::Array(a)), _) => a.len() > 1,
+                (None, Some(_)) => true,
+                (Some(Value::String(v)), Some(n)) => v.chars().count() as u64 > n,
+                _ => false,
+            })
+            .count();
+        Ok(json!({ "hits": { "total": { "value": n, "relation": "eq" } } }))
     }
     async fn scan(
         &self,
@@ -727,4 +751,30 @@ async fn metrics_whitelist_moves_the_frontier_and_fetches_the_new_outlier() {
     );
     let tagged: Vec<String> = f.tagged.borrow().iter().cloned().collect();
     assert_eq!(tagged, vec!["nine"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn metrics_counts_from_doc_values_when_every_value_is_indexed_once() {
+    // Without the list event, every cmd is one indexed value: doc values serve, and the
+    // outliers are the same as from _source.
+    let mut f = long_lines();
+    f.events.retain(|(id, _)| id != "list");
+    let (r, rep) = run(&f, &metrics_use_case("high", 200, ""), 100, true).await;
+    r.unwrap();
+    assert_eq!(*f.script_sources.borrow(), vec![false]);
+    assert_eq!(outliers(&rep), vec![("p".into(), Some("x".repeat(60)))]);
+    // With the list, or under an ignore_above that a value exceeds, _source is read.
+    let f = long_lines();
+    run(&f, &metrics_use_case("high", 200, ""), 100, true)
+        .await
+        .0
+        .unwrap();
+    assert_eq!(*f.script_sources.borrow(), vec![true]);
+    let mut f = long_lines();
+    f.events.retain(|(id, _)| id != "list");
+    f.ignore_above = Some(32);
+    let (r, rep) = run(&f, &metrics_use_case("high", 200, ""), 100, true).await;
+    r.unwrap();
+    assert_eq!(*f.script_sources.borrow(), vec![true]);
+    assert_eq!(outliers(&rep), vec![("p".into(), Some("x".repeat(60)))]);
 }

@@ -19,10 +19,34 @@ use crate::evaluate::pystr;
 /// The painless script of the target source; see the file for what it returns.
 pub const TARGET_SCRIPT: &str = include_str!("metrics_target.painless");
 
-/// The counting plan of a metrics use case: `a0..` terms on the aggregator fields, `t0` a
-/// terms source over [`TARGET_SCRIPT`] reading `target_path` in `_source`. The filter has
-/// `exists` on the aggregator fields only (see [`super::filter_query_on`]).
-pub fn search(uc: &UseCase, window: TimeWindow, page_size: u32, target_path: &str) -> SearchPlan {
+/// Where the counting reads the target value from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetSource {
+    /// The field's doc values (a plain `terms` source): only when every event of the
+    /// filter has exactly one indexed value and the mapping keeps values as written
+    /// ([`TargetMapping::doc_values_may_serve`], [`single_value_check_body`]).
+    DocValues,
+    /// [`TARGET_SCRIPT`] over `_source` at this path: lists flattened, numbers as written,
+    /// values over `ignore_above` counted.
+    Source,
+}
+
+/// The filter of a metrics use case: its query, the time range, `exists` on the
+/// aggregator fields only (a keyword value over `ignore_above` does not `exist`, yet it
+/// counts when the target is read from `_source`).
+pub fn filter(uc: &UseCase, window: TimeWindow) -> Value {
+    filter_query_on(uc, window, uc.aggregator.iter())
+}
+
+/// The counting plan of a metrics use case: `a0..` terms on the aggregator fields, `t0`
+/// the target, from doc values or from `_source` at `target_path` (see [`TargetSource`]).
+pub fn search(
+    uc: &UseCase,
+    window: TimeWindow,
+    page_size: u32,
+    target_path: &str,
+    from: TargetSource,
+) -> SearchPlan {
     let mut sources: Vec<Source> = uc
         .aggregator
         .iter()
@@ -36,20 +60,53 @@ pub fn search(uc: &UseCase, window: TimeWindow, page_size: u32, target_path: &st
     sources.push(Source {
         name: "t0".into(),
         field: uc.target[0].clone(),
-        script: Some(json!({
-            "lang": "painless",
-            "source": TARGET_SCRIPT,
-            "params": { "path": target_path }
-        })),
+        script: (from == TargetSource::Source).then(|| {
+            json!({
+                "lang": "painless",
+                "source": TARGET_SCRIPT,
+                "params": { "path": target_path }
+            })
+        }),
     });
     SearchPlan {
         use_case: uc.name.clone(),
         index: uc.index_pattern.clone(),
-        query: filter_query_on(uc, window, uc.aggregator.iter()),
+        query: filter(uc, window),
         sources,
         aggregator_len: uc.aggregator.len(),
         page_size,
         preference: format!("esoutliers-{}", uc.name),
+    }
+}
+
+/// Counts the events of `filter` whose target doc values cannot stand for the `_source`
+/// value: more than one indexed value (a list), or, when the mapping has an `ignore_above`,
+/// no indexed value (over the limit, or missing: the index cannot tell them apart). Zero
+/// allows [`TargetSource::DocValues`].
+/// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/query-dsl-script-query.html>
+pub fn single_value_check_body(filter: &Value, field: &str, ignore_above: bool) -> Value {
+    let mut should = vec![json!({ "script": { "script": {
+        "lang": "painless",
+        "source": "doc[params.field].size() > 1",
+        "params": { "field": field }
+    } } })];
+    if ignore_above {
+        should.push(json!({ "bool": { "must_not": [ { "exists": { "field": field } } ] } }));
+    }
+    json!({
+        "size": 0,
+        "track_total_hits": true,
+        "query": { "bool": { "filter": [ filter ], "should": should, "minimum_should_match": 1 } }
+    })
+}
+
+/// A bucket's target key as elements: decoded ([`decode_target`]) when read from
+/// `_source`, one string when read from doc values. `None` for a key that cannot be.
+pub fn target_items(key: &Value, from: TargetSource) -> Option<Vec<TargetItem>> {
+    let s = key.as_str()?;
+    match from {
+        TargetSource::DocValues => Some(vec![TargetItem::Str(s.to_string())]),
+        TargetSource::Source => decode_target(s),
     }
 }
 
@@ -133,6 +190,8 @@ pub struct TargetMapping {
     pub types: Vec<String>,
     /// The smallest `ignore_above` of a keyword mapping; `None` when none sets it.
     pub ignore_above: Option<u64>,
+    /// Some mapping sets a `normalizer`: doc values are not the values as written.
+    pub normalized: bool,
 }
 
 impl TargetMapping {
@@ -149,6 +208,7 @@ impl TargetMapping {
                         m.types.push(t.to_string());
                     }
                 }
+                m.normalized |= leaf.get("normalizer").is_some();
                 if let Some(n) = leaf["ignore_above"].as_u64() {
                     m.ignore_above = Some(m.ignore_above.map_or(n, |o| o.min(n)));
                 }
@@ -156,6 +216,16 @@ impl TargetMapping {
         }
         m.types.sort();
         m
+    }
+
+    /// Doc values may stand for the `_source` value: every mapping is `keyword` without
+    /// a normalizer. (Still to be checked per event: [`single_value_check_body`].)
+    /// Differences left on this path, each needing a list with a repeated or null element
+    /// (`["x", "x"]` is one doc value, 0.2.17 flattens it to `x - x`) or a JSON boolean or
+    /// exponent-notation number in a keyword field (indexed as written: `true`, `1e3`;
+    /// 0.2.17 reads `True`, `1000.0`).
+    pub fn doc_values_may_serve(&self) -> bool {
+        self.only(&["keyword"]) && !self.normalized
     }
 
     fn only(&self, kinds: &[&str]) -> bool {
@@ -275,6 +345,7 @@ mod tests {
         let kw = TargetMapping {
             types: vec!["keyword".into()],
             ignore_above: Some(3),
+            normalized: false,
         };
         assert!(kw.term("c", &TargetItem::Str("abc".into())).is_some());
         // "🙂🙂" is 2 code points but 4 UTF-16 units: over the limit of 3.
@@ -282,7 +353,7 @@ mod tests {
         assert!(kw.term("c", &TargetItem::Float(1.5)).is_none());
         let long = TargetMapping {
             types: vec!["long".into()],
-            ignore_above: None,
+            ..TargetMapping::default()
         };
         assert_eq!(
             long.term("n", &TargetItem::Float(5000.5)),
@@ -290,7 +361,7 @@ mod tests {
         );
         let mixed = TargetMapping {
             types: vec!["keyword".into(), "long".into()],
-            ignore_above: None,
+            ..TargetMapping::default()
         };
         assert!(mixed.term("n", &TargetItem::Int("5".into())).is_none());
     }
@@ -308,6 +379,7 @@ mod tests {
         let kw = TargetMapping {
             types: vec!["keyword".into()],
             ignore_above: Some(8),
+            normalized: false,
         };
         let list = decode_target("s3:svcs2:-k").unwrap();
         assert_eq!(
@@ -333,7 +405,7 @@ mod tests {
     fn counting_plan_reads_the_target_from_source_without_exists_on_it() {
         let uc = use_case();
         let w = TimeWindow::ending_at(time::macros::datetime!(2026-11-28 00:00 UTC), 24);
-        let sp = search(&uc, w, 100, "cmd");
+        let sp = search(&uc, w, 100, "cmd", TargetSource::Source);
         let body = sp.page_body(None);
         let sources = &body["aggs"]["pairs"]["composite"]["sources"];
         assert_eq!(
@@ -347,5 +419,40 @@ mod tests {
         let q = sp.query.to_string();
         assert!(q.contains(r#"{"exists":{"field":"proc"}}"#), "{q}");
         assert!(!q.contains(r#"{"exists":{"field":"cmd"}}"#), "{q}");
+        let fast = search(&uc, w, 100, "cmd", TargetSource::DocValues).page_body(None);
+        assert_eq!(
+            fast["aggs"]["pairs"]["composite"]["sources"][1],
+            json!({ "t0": { "terms": { "field": "cmd" } } })
+        );
+    }
+
+    #[test]
+    fn doc_values_serve_only_keyword_without_normalizer() {
+        let mut m = TargetMapping {
+            types: vec!["keyword".into()],
+            ignore_above: Some(256),
+            normalized: false,
+        };
+        assert!(m.doc_values_may_serve());
+        m.normalized = true;
+        assert!(!m.doc_values_may_serve());
+        let long = TargetMapping {
+            types: vec!["long".into()],
+            ..TargetMapping::default()
+        };
+        assert!(!long.doc_values_may_serve());
+    }
+
+    #[test]
+    fn single_value_check_counts_missing_values_only_under_ignore_above() {
+        let f = json!({ "match_all": {} });
+        let with = single_value_check_body(&f, "cmd", true);
+        let without = single_value_check_body(&f, "cmd", false);
+        assert_eq!(with["query"]["bool"]["should"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            without["query"]["bool"]["should"].as_array().unwrap().len(),
+            1
+        );
+        assert_eq!(with["track_total_hits"], json!(true));
     }
 }
