@@ -418,7 +418,21 @@ impl Fetcher<'_> {
             ));
             cache.insert((gi, vi), Vec::new());
         }
-        for chunk in clauses.chunks((cx.limits.max_clauses / 8).max(1)) {
+        // Requests stay under the clause limit, counted as Lucene 9 does (every query of
+        // the tree; a list target adds a term per element), a quarter kept for the filter.
+        let budget = (cx.limits.max_clauses * 3 / 4).max(1);
+        let mut chunks: Vec<(usize, Vec<Value>)> = Vec::new();
+        for c in clauses {
+            let n = plan::query_count(&c);
+            match chunks.last_mut() {
+                Some((cost, chunk)) if *cost + n <= budget => {
+                    *cost += n;
+                    chunk.push(c);
+                }
+                _ => chunks.push((n, vec![c])),
+            }
+        }
+        for (_, chunk) in &chunks {
             let q = crate::plan::restrict(self.query, chunk, &[]);
             let mut each = |hit: Hit| {
                 let Some(t) =

@@ -296,6 +296,22 @@ pub fn pair_clause(
     json!({ "bool": { "filter": filter } })
 }
 
+/// How many queries `clause` holds (every `bool`, `term`, ... of the tree), as Lucene 9
+/// counts them against `indices.query.bool.max_clause_count`.
+pub fn query_count(clause: &Value) -> usize {
+    match clause {
+        Value::Object(m) if m.contains_key("bool") => {
+            1 + ["filter", "should", "must", "must_not"]
+                .iter()
+                .filter_map(|k| m["bool"].get(k).and_then(Value::as_array))
+                .flatten()
+                .map(query_count)
+                .sum::<usize>()
+        }
+        _ => 1,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,6 +407,14 @@ mod tests {
                   "minimum_should_match": 1 } }
             ] } })
         );
+        let list_clause = pair_clause(
+            &uc,
+            &["svc.exe".into()],
+            &[decode_target("s3:svcs2:-k").unwrap()],
+            &kw,
+        );
+        // bool(filter: term, bool(should: bool(filter: term, term))) = 6 queries.
+        assert_eq!(query_count(&list_clause), 6);
         // Over ignore_above the index holds nothing to match: the aggregator alone (the
         // caller matches each fetched event to its pair).
         let long = decode_target("s9:123456789").unwrap();
