@@ -101,6 +101,29 @@ fn restricted_ids(q: &Value, out: &mut BTreeSet<String>) {
     }
 }
 
+/// Which side of metrics' split count `q` selects: `Some(true)` the events needing
+/// `_source` (a script under `should`), `Some(false)` the others (under `must_not`).
+fn split_part(q: &Value) -> Option<bool> {
+    match q {
+        Value::Object(m) => {
+            let has_script = |k: &str| {
+                m.get(k)
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| a.iter().any(|c| c.get("script").is_some()))
+            };
+            if has_script("should") {
+                return Some(true);
+            }
+            if has_script("must_not") {
+                return Some(false);
+            }
+            m.values().find_map(split_part)
+        }
+        Value::Array(a) => a.iter().find_map(split_part),
+        _ => None,
+    }
+}
+
 /// What `plan/metrics_target.painless` returns for a `_source` value.
 fn encode_target(v: Option<&Value>) -> Option<String> {
     let items = match v? {
@@ -159,6 +182,9 @@ impl Fake {
         restricted_ids(query, &mut only);
         // A query restricted to outlier pairs (candidate fetch, tagging, the check after
         // tagging) names their parents and children.
+        // Metrics' split count: `should: [script ...]` selects the events whose target
+        // needs `_source`, `must_not: [script ...]` the others.
+        let part = split_part(query);
         let (mut parents, mut children) = (BTreeSet::new(), BTreeSet::new());
         named(query, "parent", &mut parents);
         named(query, "child", &mut children);
@@ -170,10 +196,22 @@ impl Fake {
             .filter(|(id, src)| {
                 !ex.contains(id)
                     && (only.is_empty() || only.contains(id))
+                    && part.is_none_or(|p| p == self.needs_source(src))
                     && named_ok(src, &parents, "parent")
                     && named_ok(src, &children, "child")
             })
             .collect()
+    }
+
+    /// The event's `cmd` cannot be read from doc values: several values, or, under
+    /// ignore_above, none indexed (missing or too long).
+    fn needs_source(&self, e: &Value) -> bool {
+        match (e.get("cmd"), self.ignore_above) {
+            (Some(Value::Array(a)), _) => a.len() > 1,
+            (None, Some(_)) => true,
+            (Some(Value::String(v)), Some(n)) => v.chars().count() as u64 > n,
+            _ => false,
+        }
     }
 
     fn log(&self) -> Vec<String> {
@@ -253,6 +291,7 @@ impl Cluster for Fake {
             .borrow_mut()
             .push(plan.sources.iter().any(|s| s.script.is_some()));
         let mut counts: BTreeMap<Vec<String>, u64> = BTreeMap::new();
+        let visible = self.visible(&plan.query).len();
         for (_, src) in self.visible(&plan.query) {
             // Doc values for field sources; the metrics script's encoding of `_source` for
             // a script source (a missing or unusable value puts the event in no bucket).
@@ -307,30 +346,20 @@ impl Cluster for Fake {
         Ok(serde_json::from_value(json!({
             "took": 1,
             "_shards": { "total": 1, "successful": 1, "failed": 0 },
-            "hits": { "total": { "value": self.events.len(), "relation": "eq" } },
+            "hits": { "total": { "value": visible, "relation": "eq" } },
             "aggregations": { "pairs": { "after_key": after_key, "buckets": buckets } }
         }))
         .unwrap())
     }
     async fn search(&self, _index: &str, body: &Value, what: &str) -> Result<Value, EsError> {
-        // Only metrics' check that doc values stand for every target value is answered:
-        // events whose `cmd` is a list of several values, or, under ignore_above, has no
-        // indexed value (missing or too long).
+        // Only metrics' check that doc values stand for every target value is answered.
         assert!(what.contains("doc values"), "unexpected search: {what}");
         self.log.borrow_mut().push(format!("search {what}"));
-        let field = body["query"]["bool"]["should"][0]["script"]["script"]["params"]["field"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        assert_eq!(split_part(&body["query"]), Some(true), "{body}");
         let n = self
             .events
             .iter()
-            .filter(|(_, e)| match (e.get(&field), self.ignore_above) {
-                (Some(Value::Array(a)), _) => a.len() > 1,
-                (None, Some(_)) => true,
-                (Some(Value::String(v)), Some(n)) => v.chars().count() as u64 > n,
-                _ => false,
-            })
+            .filter(|(_, e)| self.needs_source(e))
             .count();
         Ok(json!({ "hits": { "total": { "value": n, "relation": "eq" } } }))
     }
@@ -763,18 +792,23 @@ async fn metrics_counts_from_doc_values_when_every_value_is_indexed_once() {
     r.unwrap();
     assert_eq!(*f.script_sources.borrow(), vec![false]);
     assert_eq!(outliers(&rep), vec![("p".into(), Some("x".repeat(60)))]);
-    // With the list, or under an ignore_above that a value exceeds, _source is read.
+    // With the list, or under an ignore_above that a value exceeds, two passes: those
+    // events from _source first, the others from doc values, merged per aggregator.
     let f = long_lines();
-    run(&f, &metrics_use_case("high", 200, ""), 100, true)
-        .await
-        .0
-        .unwrap();
-    assert_eq!(*f.script_sources.borrow(), vec![true]);
+    let (r, rep) = run(&f, &metrics_use_case("low", 50, ""), 100, true).await;
+    r.unwrap();
+    assert_eq!(*f.script_sources.borrow(), vec![true, false]);
+    assert_eq!(outliers(&rep), vec![("p".into(), Some("ab - cd".into()))]);
+    assert_eq!(rep.events_in_window, Some(24));
     let mut f = long_lines();
     f.events.retain(|(id, _)| id != "list");
     f.ignore_above = Some(32);
     let (r, rep) = run(&f, &metrics_use_case("high", 200, ""), 100, true).await;
     r.unwrap();
-    assert_eq!(*f.script_sources.borrow(), vec![true]);
+    assert_eq!(*f.script_sources.borrow(), vec![true, false]);
+    // p's 60-character lines come from _source and join the 14s from doc values (mean
+    // 17.9, frontier 35.8); q's only line, from _source alone, is not beyond its own mean.
     assert_eq!(outliers(&rep), vec![("p".into(), Some("x".repeat(60)))]);
+    assert_eq!(rep.outliers[0].term_count, 2);
+    assert_eq!(rep.outliers[0].values, 22);
 }

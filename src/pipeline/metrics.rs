@@ -9,13 +9,15 @@
 //! Must not: build request bodies (`plan`, `tag`) or do metric or trigger math
 //! (`evaluate::metric`, `evaluate::weighted`).
 //!
-//! Where the target value comes from: the field's doc values when one count shows they
-//! stand for every event's value (a keyword mapping without normalizer, no event with
-//! several values or, under `ignore_above`, without an indexed one); else a script over
-//! `_source` (about 25 times slower: it parses every event), which flattens lists as 0.2.17
-//! does, gives numbers as written, and counts values over a keyword's `ignore_above` (not
-//! indexed) like any other. The mapping also tells which values a `term` query can select
-//! when the events of outlier pairs are fetched.
+//! Where the target value comes from: the field's doc values where they stand for the
+//! event's value (a keyword mapping without normalizer; exactly one indexed value), a
+//! script over `_source` elsewhere (lists, values over a keyword's `ignore_above`, which are
+//! not indexed, numeric fields; about 25 times slower: it parses the event), which
+//! flattens lists as 0.2.17 does and gives numbers as written. One count decides: none
+//! needs `_source` -> one doc-values pass; the mapping rules doc values out -> one `_source`
+//! pass; else two passes, the `_source` one first (its buckets held aside, joined to their
+//! aggregator during the doc-values pass). The mapping also tells which values a `term`
+//! query can select when the events of outlier pairs are fetched.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
@@ -30,7 +32,7 @@ use crate::evaluate::weighted::{self, Evaluation, MetricCount};
 use crate::evaluate::{self as ev, event};
 use crate::execute::{Cluster, EsError};
 use crate::plan::metrics::{self as plan, TargetItem, TargetMapping, TargetSource};
-use crate::plan::render;
+use crate::plan::{render, SearchPlan};
 use crate::report::{OutlierReport, UseCaseReport};
 use crate::tag::metrics::{self as tag, PairOutlier};
 
@@ -144,10 +146,9 @@ pub async fn detect<C: Cluster>(
             uc.name
         );
     }
-    let from = target_source(cx, uc, &mapping).await?;
-    let mut sp = plan::search(uc, cx.window, cx.page_size, &path_of(target), from);
-    let query = sp.query.clone();
-    let flagged = count_and_evaluate(cx, uc, spec.metric, &mut sp, from, rep).await?;
+    let query = plan::filter(uc, cx.window);
+    let passes = counting_passes(cx, uc, &mapping, &path_of(target)).await?;
+    let flagged = count_and_evaluate(cx, uc, spec.metric, passes, rep).await?;
 
     // The events of outlier pairs: whole events for whitelists, else only the fields the
     // summary and the pair matching need.
@@ -215,84 +216,132 @@ pub async fn detect<C: Cluster>(
     })
 }
 
-/// Doc values when they stand for every event's `_source` value (checked by one count of
-/// the events where they cannot); else the `_source` script, about 25 times slower.
-async fn target_source<C: Cluster>(
+/// How the target is counted: from doc values when one count shows they stand for every
+/// event's `_source` value; from `_source` when the mapping rules doc values out; else in
+/// two passes, `_source` only for the events that need it (lists, values not indexed) and
+/// doc values for the others. The `_source` pass comes first.
+async fn counting_passes<C: Cluster>(
     cx: &Context<'_, C>,
     uc: &UseCase,
     mapping: &TargetMapping,
-) -> Result<TargetSource, EsError> {
+    target_path: &str,
+) -> Result<Vec<(SearchPlan, TargetSource)>, EsError> {
+    let field = &uc.target[0];
+    let plan_of = |from| plan::search(uc, cx.window, cx.page_size, target_path, from);
     if !mapping.doc_values_may_serve() {
-        return Ok(TargetSource::Source);
+        return Ok(vec![(plan_of(TargetSource::Source), TargetSource::Source)]);
     }
-    let body = plan::single_value_check_body(
-        &plan::filter(uc, cx.window),
-        &uc.target[0],
-        mapping.ignore_above.is_some(),
-    );
+    let ignore_above = mapping.ignore_above.is_some();
+    let body = plan::single_value_check_body(&plan::filter(uc, cx.window), field, ignore_above);
     let what = "count events whose target doc values are not their value";
     let v = cx.cluster.search(&uc.index_pattern, &body, what).await?;
-    let n = v["hits"]["total"]["value"].as_u64();
+    let n = v["hits"]["total"]["value"].as_u64().unwrap_or(u64::MAX);
     tracing::debug!(
-        "{}: {n:?} event(s) with a list, or a value not indexed, in {}",
-        uc.name,
-        uc.target[0]
+        "{}: {n} event(s) with a list, or a value not indexed, in {field}",
+        uc.name
     );
-    Ok(if n == Some(0) {
-        TargetSource::DocValues
+    Ok(if n == 0 {
+        vec![(plan_of(TargetSource::DocValues), TargetSource::DocValues)]
     } else {
-        TargetSource::Source
+        vec![
+            (
+                plan::restricted(
+                    plan_of(TargetSource::Source),
+                    plan::needs_source(field, ignore_above),
+                ),
+                TargetSource::Source,
+            ),
+            (
+                plan::restricted(
+                    plan_of(TargetSource::DocValues),
+                    plan::doc_values_serve(field),
+                ),
+                TargetSource::DocValues,
+            ),
+        ]
     })
 }
 
 /// Pages through the counts, evaluating each aggregator as soon as the next one starts
 /// (buckets come sorted by aggregator): only aggregators with outliers are kept, with
-/// their first evaluation.
+/// their first evaluation. With two passes, the first one's buckets (the few events read
+/// from `_source`) are held aside and join their aggregator in the second.
 async fn count_and_evaluate<C: Cluster>(
     cx: &Context<'_, C>,
     uc: &UseCase,
     metric: Metric,
-    sp: &mut crate::plan::SearchPlan,
-    from: TargetSource,
+    mut passes: Vec<(SearchPlan, TargetSource)>,
     rep: &mut UseCaseReport,
 ) -> Result<Vec<(Group, Evaluation)>, EsError> {
     let mut flagged: Vec<(Group, Evaluation)> = Vec::new();
-    let mut cur: Option<Group> = None;
+    let mut aside: BTreeMap<Vec<String>, Vec<(Vec<TargetItem>, u64)>> = BTreeMap::new();
     let mut skipped = 0u64;
-    let finish = |g: Group, flagged: &mut Vec<(Group, Evaluation)>| {
-        if let Some(e) = weighted::evaluate(&uc.trigger, &g.values) {
-            if !e.outliers.is_empty() {
-                flagged.push((g, e));
-            }
-        }
-    };
-    let agg_names: Vec<String> = sp.sources[..sp.aggregator_len]
-        .iter()
-        .map(|s| s.name.clone())
-        .collect();
-    super::count::pages(cx.cluster, sp, rep, |b| {
-        let agg: Vec<String> = agg_names
+    let mut events = 0u64;
+    let last = passes.len() - 1;
+    for (i, (sp, from)) in passes.iter_mut().enumerate() {
+        let from = *from;
+        let agg_names: Vec<String> = sp.sources[..sp.aggregator_len]
             .iter()
-            .map(|n| b.key.get(n).map(render).unwrap_or_default())
+            .map(|s| s.name.clone())
             .collect();
-        let Some(items) = b.key.get("t0").and_then(|k| plan::target_items(k, from)) else {
-            skipped += b.doc_count;
-            return;
+        let mut cur: Option<Group> = None;
+        let mut finish = |g: Group| {
+            if let Some(e) = weighted::evaluate(&uc.trigger, &g.values) {
+                if !e.outliers.is_empty() {
+                    flagged.push((g, e));
+                }
+            }
         };
-        if cur.as_ref().is_some_and(|g| g.aggregator != agg) {
+        super::count::pages(cx.cluster, sp, rep, |b| {
+            let agg: Vec<String> = agg_names
+                .iter()
+                .map(|n| b.key.get(n).map(render).unwrap_or_default())
+                .collect();
+            let Some(items) = b.key.get("t0").and_then(|k| plan::target_items(k, from)) else {
+                skipped += b.doc_count;
+                return;
+            };
+            if i < last {
+                aside.entry(agg).or_default().push((items, b.doc_count));
+                return;
+            }
+            if cur.as_ref().is_some_and(|g| g.aggregator != agg) {
+                if let Some(g) = cur.take() {
+                    finish(g);
+                }
+            }
+            let g = cur.get_or_insert_with(|| {
+                let mut g = Group::new(agg.clone());
+                for (items, n) in aside.remove(&agg).unwrap_or_default() {
+                    if !g.add(metric, items, n) {
+                        skipped += n;
+                    }
+                }
+                g
+            });
+            if !g.add(metric, items, b.doc_count) {
+                skipped += b.doc_count;
+            }
+        })
+        .await?;
+        events += rep.events_in_window.unwrap_or(0);
+        if i == last {
             if let Some(g) = cur.take() {
-                finish(g, &mut flagged);
+                finish(g);
+            }
+            // Aggregators whose every event was read from `_source`.
+            for (agg, buckets) in std::mem::take(&mut aside) {
+                let mut g = Group::new(agg);
+                for (items, n) in buckets {
+                    if !g.add(metric, items, n) {
+                        skipped += n;
+                    }
+                }
+                finish(g);
             }
         }
-        let g = cur.get_or_insert_with(|| Group::new(agg));
-        if !g.add(metric, items, b.doc_count) {
-            skipped += b.doc_count;
-        }
-    })
-    .await?;
-    if let Some(g) = cur.take() {
-        finish(g, &mut flagged);
     }
+    rep.events_in_window = Some(events);
     if skipped > 0 {
         tracing::debug!(
             "{}: {skipped} event(s) skipped: {} gives no metric for their target value",

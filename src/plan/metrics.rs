@@ -79,25 +79,50 @@ pub fn search(
     }
 }
 
-/// Counts the events of `filter` whose target doc values cannot stand for the `_source`
-/// value: more than one indexed value (a list), or, when the mapping has an `ignore_above`,
-/// no indexed value (over the limit, or missing: the index cannot tell them apart). Zero
-/// allows [`TargetSource::DocValues`].
+/// The events whose target doc values cannot stand for the `_source` value: more than one
+/// indexed value (a list), or, when the mapping has an `ignore_above`, no indexed value
+/// (over the limit, or missing: the index cannot tell them apart).
 /// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/query-dsl-script-query.html>
-pub fn single_value_check_body(filter: &Value, field: &str, ignore_above: bool) -> Value {
-    let mut should = vec![json!({ "script": { "script": {
-        "lang": "painless",
-        "source": "doc[params.field].size() > 1",
-        "params": { "field": field }
-    } } })];
+pub fn needs_source(field: &str, ignore_above: bool) -> Value {
+    let mut should = vec![several_values(field)];
     if ignore_above {
         should.push(json!({ "bool": { "must_not": [ { "exists": { "field": field } } ] } }));
     }
+    json!({ "bool": { "should": should, "minimum_should_match": 1 } })
+}
+
+/// The events whose target doc values stand for the value: exactly one indexed value.
+/// With [`needs_source`] it splits the events of a filter in two (events without a value
+/// and without `ignore_above` are in neither: they have no value to measure).
+pub fn doc_values_serve(field: &str) -> Value {
+    json!({ "bool": {
+        "filter": [ { "exists": { "field": field } } ],
+        "must_not": [ several_values(field) ]
+    } })
+}
+
+fn several_values(field: &str) -> Value {
+    json!({ "script": { "script": {
+        "lang": "painless",
+        "source": "doc[params.field].size() > 1",
+        "params": { "field": field }
+    } } })
+}
+
+/// Counts the events of `filter` that [`needs_source`] selects. Zero: doc values serve
+/// every event.
+pub fn single_value_check_body(filter: &Value, field: &str, ignore_above: bool) -> Value {
     json!({
         "size": 0,
         "track_total_hits": true,
-        "query": { "bool": { "filter": [ filter ], "should": should, "minimum_should_match": 1 } }
+        "query": { "bool": { "filter": [ filter, needs_source(field, ignore_above) ] } }
     })
+}
+
+/// `plan` restricted to the events of `part` (one side of a split count).
+pub fn restricted(mut plan: SearchPlan, part: Value) -> SearchPlan {
+    plan.query = json!({ "bool": { "filter": [ plan.query, part ] } });
+    plan
 }
 
 /// A bucket's target key as elements: decoded ([`decode_target`]) when read from
@@ -219,11 +244,12 @@ impl TargetMapping {
     }
 
     /// Doc values may stand for the `_source` value: every mapping is `keyword` without
-    /// a normalizer. (Still to be checked per event: [`single_value_check_body`].)
-    /// Differences left on this path, each needing a list with a repeated or null element
-    /// (`["x", "x"]` is one doc value, 0.2.17 flattens it to `x - x`) or a JSON boolean or
-    /// exponent-notation number in a keyword field (indexed as written: `true`, `1e3`;
-    /// 0.2.17 reads `True`, `1000.0`).
+    /// a normalizer. (Still to be checked per event: [`needs_source`].)
+    /// Differences left on this path: a list with a repeated or null element (`["x", "x"]`
+    /// is one doc value, 0.2.17 flattens it to `x - x`), an empty list (no doc value: not
+    /// counted; 0.2.17 measures the empty string), a JSON boolean or exponent-notation
+    /// number in a keyword field (indexed as written: `true`, `1e3`; 0.2.17 reads `True`,
+    /// `1000.0`).
     pub fn doc_values_may_serve(&self) -> bool {
         self.only(&["keyword"]) && !self.normalized
     }
@@ -472,11 +498,14 @@ mod tests {
         let f = json!({ "match_all": {} });
         let with = single_value_check_body(&f, "cmd", true);
         let without = single_value_check_body(&f, "cmd", false);
-        assert_eq!(with["query"]["bool"]["should"].as_array().unwrap().len(), 2);
-        assert_eq!(
-            without["query"]["bool"]["should"].as_array().unwrap().len(),
-            1
-        );
+        let should = |b: &Value| {
+            b["query"]["bool"]["filter"][1]["bool"]["should"]
+                .as_array()
+                .unwrap()
+                .len()
+        };
+        assert_eq!(should(&with), 2);
+        assert_eq!(should(&without), 1);
         assert_eq!(with["track_total_hits"], json!(true));
     }
 }
