@@ -23,12 +23,15 @@
 //!
 //! Modules: [`trigger`] (frontiers), [`within`] (one aggregator), [`across`] (all
 //! aggregators), [`whitelist`] (strings, matching, re-evaluation), [`pystr`] (Python's
-//! `str()` of event values, as ee-outliers' whitelist sees them).
+//! `str()` of event values, as ee-outliers' whitelist sees them, and the other Python
+//! spellings ee-outliers writes), [`sudden`] (the sudden_appearance model: windows and
+//! per-pair decisions from time buckets).
 
 pub mod across;
 pub mod event;
 mod model;
 pub mod pystr;
+pub mod sudden;
 pub mod trigger;
 pub mod whitelist;
 pub mod within;
