@@ -14,6 +14,8 @@ use crate::config::{Filter, UseCase};
 use crate::es::{AfterKey, CompositeBucket, PAIRS_AGG};
 use crate::evaluate::{Finding, Observation};
 
+pub mod sudden;
+
 /// Default composite page size when the cluster's `search.max_buckets` is not known
 /// (the limit on Elasticsearch 7.0-7.8); `run` raises it to the cluster's own limit.
 pub const DEFAULT_PAGE_SIZE: u32 = 10_000;
@@ -76,6 +78,14 @@ pub fn filter_query(uc: &UseCase, window: TimeWindow) -> Value {
     let mut filters = vec![json!({
         "range": { uc.timestamp_field.as_str(): { "gte": gte, "lt": lt, "format": "strict_date_optional_time" } }
     })];
+    filters.extend(use_case_clauses(uc));
+    json!({ "bool": { "filter": filters } })
+}
+
+/// The filter clauses every model shares besides its time range: `exists` on every
+/// aggregator and target field, then the use case's own query.
+fn use_case_clauses(uc: &UseCase) -> Vec<Value> {
+    let mut filters = Vec::new();
     for f in uc.fields() {
         filters.push(json!({ "exists": { "field": f } }));
     }
@@ -85,7 +95,7 @@ pub fn filter_query(uc: &UseCase, window: TimeWindow) -> Value {
         Filter::QueryString(q) => filters.push(json!({ "query_string": { "query": q } })),
         Filter::Dsl(v) => filters.push(v.clone()),
     }
-    json!({ "bool": { "filter": filters } })
+    filters
 }
 
 /// The counting plan of one use case.
