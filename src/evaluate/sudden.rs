@@ -37,9 +37,10 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
 
+use super::event;
 use super::model::join;
-use super::pystr::{naive_datetime_str, timedelta_str};
-use crate::config::SuddenAppearanceSpec;
+use super::pystr::{naive_datetime_str, str_of, textwrap_fill, timedelta_str};
+use crate::config::{SuddenAppearanceSpec, SummaryTemplate};
 
 const MINUTE_MS: i64 = 60_000;
 
@@ -340,6 +341,49 @@ impl SuddenFinding {
             ),
         ]
     }
+}
+
+/// The `outlier_summary` of a sudden finding, as 0.2.17 builds it: a placeholder naming
+/// one of `extras` ([`SuddenFinding::extra_information`]) or `model_name` /
+/// `model_type` (compared case-insensitively, as 0.2.17 looks keys up) takes that value
+/// (a list joined with ", ", a number in decimal); any other placeholder is read from
+/// the tagged event's `_source` (`path` maps a placeholder to its `_source` path, as for
+/// terms); a field found nowhere stays `{field}`. The result is hard-wrapped at 150
+/// columns with [`textwrap_fill`], as every ee-outliers summary is.
+///
+/// 0.2.17 merges the event's fields and these values into one dictionary, the values
+/// replacing top-level event fields of the same name; an event field that differs only
+/// in case from one of them would win there, and loses here.
+pub fn summary(
+    template: &SummaryTemplate,
+    extras: &[(&str, Value)],
+    model: (&str, &str),
+    source: &Value,
+    path: impl Fn(&str) -> String,
+) -> String {
+    let (model_name, model_type) = model;
+    let filled = template.fill(|field| {
+        let key = field.to_lowercase();
+        let extra = match key.as_str() {
+            "model_name" => Some(Value::from(model_name)),
+            "model_type" => Some(Value::from(model_type)),
+            _ => extras
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.clone()),
+        };
+        match extra {
+            Some(Value::Array(items)) => {
+                Some(items.iter().map(str_of).collect::<Vec<_>>().join(", "))
+            }
+            Some(v) => Some(str_of(&v)),
+            None => {
+                let v = event::values(source, &path(field));
+                (!v.is_empty()).then(|| v.join(", "))
+            }
+        }
+    });
+    textwrap_fill(&filled, 150)
 }
 
 /// Where 0.2.17 would have cut its per-window `terms` aggregations (which keep the most
@@ -1093,5 +1137,62 @@ mod tests {
             prop_assert_eq!(got.max_targets_under_an_aggregator, max_targets);
             prop_assert_eq!(got.aggregators_over_target_cap, over_targets);
         }
+    }
+    #[test]
+    fn summary_fills_extra_fields_before_event_fields_and_wraps_at_150() {
+        use crate::config::SummaryPart;
+        let w = ten_hours();
+        let f = SuddenFinding {
+            aggregator: vec!["ws-1".into()],
+            target: vec!["cmd.exe".into()],
+            window: w.window(0),
+            first_ms: at(5, 0),
+        };
+        let extras = f.extra_information(&["host.name".into()], &["process.name".into()], 240, 2);
+        let t = |parts: &[&str]| SummaryTemplate {
+            raw: String::new(),
+            parts: parts
+                .iter()
+                .map(|p| match p.strip_prefix('{') {
+                    Some(f) => SummaryPart::Field(f.trim_end_matches('}').into()),
+                    None => SummaryPart::Text(p.to_string()),
+                })
+                .collect(),
+        };
+        let event = json!({ "user": { "name": "bob" }, "target_value": "hidden" });
+        let got = summary(
+            &t(&[
+                "{Target_Value}",
+                " new for ",
+                "{aggregator_value}",
+                " (",
+                "{aggregator}",
+                ") by ",
+                "{user.name}",
+                ", ",
+                "{num_target_value_in_window}",
+                " in ",
+                "{size_time_window}",
+                " ",
+                "{model_type}",
+                " ",
+                "{nowhere}",
+            ]),
+            &extras,
+            ("new_process", "sudden_appearance"),
+            &event,
+            |f| f.to_string(),
+        );
+        assert_eq!(
+            got,
+            "cmd.exe new for ws-1 (host.name) by bob, 2 in 4:00:00 sudden_appearance {nowhere}"
+        );
+        let long = summary(&t(&[&"x ".repeat(100)]), &extras, ("m", "t"), &event, |f| {
+            f.to_string()
+        });
+        assert_eq!(
+            long.lines().map(str::len).collect::<Vec<_>>(),
+            vec![149, 49]
+        );
     }
 }
