@@ -10,8 +10,9 @@ CARGO ?= cargo
 
 all: build
 
+## The product (esoutliers) and the tools crate (esoutliers-sample, esoutliers-baseline).
 build:
-	$(CARGO) build --release
+	$(CARGO) build --release --workspace
 
 ## The test command (README): format, lint, snapshots, unit tests and the integration
 ## tests on the real local node (started if needed).
@@ -49,14 +50,14 @@ test-matrix:
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 ## Review changed request snapshots interactively.
 snapshots:
 	$(CARGO) insta review
 
 demo: es-up
-	$(CARGO) build --release
+	$(CARGO) build --release --workspace
 	./target/release/esoutliers-sample load --url $(ES_URL) --index logs-endpoint-demo --events 300000 --hosts 40 --seed 7 --replace
 	./target/release/esoutliers run --config queries/rare_child_process.conf
 

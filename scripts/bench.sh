@@ -17,7 +17,7 @@ NOW=${BENCH_NOW:-2026-11-28T00:00:00Z}
 OUT=bench-out
 mkdir -p "$OUT"
 
-cargo build --release --quiet
+cargo build --release --quiet --workspace
 BIN=target/release
 
 count() { curl -fsS "$ES_URL/$1/_count" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])' 2>/dev/null || echo 0; }

@@ -13,7 +13,7 @@ SHAPES=${BENCH_PAIRS:-"1000x1000 2000x2000"}
 NOW=2026-11-28T00:00:00Z
 OUT=bench-out
 mkdir -p "$OUT"
-cargo build --release --quiet
+cargo build --release --quiet --workspace
 BIN=target/release
 
 list() { # prefix count -> "prefix0000.exe","prefix0001.exe",...

@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::time::Instant;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
@@ -16,10 +15,13 @@ use time::OffsetDateTime;
 use crate::cli::{Cli, Command, ConfigArgs, PlanArgs, RunArgs, Selection, UntagArgs};
 use crate::config::{self, Config, UseCase};
 use crate::es::AfterKey;
-use crate::evaluate::{self, event, Evaluator, Finding};
-use crate::execute::{redact_url, Cluster, ClusterOptions, Credentials, EsError, UpdateOptions};
-use crate::plan::{self, SearchPlan, TimeWindow, DEFAULT_PAGE_SIZE};
-use crate::report::{self, OutlierReport, RunSummary, Status, TaggingReport, UseCaseReport};
+use crate::evaluate::{self, Finding};
+use crate::execute::{
+    redact_url, ClusterOptions, Credentials, EsError, HttpCluster, Policy, UpdateOptions,
+};
+use crate::pipeline;
+use crate::plan::{self, TimeWindow, DEFAULT_PAGE_SIZE};
+use crate::report::{self, RunSummary, Status, UseCaseReport};
 use crate::tag::{self, Limits};
 
 /// Process exit status, decided here only (documented in the README and `--help`).
@@ -44,7 +46,8 @@ impl ExitStatus {
     }
 }
 
-/// `-v`/`-q` choose the filter; `RUST_LOG` overrides. Logs go to stderr.
+/// `-v`/`-q` choose the filter; `RUST_LOG` overrides. Logs go to stderr, coloured only
+/// when stderr is a terminal.
 pub fn init_logging(verbose: u8, quiet: bool) {
     let default = if quiet {
         "error"
@@ -57,8 +60,10 @@ pub fn init_logging(verbose: u8, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colour codes only for a person at a terminal; a log file (cron) gets plain text.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
@@ -105,13 +110,18 @@ fn cluster_url(cfg: &Config) -> String {
 }
 
 /// Opens the cluster and checks it answers; the exit status to return when it does not.
-async fn connect(cfg: &Config, insecure: bool) -> Result<(Cluster, String), ExitStatus> {
+async fn connect(
+    cfg: &Config,
+    insecure: bool,
+    policy: &Policy,
+) -> Result<(HttpCluster, String), ExitStatus> {
     let url = cluster_url(cfg);
-    let cluster = Cluster::open(cluster_options(&url, cfg.general.es_timeout_secs, insecure))
-        .map_err(|e| {
-            eprintln!("error: {e}");
-            ExitStatus::Cluster
-        })?;
+    let mut opts = cluster_options(&url, cfg.general.es_timeout_secs, insecure);
+    opts.policy = policy.clone();
+    let cluster = HttpCluster::open(opts).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitStatus::Cluster
+    })?;
     match cluster.info().await {
         Ok(info) => {
             tracing::info!("cluster {} at {}", info.product(), cluster.url());
@@ -150,7 +160,7 @@ async fn untag(args: &UntagArgs) -> Result<ExitStatus> {
 }
 
 async fn untag_config(cfg: &Config, ucs: &[&UseCase], args: &UntagArgs) -> ExitStatus {
-    let (cluster, _) = match connect(cfg, args.insecure).await {
+    let (cluster, _) = match connect(cfg, args.insecure, &Policy::default()).await {
         Ok(c) => c,
         Err(s) => return s,
     };
@@ -168,7 +178,12 @@ async fn untag_config(cfg: &Config, ucs: &[&UseCase], args: &UntagArgs) -> ExitS
     for index in indices {
         let req = tag::untag_request(index, &tag::tagged_events_query(None), &removal);
         match cluster
-            .update_by_query(&req.index, &req.body, &UpdateOptions::default(), |_| {})
+            .update_by_query(
+                &req.index,
+                &req.body,
+                &UpdateOptions::default(),
+                &mut |_| {},
+            )
             .await
         {
             Ok(r) => {
@@ -240,20 +255,22 @@ fn load_all(args: &ConfigArgs) -> Result<Vec<Config>, ExitStatus> {
     Ok(out)
 }
 
-/// `*` and `?` wildcards, matched against the whole name.
+/// `*` and `?` wildcards, matched against the whole name. Only those two are wildcards
+/// (the README promises no more): `[`, `]`, `{` and `}` are escaped into literals before
+/// globset sees the pattern, and a backslash is an ordinary character.
 fn glob_match(pattern: &str, name: &str) -> bool {
-    fn rec(p: &[char], n: &[char]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some('*'), _) => rec(&p[1..], n) || (!n.is_empty() && rec(p, &n[1..])),
-            (Some('?'), Some(_)) => rec(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a == b => rec(&p[1..], &n[1..]),
-            _ => false,
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    rec(&p, &n)
+    let literal_elsewhere: String = pattern
+        .chars()
+        .map(|c| match c {
+            '[' | ']' | '{' | '}' => format!("[{c}]"),
+            c => c.to_string(),
+        })
+        .collect();
+    globset::GlobBuilder::new(&literal_elsewhere)
+        .literal_separator(false)
+        .backslash_escape(false)
+        .build()
+        .is_ok_and(|g| g.compile_matcher().is_match(name))
 }
 
 /// The use cases to run per config: those matching a `--use-case` name or glob (each
@@ -337,25 +354,21 @@ impl Span {
     }
 }
 
-/// RFC 3339, or a duration before `base` such as `90m`, `24h`, `7d`.
+/// RFC 3339, or a duration before `base` in humantime's syntax: `90m`, `24h`, `7d`,
+/// `1h 30m` (a leading `+` is allowed, as before). A time before year -9999 is refused
+/// like any other bad value.
 fn parse_time(flag: &str, s: &str, base: OffsetDateTime) -> Result<OffsetDateTime, ExitStatus> {
     if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
         return Ok(t);
     }
-    let (num, unit) = s.split_at(s.len().saturating_sub(1));
-    let secs = match (num.parse::<i64>(), unit) {
-        (Ok(n), "m") => Some(n * 60),
-        (Ok(n), "h") => Some(n * 3600),
-        (Ok(n), "d") => Some(n * 86_400),
-        _ => None,
-    };
-    match secs {
-        Some(x) if x >= 0 => Ok(base - time::Duration::seconds(x)),
-        _ => {
-            eprintln!("error: {flag} {s}: write an RFC 3339 time (2026-11-28T00:00:00Z) or a duration ago (90m, 24h, 7d)");
-            Err(ExitStatus::Usage)
-        }
-    }
+    let ago = humantime::parse_duration(s.strip_prefix('+').unwrap_or(s))
+        .ok()
+        .and_then(|d| time::Duration::try_from(d).ok())
+        .and_then(|d| base.checked_sub(d));
+    ago.ok_or_else(|| {
+        eprintln!("error: {flag} {s}: write an RFC 3339 time (2026-11-28T00:00:00Z) or a duration ago (90m, 24h, 7d)");
+        ExitStatus::Usage
+    })
 }
 
 fn check(args: &ConfigArgs) -> ExitStatus {
@@ -371,11 +384,23 @@ fn check(args: &ConfigArgs) -> ExitStatus {
 
 fn check_one(cfg: &Config) {
     println!(
-        "{}: ok, {} terms use case(s)",
+        "{}: ok, {} use case(s)",
         cfg.path.display(),
         cfg.use_cases.len()
     );
     for uc in &cfg.use_cases {
+        let supported = matches!(
+            uc.model,
+            config::ModelSpec::Terms | config::ModelSpec::SimpleQuery(_)
+        );
+        if !supported {
+            println!(
+                "  {}  {}: not supported yet, skipped by run",
+                uc.name,
+                uc.model.model_type()
+            );
+            continue;
+        }
         println!(
             "  {}  {}  aggregator={} target={} {} {} {} {}{}",
             uc.name,
@@ -558,13 +583,14 @@ async fn run(args: &RunArgs) -> Result<ExitStatus> {
             }
         }
     }
-    spawn_signal_handler();
+    let policy = Policy::default();
+    spawn_signal_handler(policy.stop.clone());
     let mut status = ExitStatus::Success;
     for (cfg, ucs) in selected {
         if ucs.is_empty() {
             continue;
         }
-        let s = run_config(cfg, &ucs, args, span, &mut summary).await;
+        let s = run_config(cfg, &ucs, args, span, &policy, &mut summary).await;
         status = status.max(s);
         if s == ExitStatus::Cluster {
             break;
@@ -598,11 +624,12 @@ async fn run_config(
     ucs: &[&UseCase],
     args: &RunArgs,
     span: Span,
+    policy: &Policy,
     summary: &mut RunSummary,
 ) -> ExitStatus {
     let dry_run = args.dry_run || !cfg.general.save_results;
     let mut status = ExitStatus::Success;
-    let cluster = match connect(cfg, args.insecure).await {
+    let cluster = match connect(cfg, args.insecure, policy).await {
         Ok((c, product)) => {
             summary.cluster_product = Some(product);
             c
@@ -641,7 +668,7 @@ async fn run_config(
             let q = tag::tagged_events_query(Some((ts, &gte, &lt)));
             let req = tag::untag_request(index, &q, &tag::Removal::All);
             match cluster
-                .update_by_query(&req.index, &req.body, &update, |_| {})
+                .update_by_query(&req.index, &req.body, &update, &mut |_| {})
                 .await
             {
                 Ok(r) => tracing::info!(
@@ -662,7 +689,7 @@ async fn run_config(
         let started = cluster.traffic();
         let mut res = Ok(());
         if cfg.general.wipe_all_whitelisted_outliers && !dry_run && !uc.whitelist.is_empty() {
-            res = wipe_whitelisted(&cluster, uc, window, &update).await;
+            res = pipeline::tagging::wipe_whitelisted(&cluster, uc, window, &update).await;
         }
         if res.is_ok() {
             let baseline = args
@@ -672,10 +699,16 @@ async fn run_config(
             if let Some(h) = baseline {
                 rep.baseline_start = Some(TimeWindow::ending_at(window.end, h).bounds().0);
             }
-            res = run_use_case(
-                &cluster, uc, window, baseline, page_size, limits, &update, dry_run, &mut rep,
-            )
-            .await;
+            let cx = pipeline::Context {
+                cluster: &cluster,
+                window,
+                baseline_hours: baseline,
+                page_size,
+                limits,
+                update: update.clone(),
+                dry_run,
+            };
+            res = pipeline::run_use_case(&cx, uc, &mut rep).await;
         }
         let t = cluster.traffic().since(started);
         rep.requests = t.requests;
@@ -701,22 +734,6 @@ async fn run_config(
     }
 
     status
-}
-
-/// A progress bar on stderr, hidden when stderr is not a terminal or logs are verbose.
-fn progress_bar(what: &str) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    let bar = indicatif::ProgressBar::new(0);
-    if !std::io::stderr().is_terminal() || tracing::enabled!(tracing::Level::DEBUG) {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} events")
-    {
-        bar.set_style(style);
-    }
-    bar.set_message(what.to_string());
-    bar
 }
 
 /// One run per config at a time: an exclusive lock on a file named after the config's
@@ -745,9 +762,10 @@ fn lock(cfg: &Config) -> Result<std::fs::File, String> {
     }
 }
 
-/// SIGINT and SIGTERM set [`crate::execute::STOP`]; the run stops before its next request.
-fn spawn_signal_handler() {
-    tokio::spawn(async {
+/// SIGINT and SIGTERM cancel `stop`; the run stops before its next request, and any wait
+/// ends at once.
+fn spawn_signal_handler(stop: tokio_util::sync::CancellationToken) {
+    tokio::spawn(async move {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
@@ -765,11 +783,11 @@ fn spawn_signal_handler() {
         #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
         tracing::warn!("signal received: stopping after the request in flight");
-        crate::execute::STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+        stop.cancel();
     });
 }
 
-fn empty_report(uc: &UseCase, window: TimeWindow) -> UseCaseReport {
+pub(crate) fn empty_report(uc: &UseCase, window: TimeWindow) -> UseCaseReport {
     let (start, end) = window.bounds();
     UseCaseReport {
         name: uc.name.clone(),
@@ -780,13 +798,16 @@ fn empty_report(uc: &UseCase, window: TimeWindow) -> UseCaseReport {
         window_end: end,
         aggregator: uc.aggregator.clone(),
         target: uc.target.clone(),
-        trigger: format!(
-            "{} {} {} {}",
-            uc.count_method.as_str(),
-            uc.trigger.on.as_str(),
-            uc.trigger.method.as_str(),
-            uc.trigger.sensitivity
-        ),
+        trigger: match uc.model {
+            config::ModelSpec::Terms => format!(
+                "{} {} {} {}",
+                uc.count_method.as_str(),
+                uc.trigger.on.as_str(),
+                uc.trigger.method.as_str(),
+                uc.trigger.sensitivity
+            ),
+            ref other => other.model_type().to_string(),
+        },
         events_in_window: None,
         pages: 0,
         buckets_read: 0,
@@ -804,614 +825,54 @@ fn empty_report(uc: &UseCase, window: TimeWindow) -> UseCaseReport {
     }
 }
 
-/// Checks that every field exists and can be aggregated; returns the `_source` path of
-/// each field that is a multi-field (`x.keyword` is read from `x`).
-async fn check_fields(
-    cluster: &Cluster,
-    uc: &UseCase,
-) -> Result<BTreeMap<String, String>, EsError> {
-    let mut asked: Vec<String> = uc.fields().cloned().collect();
-    for f in uc.fields() {
-        if let Some((parent, _)) = f.rsplit_once('.') {
-            asked.push(parent.to_string());
-        }
-        asked.push(format!("{f}.keyword"));
-    }
-    asked.extend(uc.outlier_summary.fields().iter().map(|f| f.to_string()));
-    asked.sort();
-    asked.dedup();
-    let caps = cluster.field_caps(&uc.index_pattern, &asked).await?;
-    let fail = |reason: String| EsError::Mapping {
-        index: uc.index_pattern.clone(),
-        reason,
-    };
-    if caps.indices.is_empty() {
-        return Err(fail(format!(
-            "index pattern {} matches no index",
-            uc.index_pattern
-        )));
-    }
-    for f in uc.outlier_summary.fields() {
-        if !caps.fields.contains_key(f) {
-            return Err(fail(format!(
-                "outlier_summary names field {f}, which is not in the mapping of any index matching {}",
-                uc.index_pattern
-            )));
-        }
-    }
-    let mut paths = BTreeMap::new();
-    for f in uc.fields() {
-        let Some(types) = caps.fields.get(f) else {
-            return Err(fail(format!(
-                "field {f} is not in the mapping of any index matching {}",
-                uc.index_pattern
-            )));
-        };
-        if let Some((_, cap)) = types.iter().find(|(_, c)| !c.aggregatable) {
-            let hint = if caps
-                .fields
-                .get(&format!("{f}.keyword"))
-                .is_some_and(|t| t.values().all(|c| c.aggregatable))
-            {
-                format!("; use its keyword sub-field {f}.keyword")
-            } else {
-                "; map it as keyword".to_string()
-            };
-            return Err(fail(format!(
-                "field {f} is a {} field and cannot be aggregated{hint}",
-                cap.kind
-            )));
-        }
-        if let Some((parent, _)) = f.rsplit_once('.') {
-            if caps
-                .fields
-                .get(parent)
-                .is_some_and(|t| t.keys().any(|k| k != "object" && k != "nested"))
-            {
-                paths.insert(f.clone(), parent.to_string());
-            }
-        }
-    }
-    Ok(paths)
-}
+#[cfg(test)]
+mod tests {
+    use super::{glob_match, parse_time};
+    use time::macros::datetime;
 
-/// Pages through the counts of `plan` and evaluates them as they arrive.
-async fn count_and_evaluate(
-    cluster: &Cluster,
-    uc: &UseCase,
-    mut sp: SearchPlan,
-    rep: &mut UseCaseReport,
-) -> Result<Vec<Finding>, EsError> {
-    let mut ev = Evaluator::new(uc.count_method, uc.trigger, uc.min_target_buckets);
-    let mut findings = Vec::new();
-    let mut charts = Vec::new();
-    let mut after: Option<AfterKey> = None;
-    let mut outage_since: Option<std::time::Instant> = None;
-    let bar = progress_bar(&format!("counting {}", uc.name));
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{spinner} {msg}: {pos} buckets read")
-    {
-        bar.set_style(style);
+    #[test]
+    fn use_case_globs_know_only_star_and_question_mark() {
+        assert!(glob_match("terms_*", "terms_rare_childname"));
+        assert!(glob_match("*_b", "terms_rare_b"));
+        assert!(glob_match("rare_?hild*", "rare_childname"));
+        assert!(
+            !glob_match("rare_?", "rare_ab"),
+            "? is exactly one character"
+        );
+        assert!(
+            !glob_match("terms", "terms_rare"),
+            "the whole name must match"
+        );
+        // Class and alternation syntax is literal, and never a pattern error.
+        assert!(glob_match("a[b]*", "a[b]c"));
+        assert!(!glob_match("a[b]*", "abc"));
+        assert!(glob_match("{x,y}", "{x,y}"));
+        assert!(!glob_match("{x,y}", "x"));
+        assert!(glob_match("a[", "a["));
+        assert!(glob_match(r"a\*", r"a\bc"), "a backslash escapes nothing");
     }
-    loop {
-        crate::execute::check_stop("the next composite page")?;
-        bar.tick();
-        let page = match cluster.composite_page(&sp, after.as_ref()).await {
-            Ok(p) => {
-                outage_since = None;
-                p
-            }
-            Err(EsError::TooManyBuckets { .. }) if sp.page_size > 1 => {
-                sp.page_size /= 2;
-                tracing::warn!(
-                    "{}: page too large for search.max_buckets; halving to {}",
-                    uc.name,
-                    sp.page_size
-                );
-                continue;
-            }
-            // The cluster went away for longer than the retries of one request (a node
-            // restart, a network cut): wait for it and ask for the same page again, from
-            // the last after_key, instead of losing the pages read so far.
-            Err(
-                e @ (EsError::Unreachable { .. }
-                | EsError::Request {
-                    status: 502..=504, ..
-                }),
-            ) => {
-                let since = *outage_since.get_or_insert_with(std::time::Instant::now);
-                if since.elapsed() > PAGE_OUTAGE {
-                    return Err(e);
-                }
-                tracing::warn!(
-                    "{}: {e}; waiting for the cluster, then resuming from the last after_key (page {})",
-                    uc.name,
-                    rep.pages + 1
-                );
-                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        rep.pages += 1;
-        rep.es_took_ms += page.took;
-        if after.is_none() {
-            rep.events_in_window = page
-                .hits
-                .as_ref()
-                .and_then(|h| h.total.as_ref())
-                .map(|t| t.value)
-                .or(Some(0));
-        }
-        let Some(agg) = page.pairs() else { break };
-        rep.buckets_read += agg.buckets.len() as u64;
-        bar.set_position(rep.buckets_read);
-        for b in &agg.buckets {
-            for outcome in ev.push(sp.observation(b)) {
-                charts.extend(chart(&outcome));
-                findings.extend(outcome.findings);
-            }
-        }
-        match &agg.after_key {
-            Some(k) if !agg.buckets.is_empty() && agg.buckets.len() as u32 >= sp.page_size => {
-                after = Some(k.clone())
-            }
-            _ => break,
-        }
-    }
-    bar.finish_and_clear();
-    for outcome in ev.finish() {
-        charts.extend(chart(&outcome));
-        findings.extend(outcome.findings);
-    }
-    rep.charts = charts;
-    Ok(findings)
-}
 
-/// The bar chart of a flagged within_aggregator group: the 30 largest targets and every
-/// outlier. `None` for groups without findings or without per-target counts.
-fn chart(outcome: &evaluate::GroupOutcome) -> Option<report::Chart> {
-    let first = outcome.findings.first()?;
-    if outcome.observations.is_empty() || first.target.is_none() {
-        return None;
-    }
-    let outliers: BTreeSet<&Vec<String>> = outcome
-        .findings
-        .iter()
-        .filter_map(|f| f.target.as_ref())
-        .collect();
-    let mut obs: Vec<&evaluate::Observation> = outcome.observations.iter().collect();
-    obs.sort_by(|a, b| {
-        b.doc_count
-            .cmp(&a.doc_count)
-            .then_with(|| a.target.cmp(&b.target))
-    });
-    let mut bars: Vec<report::Bar> = Vec::new();
-    for (i, o) in obs.iter().enumerate() {
-        let outlier = outliers.contains(&o.target);
-        if i < 30 || outlier {
-            bars.push(report::Bar {
-                target: evaluate::join(&o.target),
-                count: o.doc_count,
-                outlier,
-            });
-        }
-    }
-    Some(report::Chart {
-        aggregator: first.aggregator_joined(),
-        frontier: first.decision_frontier,
-        bars,
-    })
-}
-
-/// Keeps the findings that have events inside the detection window.
-async fn in_detection_window(
-    cluster: &Cluster,
-    uc: &UseCase,
-    detection_query: &Value,
-    findings: Vec<Finding>,
-) -> Result<Vec<Finding>, EsError> {
-    let mut kept = Vec::new();
-    for chunk in findings.chunks(500) {
-        let body = plan::findings_count_body(uc, detection_query, chunk);
-        let counts = cluster
-            .filter_counts(&uc.index_pattern, &body, chunk.len())
-            .await?;
-        kept.extend(
-            chunk
-                .iter()
-                .zip(counts)
-                .filter(|(_, n)| *n > 0)
-                .map(|(f, _)| f.clone()),
+    #[test]
+    fn since_and_until_take_rfc3339_or_a_duration_before_the_base() {
+        let base = datetime!(2026-11-28 12:00:00 UTC);
+        let at = |s| parse_time("--since", s, base).ok();
+        assert_eq!(at("90m"), Some(datetime!(2026-11-28 10:30:00 UTC)));
+        assert_eq!(at("24h"), Some(datetime!(2026-11-27 12:00:00 UTC)));
+        assert_eq!(at("7d"), Some(datetime!(2026-11-21 12:00:00 UTC)));
+        assert_eq!(at("+2h"), Some(datetime!(2026-11-28 10:00:00 UTC)));
+        assert_eq!(at("0m"), Some(base));
+        assert_eq!(at("1h 30m"), Some(datetime!(2026-11-28 10:30:00 UTC)));
+        assert_eq!(
+            at("2026-11-01T00:00:00Z"),
+            Some(datetime!(2026-11-01 00:00:00 UTC))
         );
     }
-    Ok(kept)
-}
 
-/// How long composite paging waits for a cluster that went away before the use case fails.
-const PAGE_OUTAGE: std::time::Duration = std::time::Duration::from_secs(120);
-
-/// Tagging passes: the first, then re-checks while version conflicts (events a concurrent
-/// writer changed during the pass) or transient failures (a node away) remain. A re-check
-/// after conflicts waits `pass` seconds; after transient failures `2^pass` seconds and
-/// until the indices' primaries are assigned again.
-const MAX_TAG_PASSES: u64 = 5;
-
-/// Identifies a finding: aggregator values and target values (`None` = all targets).
-type FindingKey = (Vec<String>, Option<Vec<String>>);
-
-fn key(f: &Finding) -> FindingKey {
-    (f.aggregator.clone(), f.target.clone())
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn run_use_case(
-    cluster: &Cluster,
-    uc: &UseCase,
-    window: TimeWindow,
-    baseline_hours: Option<u64>,
-    page_size: u32,
-    limits: Limits,
-    update: &UpdateOptions,
-    dry_run: bool,
-    rep: &mut UseCaseReport,
-) -> Result<(), EsError> {
-    let t0 = Instant::now();
-    let source_paths = check_fields(cluster, uc).await?;
-    let path_of = |f: &str| {
-        source_paths
-            .get(f)
-            .cloned()
-            .unwrap_or_else(|| f.to_string())
-    };
-    // With a baseline, counts and frontiers come from the longer window; only events of
-    // the detection window are flagged and tagged.
-    let counting = match baseline_hours {
-        Some(h) => TimeWindow::ending_at(window.end, h),
-        None => window,
-    };
-    let base = plan::search(uc, counting, page_size);
-    let detection_query = plan::filter_query(uc, window);
-    let mut excluded: BTreeSet<String> = BTreeSet::new();
-    let mut checked: BTreeSet<FindingKey> = BTreeSet::new();
-    let agg_paths: Vec<String> = uc.aggregator.iter().map(|f| path_of(f)).collect();
-    let target_paths: Vec<String> = uc.target.iter().map(|f| path_of(f)).collect();
-    // Whitelists look at every value of an event; filling per-event summaries needs only
-    // the aggregator, target and placeholder fields.
-    let source: Option<Vec<String>> = uc.whitelist.is_empty().then(|| {
-        let mut f: Vec<String> = agg_paths.iter().chain(&target_paths).cloned().collect();
-        f.extend(uc.outlier_summary.fields().iter().map(|p| path_of(p)));
-        f.sort();
-        f.dedup();
-        f
-    });
-    let scan_size = 1000;
-    let mut sample_summary: BTreeMap<FindingKey, String> = BTreeMap::new();
-
-    // Count and evaluate; with whitelists, fetch the events of new candidate pairs, drop
-    // the whitelisted ones from the counts and evaluate again, until no whitelisted event
-    // is left among the outliers (SPEC section 5).
-    let findings = loop {
-        let ids: Vec<String> = excluded.iter().cloned().collect();
-        let mut sp = base.clone();
-        sp.query = plan::excluding(&base.query, &ids);
-        let findings = count_and_evaluate(cluster, uc, sp.clone(), rep).await?;
-        let needs_events = !uc.whitelist.is_empty() || !tag::summary_is_per_pair(uc);
-        let new: Vec<Finding> = findings
-            .iter()
-            .filter(|f| !checked.contains(&key(f)))
-            .cloned()
-            .collect();
-        if !needs_events || new.is_empty() {
-            break findings;
-        }
-        let by_key: BTreeMap<FindingKey, &Finding> = new.iter().map(|f| (key(f), f)).collect();
-        let clauses = plan::pair_clauses(uc, &new);
-        let mut newly_whitelisted = 0u64;
-        for chunk in clauses.chunks((limits.max_clauses / 4).max(1)) {
-            let q = plan::restrict(&sp.query, chunk, &[]);
-            cluster
-                .scan(
-                    &uc.index_pattern,
-                    &q,
-                    scan_size,
-                    source.as_deref(),
-                    "fetch candidate events",
-                    |hit| {
-                        let aggs = event::combos(&hit.source, &agg_paths);
-                        let tgts = event::combos(&hit.source, &target_paths);
-                        let mut strings: Option<Vec<String>> = None;
-                        for a in &aggs {
-                            let mut keys: Vec<FindingKey> =
-                                tgts.iter().map(|t| (a.clone(), Some(t.clone()))).collect();
-                            keys.push((a.clone(), None));
-                            for k in keys {
-                                let Some(f) = by_key.get(&k) else { continue };
-                                let summary = tag::pair_summary(uc, f).unwrap_or_else(|| {
-                                    event::fill_summary(&uc.outlier_summary, &hit.source, path_of)
-                                });
-                                sample_summary
-                                    .entry(k.clone())
-                                    .or_insert_with(|| summary.clone());
-                                if uc.whitelist.is_empty() || excluded.contains(&hit.id) {
-                                    continue;
-                                }
-                                // ee-outliers checks the whole hit: metadata and _source.
-                                let ev = strings.get_or_insert_with(|| {
-                                    evaluate::whitelist::event_strings(&serde_json::json!({
-                                        "_index": hit.index, "_id": hit.id, "_source": hit.source
-                                    }))
-                                });
-                                let mut all = ev.clone();
-                                // across_aggregators: the event's own target is the term.
-                                let term =
-                                    k.1.clone()
-                                        .or_else(|| tgts.first().cloned())
-                                        .unwrap_or_default();
-                                all.extend(evaluate::whitelist::outlier_strings(
-                                    uc, f, &summary, &term,
-                                ));
-                                if evaluate::whitelist::is_whitelisted(&uc.whitelist, &all) {
-                                    excluded.insert(hit.id.clone());
-                                    newly_whitelisted += 1;
-                                }
-                            }
-                        }
-                    },
-                )
-                .await?;
-        }
-        checked.extend(new.iter().map(key));
-        rep.whitelisted_events += newly_whitelisted;
-        if newly_whitelisted == 0 {
-            break findings;
-        }
-        tracing::debug!(
-            "{}: {newly_whitelisted} whitelisted event(s); evaluating again",
-            uc.name
-        );
-    };
-    let findings = if baseline_hours.is_some() {
-        in_detection_window(cluster, uc, &detection_query, findings).await?
-    } else {
-        findings
-    };
-    rep.detection_ms = t0.elapsed().as_millis() as u64;
-    rep.outliers = findings
-        .iter()
-        .map(|f| OutlierReport {
-            aggregator: f.aggregator_joined(),
-            target: f.target_joined(),
-            term_count: f.term_count,
-            average: f.stats.mean,
-            decision_frontier: f.decision_frontier,
-            values: f.stats.n,
-            non_outlier_values_sample: f.non_outlier_values_sample.clone(),
-            summary: tag::pair_summary(uc, f)
-                .or_else(|| sample_summary.get(&key(f)).cloned())
-                .unwrap_or_else(|| uc.outlier_summary.raw.clone()),
-        })
-        .collect();
-    for o in &rep.outliers {
-        tracing::debug!(
-            "{}: outlier {} / {} count {} average {:.2} frontier {:.2}",
-            uc.name,
-            o.aggregator,
-            o.target.as_deref().unwrap_or("(all)"),
-            o.term_count,
-            o.average,
-            o.decision_frontier
-        );
-    }
-    if dry_run || findings.is_empty() {
-        return Ok(());
-    }
-
-    let t1 = Instant::now();
-    let ids: Vec<String> = excluded.into_iter().collect();
-    let mut limits = limits;
-    if let Some(m) = cluster.max_terms_count(&uc.index_pattern).await? {
-        limits.max_terms = m;
-    }
-    let requests = tag::requests(uc, &detection_query, &findings, &ids, &source_paths, limits);
-    let bar = progress_bar(&format!("tagging {}", uc.name));
-    let mut tr = TaggingReport::default();
-    // Events skipped by a version conflict (a concurrent writer), or left out by a
-    // transient failure (a node that left with the scroll over its shards), are tagged by
-    // another pass; the script makes passes idempotent.
-    for pass in 1..=MAX_TAG_PASSES {
-        let mut conflicts = 0;
-        let mut transient: Vec<String> = Vec::new();
-        tr.passes = pass;
-        for r in &requests {
-            crate::execute::check_stop("the next tagging request")?;
-            tr.requests += 1;
-            let resp = cluster
-                .update_by_query(&r.index, &r.body, update, |s| {
-                    bar.set_length(s.total);
-                    bar.set_position(s.updated + s.noops + s.version_conflicts);
-                })
-                .await?;
-            if pass == 1 {
-                tr.matched += resp.total;
-                tr.noops += resp.noops;
-            }
-            tr.updated += resp.updated;
-            tr.retried_failures += resp.resubmits;
-            conflicts += resp.version_conflicts;
-            for f in resp.failures.iter().map(tag::TaskFailure::parse) {
-                if f.is_transient() {
-                    transient.push(f.describe());
-                } else {
-                    tr.failures.push(f.describe());
-                }
-            }
-        }
-        tr.version_conflicts = conflicts;
-        let again = conflicts > 0 || !transient.is_empty();
-        if !again || !tr.failures.is_empty() || pass == MAX_TAG_PASSES {
-            // Transient failures still there after the last pass are failures.
-            tr.failures.extend(transient);
-            break;
-        }
-        if !transient.is_empty() {
-            tr.retried_failures += transient.len() as u64;
-            tracing::warn!(
-                "{}: tagging pass {pass} met {} transient failure(s) (first: {}); waiting for the cluster, then tagging again (pass {})",
-                uc.name,
-                transient.len(),
-                transient[0],
-                pass + 1
-            );
-            tokio::time::sleep(std::time::Duration::from_secs(1 << pass)).await;
-            if !cluster.wait_for_yellow(&uc.index_pattern, 30).await {
-                tracing::warn!(
-                    "{}: primaries of {} still unassigned after 30 s",
-                    uc.name,
-                    uc.index_pattern
-                );
-            }
-        } else {
-            tracing::warn!(
-                "{}: {conflicts} event(s) changed by another writer during tagging; tagging them again (pass {})",
-                uc.name,
-                pass + 1
-            );
-            tokio::time::sleep(std::time::Duration::from_secs(pass)).await;
+    #[test]
+    fn since_and_until_refuse_a_bare_number_a_negative_duration_and_an_overflow() {
+        let base = datetime!(2026-11-28 12:00:00 UTC);
+        for bad in ["yesterday", "5", "-5m", "", "99999999999999d"] {
+            assert!(parse_time("--until", bad, base).is_err(), "{bad:?}");
         }
     }
-    bar.finish_and_clear();
-    // Check: every event the requests select now carries this use case's entry. Events
-    // left as they were (an `outliers` field of another shape) or missed are named.
-    let (checked, missing) = untagged_events(cluster, uc, &requests).await?;
-    tr.checked = checked;
-    tr.verified = checked - missing.len() as u64;
-    if !missing.is_empty() {
-        tracing::warn!(
-            "{}: {} of {checked} outlier event(s) do not carry the entry after tagging",
-            uc.name,
-            missing.len()
-        );
-        const NAMED: usize = 20;
-        let more = missing.len().saturating_sub(NAMED);
-        tr.failures.extend(missing.into_iter().take(NAMED));
-        if more > 0 {
-            tr.failures
-                .push(format!("... and {more} more event(s) not tagged"));
-        }
-    }
-    rep.tagging_ms = t1.elapsed().as_millis() as u64;
-    rep.tagging = Some(tr);
-    Ok(())
-}
-
-/// The events the tagging `requests` select (each once), and of them those that do not
-/// carry the entry of `uc`, as `index (document id): why`. Reads only `outliers`.
-async fn untagged_events(
-    cluster: &Cluster,
-    uc: &UseCase,
-    requests: &[tag::UpdateByQuery],
-) -> Result<(u64, Vec<String>), EsError> {
-    let fields = ["outliers".to_string()];
-    let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
-    let mut missing = Vec::new();
-    for r in requests {
-        crate::execute::check_stop("the check after tagging")?;
-        cluster
-            .scan(
-                &r.index,
-                &r.body["query"],
-                1000,
-                Some(&fields),
-                "check the tagged events",
-                |hit| {
-                    if !seen.insert((hit.index.clone(), hit.id.clone())) {
-                        return; // selected by an earlier request too
-                    }
-                    if let Some(why) = tag::missing_entry(&hit.source, &uc.model_name) {
-                        missing.push(format!("{} (document {}): {why}", hit.index, hit.id));
-                    }
-                },
-            )
-            .await?;
-    }
-    Ok((seen.len() as u64, missing))
-}
-
-/// `es_wipe_all_whitelisted_outliers`: removes this use case's entries that its
-/// whitelists now cover, from events in the window. Only tagged events are read.
-async fn wipe_whitelisted(
-    cluster: &Cluster,
-    uc: &UseCase,
-    window: TimeWindow,
-    update: &UpdateOptions,
-) -> Result<(), EsError> {
-    let (gte, lt) = window.bounds();
-    let q = tag::tagged_events_query(Some((&uc.timestamp_field, &gte, &lt)));
-    let mut entries: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    cluster
-        .scan(
-            &uc.index_pattern,
-            &q,
-            1000,
-            None,
-            "read tagged events",
-            |hit| {
-                let Some(outliers) = hit.source.get("outliers") else {
-                    return;
-                };
-                let arr = |k: &str| {
-                    outliers
-                        .get(k)
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default()
-                };
-                let names = arr("model_name");
-                let mut own = hit.source.clone();
-                if let Some(m) = own.as_object_mut() {
-                    m.remove("outliers");
-                }
-                let event_strings = evaluate::whitelist::event_strings(&own);
-                for (i, name) in names.iter().enumerate() {
-                    if name.as_str() != Some(uc.model_name.as_str()) {
-                        continue;
-                    }
-                    let mut strings = event_strings.clone();
-                    for k in tag::OUTLIER_KEYS {
-                        if let Some(v) = arr(k).get(i) {
-                            strings.extend(evaluate::whitelist::event_strings(v));
-                        }
-                    }
-                    if evaluate::whitelist::is_whitelisted(&uc.whitelist, &strings) {
-                        if let Some(summary) = arr("summary").get(i).and_then(Value::as_str) {
-                            entries
-                                .entry(hit.id.clone())
-                                .or_default()
-                                .push(summary.to_string());
-                        }
-                    }
-                }
-            },
-        )
-        .await?;
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let n = entries.len();
-    for chunk in entries.into_iter().collect::<Vec<_>>().chunks(10_000) {
-        let req = tag::untag_request(
-            &uc.index_pattern,
-            &q,
-            &tag::Removal::Entries(chunk.iter().cloned().collect()),
-        );
-        cluster
-            .update_by_query(&req.index, &req.body, update, |_| {})
-            .await?;
-    }
-    tracing::info!(
-        "{}: es_wipe_all_whitelisted_outliers removed entries from {n} event(s)",
-        uc.name
-    );
-    Ok(())
 }

@@ -1,4 +1,4 @@
-//! esoutliers: ee-outliers' terms model, computed inside Elasticsearch.
+//! esoutliers: ee-outliers' models (terms, simplequery), computed inside Elasticsearch.
 //!
 //! The pipeline is the architecture; each stage is a module:
 //!
@@ -9,7 +9,8 @@
 //!                                         report ◄── execute(_update_by_query tasks) ◄── tag (pure)
 //! ```
 //!
-//! `app` is the one place that runs the stages in order. Only `execute` does network I/O;
+//! `app` runs the CLI commands; `pipeline` runs the stages of one use case in order, with
+//! one file per model (see ARCHITECTURE.md). Only `execute` does network I/O;
 //! `plan`, `evaluate`, `tag` and `report` take values and return values.
 
 pub mod app;
@@ -18,6 +19,7 @@ pub mod config;
 pub mod es;
 pub mod evaluate;
 pub mod execute;
+pub mod pipeline;
 pub mod plan;
 pub mod report;
 pub mod tag;

@@ -124,32 +124,18 @@ impl Diagnostics {
     }
 }
 
-/// The candidate closest to `word` when it looks like a typo of it (at most two edits,
-/// or the same letters once `_` and case are ignored); `None` otherwise.
+/// The candidate closest to `word` when it looks like a typo of it (at most two edits
+/// by Levenshtein distance, case ignored, or the same letters once `_` and case are
+/// ignored); `None` otherwise.
 pub(super) fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let squash = |s: &str| s.replace('_', "").to_lowercase();
     let w = word.to_lowercase();
     candidates
         .iter()
-        .map(|c| (edit_distance(&w, c), *c))
+        .map(|c| (strsim::levenshtein(&w, c), *c))
         .filter(|(d, c)| *d <= 2 || squash(c) == squash(word))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
-}
-
-/// Levenshtein distance (insertions, deletions, substitutions), by characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = substitution.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

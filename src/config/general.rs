@@ -64,7 +64,10 @@ const IGNORED: [(&str, &str); 19] = [
     ("metrics_batch_eval_size", INTERNALS),
     ("beaconing_batch_eval_size", INTERNALS),
     ("word2vec_batch_eval_size", INTERNALS),
-    ("highlight_match", INTERNALS),
+    (
+        "highlight_match",
+        "ignored: ee-outliers reads highlight_match from a simplequery use case or from the [simplequery] section, not from [general], and so does esoutliers; move it there",
+    ),
 ];
 
 const CREDENTIALS: &str = "ignored: credentials belong in the ES_USER/ES_PASSWORD (or ES_API_KEY) environment variables; esoutliers never reads them from a config file";

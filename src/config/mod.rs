@@ -1,18 +1,22 @@
 //! Stage `config`: an ee-outliers style INI file becomes a validated [`Config`].
 //!
-//! Two steps, ripgrep-style: `scan` reads raw sections and values (rust-ini, values kept
-//! raw, plus a line scan for positions), then each section is validated into high-level
-//! types: `general`, `whitelist`, `use_case` (with `value` and `summary` for single
-//! values). ALL problems of a file are collected and reported at once, one per
-//! line, as `path:line: [section] key: message`; unknown keys and sections included.
+//! Two steps, ripgrep-style: `scan` reads raw sections and values with their lines in one
+//! pass (as Python's configparser reads them), then each section is validated into
+//! high-level types: `general`, `model_params`, `whitelist`, `use_case` (with `kind` for
+//! what each model type reads, `value` and `summary` for single values). ALL problems of
+//! a file are collected and reported at once, one per line, as
+//! `path:line: [section] key: message`; unknown sections included.
 //! Keys are case-insensitive; section names are case-sensitive, as in ee-outliers.
 //!
 //! Sections: `[general]`; `[whitelist_literals]`, `[whitelist_regexps]` and their
-//! per-use-case forms `[whitelist_literals_<use case section>]`; `[terms_<name>]` use
-//! cases. ee-outliers' own sections (`[assets]`, `[notifier]`, `[daemon]`,
-//! `[derivedfields]`, `[simplequery]`, `[terms]`, `[metrics]`, `[beaconing]`,
-//! `[word2vec]`, `[machine_learning]`, `[sudden_appearance]`) and the use cases of other
-//! model types are accepted with a notice, so that ee-outliers' files load unchanged.
+//! per-use-case forms `[whitelist_literals_<use case section>]`; use cases
+//! `[terms_<name>]`, `[simplequery_<name>]`, `[sudden_appearance_<name>]`,
+//! `[metrics_<name>]`, and the parameter sections of those model types (`[terms]`,
+//! `[simplequery]`, `[sudden_appearance]`, `[metrics]`). ee-outliers' other sections
+//! (`[assets]`, `[notifier]`, `[daemon]`, `[derivedfields]`, `[beaconing]`, `[word2vec]`,
+//! `[machine_learning]`) and the use cases of the model types esoutliers does not run
+//! (word2vec, beaconing) are accepted with a notice, so that ee-outliers' files load
+//! unchanged.
 //!
 //! Invariant: a returned [`UseCase`] is valid; later stages never fail on its content.
 //! Nothing here talks to the network; `load` and `files` are the only functions that
@@ -20,7 +24,9 @@
 
 mod error;
 mod general;
+mod kind;
 mod model;
+mod model_params;
 mod scan;
 mod summary;
 mod use_case;
@@ -34,8 +40,9 @@ pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
 
 use error::Diagnostics;
+use kind::Kind;
+use model_params::ModelParams;
 use scan::RawSection;
-use whitelist::Kind;
 
 /// Reads and validates the config file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
@@ -82,26 +89,41 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     let mut global = Whitelist::default();
     for (s, role) in &roles {
         match role {
-            Role::Literals => whitelist::section(&mut diag, &mut global, Kind::Literals, s),
-            Role::Regexps => whitelist::section(&mut diag, &mut global, Kind::Regexps, s),
+            Role::Literals => {
+                whitelist::section(&mut diag, &mut global, whitelist::Kind::Literals, s)
+            }
+            Role::Regexps => {
+                whitelist::section(&mut diag, &mut global, whitelist::Kind::Regexps, s)
+            }
             _ => {}
         }
     }
     let per_model = per_model_whitelists(&mut diag, &roles);
     let derived_fields = derived_field_names(&roles);
+    let mut params = ModelParams::default();
+    for (s, role) in &roles {
+        if let Role::ModelParams(kind) = role {
+            model_params::read(&mut diag, &mut params, *kind, s);
+        }
+    }
 
     let mut use_cases = Vec::new();
     let (mut needs_index, mut needs_window) = (false, false);
     for (s, role) in &roles {
         match role {
-            Role::Terms => {
+            Role::UseCase(kind) => {
                 let mut wl = global.clone();
                 if let Some(extra) = per_model.get(s.name.as_str()) {
                     wl.literals.extend(extra.literals.iter().cloned());
                     wl.regexps.extend(extra.regexps.iter().cloned());
                 }
-                let cx = use_case::Context { general: &general, whitelist: wl, derived_fields: &derived_fields };
-                let read = use_case::read(&mut diag, s, &s.name["terms_".len()..], cx);
+                let cx = use_case::Context {
+                    general: &general,
+                    params: &params,
+                    whitelist: wl,
+                    derived_fields: &derived_fields,
+                };
+                let read = use_case::read(&mut diag, s, *kind, cx);
                 needs_index |= read.needs_general_index;
                 needs_window |= read.needs_general_window;
                 use_cases.extend(read.use_case);
@@ -116,7 +138,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
                 "[DEFAULT] is not supported: in ee-outliers its keys are inherited by every section; write them in the sections that need them",
             ),
             Role::Unknown => diag.error(diag.at(s.line, Some(&s.name), None), unknown_section(&s.name)),
-            Role::General | Role::Literals | Role::Regexps | Role::ModelWhitelist(..) => {}
+            Role::General
+            | Role::Literals
+            | Role::Regexps
+            | Role::ModelWhitelist(..)
+            | Role::ModelParams(..) => {}
         }
     }
 
@@ -130,14 +156,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
         let at = at_general(&diag, &general.index_at, "es_index_pattern");
         diag.error(
             at,
-            "missing or empty, and a terms use case relies on it; name the indices to search, e.g. es_index_pattern=logs-endpoint-* (or set es_index in each use case)",
+            "missing or empty, and a use case relies on it; name the indices to search, e.g. es_index_pattern=logs-endpoint-* (or set es_index in each use case)",
         );
     }
     if needs_window && general.general.history_window_hours == 0 {
         let at = at_general(&diag, &general.window_at, "history_window_days");
         diag.error(
             at,
-            "the history window is empty (0 days and 0 hours) and a terms use case relies on it; set history_window_days and/or history_window_hours to more than 0",
+            "the history window is empty (0 days and 0 hours) and a use case relies on it; set history_window_days and/or history_window_hours to more than 0",
         );
     }
 
@@ -157,8 +183,11 @@ enum Role {
     Literals,
     Regexps,
     /// `[whitelist_literals_<section>]` / `[whitelist_regexps_<section>]`.
-    ModelWhitelist(Kind),
-    Terms,
+    ModelWhitelist(whitelist::Kind),
+    /// A use case of a model type esoutliers runs.
+    UseCase(Kind),
+    /// The parameter section of a model type (`[simplequery]`, ...).
+    ModelParams(Kind),
     /// A use case of another model type (the type, e.g. `simplequery`).
     Unsupported(&'static str),
     /// One of ee-outliers' own sections, with why it is ignored.
@@ -172,28 +201,31 @@ const OTHER_MODELS: &str =
     "ignored: this section sets parameters of ee-outliers' other model types";
 
 /// ee-outliers' own sections, accepted and ignored.
-const IGNORED_SECTIONS: [(&str, &str); 11] = [
-    ("assets", "ignored: esoutliers does not write ee-outliers' outliers.assets field"),
-    ("notifier", "ignored: esoutliers does not send e-mail notifications"),
-    ("daemon", "ignored: esoutliers runs once per invocation; schedule it with cron or a systemd timer"),
-    ("derivedfields", "ignored: esoutliers cannot compute ee-outliers' derived (GROK) fields"),
-    ("terms", "ignored: terms_batch_eval_size does not apply; esoutliers evaluates the whole window at once instead of in batches"),
-    ("simplequery", OTHER_MODELS),
-    ("metrics", OTHER_MODELS),
+const IGNORED_SECTIONS: [(&str, &str); 7] = [
+    (
+        "assets",
+        "ignored: esoutliers does not write ee-outliers' outliers.assets field",
+    ),
+    (
+        "notifier",
+        "ignored: esoutliers does not send e-mail notifications",
+    ),
+    (
+        "daemon",
+        "ignored: esoutliers runs once per invocation; schedule it with cron or a systemd timer",
+    ),
+    (
+        "derivedfields",
+        "ignored: esoutliers cannot compute ee-outliers' derived (GROK) fields",
+    ),
     ("beaconing", OTHER_MODELS),
     ("word2vec", OTHER_MODELS),
-    ("sudden_appearance", OTHER_MODELS),
     ("machine_learning", INTERNALS),
 ];
 
 /// Use case prefixes of the model types esoutliers does not support yet.
-const UNSUPPORTED_MODELS: [(&str, &str); 5] = [
-    ("simplequery_", "simplequery"),
-    ("metrics_", "metrics"),
-    ("sudden_appearance_", "sudden_appearance"),
-    ("word2vec_", "word2vec"),
-    ("beaconing_", "beaconing"),
-];
+const UNSUPPORTED_MODELS: [(&str, &str); 2] =
+    [("word2vec_", "word2vec"), ("beaconing_", "beaconing")];
 
 impl Role {
     fn of(name: &str) -> Role {
@@ -205,16 +237,19 @@ impl Role {
             _ => {}
         }
         if name.len() > "whitelist_literals_".len() && name.starts_with("whitelist_literals_") {
-            return Role::ModelWhitelist(Kind::Literals);
+            return Role::ModelWhitelist(whitelist::Kind::Literals);
         }
         if name.len() > "whitelist_regexps_".len() && name.starts_with("whitelist_regexps_") {
-            return Role::ModelWhitelist(Kind::Regexps);
+            return Role::ModelWhitelist(whitelist::Kind::Regexps);
         }
         if let Some((_, why)) = IGNORED_SECTIONS.iter().find(|(n, _)| *n == name) {
             return Role::Ignored(why);
         }
-        if name.len() > "terms_".len() && name.starts_with("terms_") {
-            return Role::Terms;
+        if let Some(kind) = Kind::of_parameters(name) {
+            return Role::ModelParams(kind);
+        }
+        if let Some(kind) = Kind::of_section(name) {
+            return Role::UseCase(kind);
         }
         match UNSUPPORTED_MODELS
             .iter()
@@ -231,10 +266,17 @@ fn unknown_section(name: &str) -> String {
     if lower != name && Role::of(&lower) != Role::Unknown {
         return format!("unknown section; section names are case-sensitive (as in ee-outliers), write [{lower}]");
     }
-    if name == "terms_" {
-        return "a terms use case needs a name after terms_, e.g. [terms_rare_childname]".into();
+    if let Some(kind) = Kind::ALL
+        .into_iter()
+        .find(|k| name == format!("{}_", k.name()))
+    {
+        return format!(
+            "a {0} use case needs a name after {0}_, e.g. [{0}_rare_childname]",
+            kind.name()
+        );
     }
-    "unknown section; expected [general], [whitelist_literals], [whitelist_regexps], a use case such as [terms_<name>], \
+    "unknown section; expected [general], [whitelist_literals], [whitelist_regexps], a use case such as [terms_<name>] \
+     or [simplequery_<name>], \
      or one of ee-outliers' own sections ([assets], [notifier], [daemon], [derivedfields], ...)"
         .into()
 }
@@ -250,12 +292,14 @@ fn per_model_whitelists<'a>(
             continue;
         };
         let prefix = match kind {
-            Kind::Literals => "whitelist_literals_",
-            Kind::Regexps => "whitelist_regexps_",
+            whitelist::Kind::Literals => "whitelist_literals_",
+            whitelist::Kind::Regexps => "whitelist_regexps_",
         };
         let target = &s.name[prefix.len()..];
         match roles.iter().find(|(t, _)| t.name == target).map(|(_, r)| r) {
-            Some(Role::Terms) => whitelist::section(diag, out.entry(target).or_default(), *kind, s),
+            Some(Role::UseCase(_)) => {
+                whitelist::section(diag, out.entry(target).or_default(), *kind, s)
+            }
             Some(Role::Unsupported(_)) => diag.notice(
                 diag.at(s.line, Some(&s.name), None),
                 format!("ignored: it applies to [{target}], whose model type is not supported yet"),
@@ -289,3 +333,5 @@ fn derived_field_names(roles: &[(&RawSection, Role)]) -> BTreeSet<String> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_models;

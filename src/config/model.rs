@@ -46,9 +46,10 @@ pub struct Notice {
 pub struct Config {
     pub path: PathBuf,
     pub general: General,
-    /// The `[terms_*]` use cases, in file order.
+    /// The use cases (`[terms_*]`, `[simplequery_*]`, `[sudden_appearance_*]`,
+    /// `[metrics_*]`), in file order.
     pub use_cases: Vec<UseCase>,
-    /// Ignored keys and unsupported model sections, in file order.
+    /// Ignored and copied keys, unsupported model sections, in line order.
     pub notices: Vec<Notice>,
 }
 
@@ -57,8 +58,8 @@ pub struct Config {
 pub struct General {
     /// `es_url`; `None` when absent (then `ES_URL` or http://127.0.0.1:9200 apply).
     pub es_url: Option<String>,
-    /// `es_index_pattern`; empty when absent, which is allowed only when every terms use
-    /// case sets its own `es_index`.
+    /// `es_index_pattern`; empty when absent, which is allowed only when every use case
+    /// sets its own `es_index`.
     pub es_index_pattern: String,
     /// `timestamp_field`, default `@timestamp` (ee-outliers falls back to `timestamp`; a
     /// notice says so when the key is absent).
@@ -80,18 +81,21 @@ pub struct General {
     pub wipe_all_whitelisted_outliers: bool,
 }
 
-/// One `[terms_<name>]` section, fully validated.
+/// One use case section (`[<model type>_<name>]`), fully validated. Which of the common
+/// fields a model type fills is said on each field; [`UseCase::model`] holds the rest.
 #[derive(Debug, Clone)]
 pub struct UseCase {
     /// The section name as written, e.g. `terms_rare_childname`.
     pub name: String,
-    /// The part after `terms_`, e.g. `rare_childname`; written as `outliers.model_name`.
+    /// The part after `<model type>_`, e.g. `rare_childname`; written as
+    /// `outliers.model_name`.
     pub model_name: String,
     /// Where the section header is.
     pub location: Location,
     /// The use case's `es_index`, else `[general]` `es_index_pattern`. Never empty.
     pub index_pattern: String,
-    /// The use case's `timestamp_field`, else `[general]`'s.
+    /// The use case's `timestamp_field`, else `[general]`'s. Always `[general]`'s for
+    /// sudden_appearance (as in ee-outliers 0.2.17, which ignores the use case's).
     pub timestamp_field: String,
     /// days * 24 + hours, each from the use case's `history_window_days` /
     /// `history_window_hours` or else from `[general]`. Always > 0. The window ends at the
@@ -100,16 +104,23 @@ pub struct UseCase {
     /// `baseline_window_days` (an esoutliers extension): counts and frontiers come from
     /// this longer window ending at the same time, but only events inside the detection
     /// window are flagged and tagged. `None`: counts come from the detection window.
-    /// When set, always longer than `history_window_hours`.
+    /// When set, always longer than `history_window_hours`. Terms only; `None` for the
+    /// other models.
     pub baseline_window_hours: Option<u64>,
     pub filter: Filter,
-    /// One or more field names; values joined with ` - `.
+    /// One or more field names; values joined with ` - `. Empty for simplequery.
     pub aggregator: Vec<String>,
-    /// One or more field names; values joined with ` - `.
+    /// One or more field names; values joined with ` - `. Exactly one for metrics;
+    /// empty for simplequery.
     pub target: Vec<String>,
+    /// `target_count_method` of terms; `WithinAggregator` for the other models (metrics
+    /// evaluates each aggregator's values, which is its only way).
     pub count_method: CountMethod,
+    /// Terms and metrics; [`TriggerSpec::UNUSED`] for simplequery and sudden_appearance.
     pub trigger: TriggerSpec,
-    /// `min_target_buckets`; `None` when absent (every aggregator is evaluated).
+    /// `min_target_buckets` of terms with `within_aggregator`; `None` when absent (every
+    /// aggregator is evaluated), under `across_aggregators` (ignored there, with a notice,
+    /// as in ee-outliers) and for the other models.
     pub min_target_buckets: Option<u64>,
     /// As written, trimmed. (ee-outliers fills `{field}` placeholders in it and writes it
     /// as a list split on `,`; so does `outlier_reason`.)
@@ -126,12 +137,15 @@ pub struct UseCase {
     pub save_results: bool,
     /// What kind of model the section is, with the keys only that model reads.
     pub model: ModelSpec,
-    /// The use case's filter text as written (`es_query_filter`, or the `es_dsl_filter`
-    /// JSON text), written as `outliers.elasticsearch_filter` (ee-outliers
-    /// `_extract_arbitrary_config`).
+    /// The use case's filter text as written, trimmed (`es_query_filter`, or the
+    /// `es_dsl_filter` JSON text), written as `outliers.elasticsearch_filter` (ee-outliers
+    /// `_extract_arbitrary_config`). Empty when the use case has no filter (never for
+    /// simplequery, which requires one).
     pub elasticsearch_filter: String,
-    /// Keys esoutliers does not know, in file order, copied verbatim into every outlier as
-    /// `outliers.<key>` (ee-outliers' "arbitrary parameters"). Empty when there are none.
+    /// Keys this model type does not read, in file order, copied into every outlier as
+    /// `outliers.<key>` (ee-outliers' "arbitrary parameters"): the key in lower case (as
+    /// Python's configparser gives it), the value trimmed. Never a key naming a field the
+    /// model writes itself. Empty when there are none.
     pub copied: Vec<(String, String)>,
 }
 
@@ -273,6 +287,17 @@ pub struct TriggerSpec {
     pub method: TriggerMethod,
     /// Validated for the method (see SPEC section 3).
     pub sensitivity: f64,
+}
+
+impl TriggerSpec {
+    /// What [`UseCase::trigger`] holds for the models without a trigger (simplequery,
+    /// sudden_appearance). No stage reads it for them; it is there only because the
+    /// field is common to every model.
+    pub const UNUSED: TriggerSpec = TriggerSpec {
+        on: TriggerOn::High,
+        method: TriggerMethod::Float,
+        sensitivity: 0.0,
+    };
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

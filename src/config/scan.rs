@@ -1,19 +1,22 @@
 //! Stage `config`, step 1 of 2: the text of an INI file becomes raw sections of raw
 //! `key = value` entries, each with the line it is written on. No value is interpreted.
 //!
-//! Values are read by `rust-ini` with everything that would change them turned off: no
-//! `%` interpolation (rust-ini has none), no quote stripping, no escape processing, and
-//! indented continuation lines joined with `\n`, which is what ee-outliers' Python
-//! `configparser` (with `interpolation=None`) does. rust-ini reports no line numbers, so a
-//! line scan finds where every section and key is written, and catches what configparser
-//! rejects: a line that is neither a comment, a `[section]` nor a `key=value` pair, a key
-//! before the first section, duplicate sections and duplicate keys.
+//! One reader, one pass: every value and every position comes from the same scan of the
+//! lines, which follows what ee-outliers' Python `configparser` (a `RawConfigParser`, so
+//! no `%` interpolation) does with a file:
+//! - a line whose first non-blank character is `#` or `;` is a comment, wherever it is
+//!   (also between the lines of a continued value); text after a value is never a
+//!   comment;
+//! - `[name]` starts a section; `key = value` and `key: value` split at the first `=` or
+//!   `:`; key and value are trimmed; quotes and backslashes are kept as written;
+//! - a line indented deeper than its key line continues that key's value: the parts are
+//!   trimmed and joined with `\n`; blank lines between them are kept as empty lines, and
+//!   blank lines at the end of the value are dropped.
 //!
-//! The scan also hands rust-ini a normalised copy of the text with the same line count:
-//! comment lines and rejected lines are blanked (so one bad line does not hide the
-//! problems of the rest of the file), `[name] ; comment` becomes `[name]`, and a space is
-//! added after a backslash that ends a line (rust-ini would otherwise join the next line;
-//! configparser keeps the backslash, and values are trimmed anyway).
+//! It also reports what configparser rejects, and more: a line that is neither a comment,
+//! a `[section]` nor a `key=value` pair, a key before the first section, a malformed
+//! header, duplicate sections and duplicate keys. A rejected line ends a continued value,
+//! so one bad line does not hide the problems of the rest of the file.
 //!
 //! Invariants: every returned section and entry has a 1-based line; section names are
 //! trimmed and case-sensitive (as in configparser); keys are trimmed, compared in lower
@@ -31,7 +34,8 @@ pub(super) struct RawEntry {
     /// The key in lower case, for matching.
     pub lower: String,
     pub line: usize,
-    /// The value as rust-ini read it: trimmed, raw, continuation lines joined with `\n`.
+    /// The value as configparser reads it: trimmed, raw (quotes, `%`, backslashes kept),
+    /// continuation lines joined with `\n`.
     pub value: String,
     /// True for the second and later occurrences of a key in a section (already reported).
     pub duplicate: bool,
@@ -60,91 +64,73 @@ impl RawSection {
     }
 }
 
-/// What a rejected line becomes in the text given to rust-ini: a comment at column 1,
-/// which (unlike a blank line) also ends a continued value there, as the scan does.
-const REJECTED: &str = "#";
-
-/// A section header or key line found by the line scan.
+/// A section header found by the scan, with its keys: (key as written, line, value).
 struct Header {
     name: String,
     line: usize,
-    keys: Vec<(String, usize)>,
+    keys: Vec<(String, usize, String)>,
+}
+
+/// The key whose value the next lines may continue.
+struct Open {
+    /// Indentation (in characters) of the key line; a continuation is indented deeper.
+    indent: usize,
+    /// The value's parts so far: the key line's value, then each continuation line (an
+    /// empty part for a blank line).
+    parts: Vec<String>,
 }
 
 /// Reads `text` into sections in file order (a repeated section is merged into the
 /// first one); every problem goes to `diag`.
 pub(super) fn read(text: &str, diag: &mut Diagnostics) -> Vec<RawSection> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let (headers, normalised) = scan(text, diag);
-    let values = match values(&normalised, &headers) {
-        Ok(v) => v,
-        Err((line, message)) => {
-            diag.error(diag.at(line, None, None), message);
-            return Vec::new();
-        }
-    };
-    merge(headers, values, diag)
-}
-
-/// The line scan: where each section and key is, the problems configparser would reject,
-/// and the normalised text for rust-ini.
-fn scan(text: &str, diag: &mut Diagnostics) -> (Vec<Header>, String) {
     let mut headers: Vec<Header> = Vec::new();
-    let mut normalised: Vec<String> = Vec::new();
-    // True after a key line, until a header or another non-indented line: an indented
-    // line is then a continuation of that key's value (blank and comment lines between
-    // do not end it, as in configparser).
-    let mut in_value = false;
+    let mut open: Option<Open> = None;
     for (i, raw) in text.split('\n').enumerate() {
         let n = i + 1;
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         let t = line.trim();
-        if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
-            normalised.push(String::new());
+        if t.starts_with('#') || t.starts_with(';') {
             continue;
         }
-        if in_value && line.starts_with([' ', '\t']) {
-            normalised.push(keep_trailing_backslash(line));
-            continue;
-        }
-        in_value = false;
-        let current = headers.last().map(|h| h.name.clone());
-        if t.starts_with('[') {
-            match header_name(t) {
-                Ok(name) => {
-                    normalised.push(format!("[{name}]"));
-                    headers.push(Header {
-                        name,
-                        line: n,
-                        keys: Vec::new(),
-                    });
-                }
-                Err(message) => {
-                    diag.error(diag.at(n, None, None), message);
-                    normalised.push(REJECTED.into());
-                    // Keys below a broken header belong to no known section.
-                    headers.push(Header {
-                        name: String::new(),
-                        line: n,
-                        keys: Vec::new(),
-                    });
-                }
+        if t.is_empty() {
+            if let Some(o) = &mut open {
+                o.parts.push(String::new());
             }
+            continue;
+        }
+        let indent = line.chars().take_while(|c| c.is_whitespace()).count();
+        if let Some(o) = open.as_mut().filter(|o| indent > o.indent) {
+            o.parts.push(t.to_string());
+            continue;
+        }
+        close(&mut headers, open.take());
+        let current = headers.last().map(|h| h.name.clone());
+        let section = current.as_deref().filter(|s| !s.is_empty());
+        if t.starts_with('[') {
+            let name = header_name(t).unwrap_or_else(|message| {
+                diag.error(diag.at(n, None, None), message);
+                // Keys below a broken header belong to no known section.
+                String::new()
+            });
+            headers.push(Header {
+                name,
+                line: n,
+                keys: Vec::new(),
+            });
             continue;
         }
         let Some(pos) = t.find(['=', ':']) else {
             diag.error(
-                diag.at(n, current.as_deref().filter(|s| !s.is_empty()), None),
+                diag.at(n, section, None),
                 format!(
                     "line {t:?} is neither a [section] header, a key=value pair nor a comment; \
                      write key=value, or start the line with # to make it a comment"
                 ),
             );
-            normalised.push(REJECTED.into());
             continue;
         };
         let key = t[..pos].trim();
-        let section = current.as_deref().filter(|s| !s.is_empty());
         if key.is_empty() {
             diag.error(
                 diag.at(n, section, None),
@@ -153,7 +139,6 @@ fn scan(text: &str, diag: &mut Diagnostics) -> (Vec<Header>, String) {
                     &t[pos..=pos]
                 ),
             );
-            normalised.push(REJECTED.into());
             continue;
         }
         if key.contains('\\') {
@@ -161,27 +146,36 @@ fn scan(text: &str, diag: &mut Diagnostics) -> (Vec<Header>, String) {
                 diag.at(n, section, Some(key)),
                 "a key cannot contain a backslash; rename the key",
             );
-            normalised.push(REJECTED.into());
             continue;
         }
         match headers.last_mut() {
-            None => {
-                diag.error(
-                    diag.at(n, None, Some(key)),
-                    "this key comes before any [section] header; move it under [general] or a use case section",
-                );
-                normalised.push(REJECTED.into());
-            }
-            Some(h) if h.name.is_empty() => normalised.push(REJECTED.into()),
+            None => diag.error(
+                diag.at(n, None, Some(key)),
+                "this key comes before any [section] header; move it under [general] or a use case section",
+            ),
+            Some(h) if h.name.is_empty() => {}
             Some(h) => {
-                h.keys.push((key.to_string(), n));
-                normalised.push(keep_trailing_backslash(line));
-                in_value = true;
+                h.keys.push((key.to_string(), n, String::new()));
+                open = Some(Open {
+                    indent,
+                    parts: vec![t[pos + 1..].trim().to_string()],
+                });
             }
         }
     }
+    close(&mut headers, open);
     headers.retain(|h| !h.name.is_empty());
-    (headers, normalised.join("\n"))
+    merge(headers, diag)
+}
+
+/// Gives the last key of the last section its value, once no line continues it.
+fn close(headers: &mut [Header], open: Option<Open>) {
+    let (Some(o), Some(h)) = (open, headers.last_mut()) else {
+        return;
+    };
+    if let Some(k) = h.keys.last_mut() {
+        k.2 = o.parts.join("\n").trim().to_string();
+    }
 }
 
 /// The name inside `[name]`, trimmed. Text after the closing `]` may only be a comment.
@@ -209,63 +203,11 @@ fn header_name(t: &str) -> Result<String, String> {
     Ok(name.to_string())
 }
 
-fn keep_trailing_backslash(line: &str) -> String {
-    if line.ends_with('\\') {
-        format!("{line} ")
-    } else {
-        line.to_string()
-    }
-}
-
-/// rust-ini's values for the scanned keys, section by section, in the same order.
-/// `Err((line, message))` when rust-ini rejects the normalised text or disagrees with the
-/// line scan, which the normalisation is there to prevent.
-fn values(normalised: &str, headers: &[Header]) -> Result<Vec<Vec<String>>, (usize, String)> {
-    let opt = ini::ParseOption {
-        enabled_quote: false,
-        enabled_escape: false,
-        enabled_indented_mutiline_value: true,
-        enabled_preserve_key_leading_whitespace: false,
-    };
-    let parsed = ini::Ini::load_from_str_opt(normalised, opt).map_err(|e| {
-        (
-            e.line,
-            format!("this file is not valid INI: {} (column {})", e.msg, e.col),
-        )
-    })?;
-    let mut sections = parsed
-        .iter()
-        .filter_map(|(name, props)| name.map(|n| (n, props)));
-    let mut out = Vec::with_capacity(headers.len());
-    for h in headers {
-        let disagree = || {
-            (h.line, "esoutliers read this section inconsistently (rust-ini and the line scan disagree); please report this file".to_string())
-        };
-        let (name, props) = sections.next().ok_or_else(disagree)?;
-        let pairs: Vec<(&str, &str)> = props.iter().collect();
-        if name != h.name
-            || pairs.len() != h.keys.len()
-            || pairs
-                .iter()
-                .zip(&h.keys)
-                .any(|((k, _), (key, _))| *k != key.as_str())
-        {
-            return Err(disagree());
-        }
-        out.push(pairs.into_iter().map(|(_, v)| v.to_string()).collect());
-    }
-    Ok(out)
-}
-
-/// Joins headers and values; merges repeated sections and marks repeated keys, reporting both.
-fn merge(
-    headers: Vec<Header>,
-    values: Vec<Vec<String>>,
-    diag: &mut Diagnostics,
-) -> Vec<RawSection> {
+/// Merges repeated sections and marks repeated keys, reporting both.
+fn merge(headers: Vec<Header>, diag: &mut Diagnostics) -> Vec<RawSection> {
     let mut sections: Vec<RawSection> = Vec::new();
     let mut index: BTreeMap<String, usize> = BTreeMap::new();
-    for (h, vals) in headers.into_iter().zip(values) {
+    for h in headers {
         let i = match index.get(&h.name) {
             Some(&i) => {
                 let first = sections[i].line;
@@ -285,7 +227,7 @@ fn merge(
                 sections.len() - 1
             }
         };
-        for ((key, line), value) in h.keys.into_iter().zip(vals) {
+        for (key, line, value) in h.keys {
             let lower = key.to_lowercase();
             let first = sections[i]
                 .entries
@@ -493,54 +435,56 @@ mod tests {
         assert_eq!(s[0].get("k").unwrap().value, "");
     }
 
-    /// rust-ini and the line scan must agree on every file: the normalisation is what
-    /// makes them agree, so try every sequence of three awkward lines.
     #[test]
-    fn scan_and_rust_ini_agree_on_awkward_line_sequences() {
-        let lines = [
-            "[s]",
-            "[t] # c",
-            "k=v",
-            "k2: v : w",
-            "e=",
-            "  cont",
-            "\tcont=x",
-            "# c",
-            "  ; c",
-            "",
-            "   ",
-            "b=C:\\dir\\",
-            "  tail\\",
-            "no delimiter",
-            "=v",
-            "[bad",
-            "q=\"quoted\" 'x' \\n",
-        ];
-        for a in lines {
-            for b in lines {
-                for c in lines {
-                    let text = format!("[s0]\n{a}\n{b}\n{c}\nlast=1\n");
-                    let mut d = Diagnostics::new(Path::new("t.conf"));
-                    let s = read(&text, &mut d);
-                    let msgs = match d.finish() {
-                        Ok(_) => String::new(),
-                        Err(e) => e.to_string(),
-                    };
-                    assert!(
-                        !msgs.contains("inconsistently") && !msgs.contains("not valid INI"),
-                        "{text:?}: {msgs}"
-                    );
-                    // Keys below a broken header belong to no section and are dropped.
-                    let last_header = [a, b, c].into_iter().rev().find(|l| l.starts_with('['));
-                    let expected = (last_header != Some("[bad")).then_some("1");
-                    let last = s
-                        .iter()
-                        .flat_map(|x| &x.entries)
-                        .find(|e| e.lower == "last");
-                    assert_eq!(last.map(|e| e.value.as_str()), expected, "{text:?}");
-                }
-            }
-        }
+    fn continuation_is_a_line_indented_deeper_than_its_key() {
+        let s = read_ok("[a]\n  k = v\n  j = w\n    more\nl=1\n\tx\n");
+        assert_eq!(value(&s, "a", "k"), "v");
+        assert_eq!(value(&s, "a", "j"), "w\nmore");
+        assert_eq!(value(&s, "a", "l"), "1\nx");
+    }
+
+    #[test]
+    fn blank_lines_inside_a_value_are_kept_and_trailing_ones_dropped() {
+        let s = read_ok("[a]\nk=first\n\n  second\n\n\nj=2\n");
+        assert_eq!(value(&s, "a", "k"), "first\n\nsecond");
+        assert_eq!(value(&s, "a", "j"), "2");
+    }
+
+    #[test]
+    fn a_value_may_start_on_the_next_line() {
+        let s = read_ok("[a]\nk=\n  {\"match_all\": {}}\n");
+        assert_eq!(value(&s, "a", "k"), "{\"match_all\": {}}");
+    }
+
+    #[test]
+    fn comment_after_a_value_is_part_of_the_value_but_an_indented_comment_line_is_not() {
+        let s = read_ok("[a]\nk=v # kept\n  ; a comment line\n  w\n");
+        assert_eq!(value(&s, "a", "k"), "v # kept\nw");
+    }
+
+    #[test]
+    fn every_entry_carries_the_line_of_its_key() {
+        let s = read_ok("[a]\nk=v\n  w\n\n# c\nj=1\n[b]\n\nx=2");
+        let lines: Vec<(&str, usize)> = s
+            .iter()
+            .flat_map(|x| &x.entries)
+            .map(|e| (e.key.as_str(), e.line))
+            .collect();
+        assert_eq!(lines, vec![("k", 2), ("j", 6), ("x", 9)]);
+        assert_eq!((s[1].name.as_str(), s[1].line), ("b", 7));
+    }
+
+    #[test]
+    fn keys_below_a_broken_header_belong_to_no_section() {
+        let mut d = Diagnostics::new(Path::new("t.conf"));
+        let s = read("[a]\nk=1\n[bad\nj=2\n[c]\nl=3\n", &mut d);
+        assert_eq!(d.error_count(), 1);
+        let keys: Vec<&str> = s
+            .iter()
+            .flat_map(|x| &x.entries)
+            .map(|e| e.key.as_str())
+            .collect();
+        assert_eq!(keys, vec!["k", "l"]);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::*;
 
-const GENERAL: &str = "[general]
+pub(super) const GENERAL: &str = "[general]
 es_index_pattern=logs-*
 timestamp_field=@timestamp
 history_window_days=30
@@ -32,7 +32,7 @@ test_model=0
 ";
 
 /// A valid minimal use case body (no section header).
-const BODY: &str = "aggregator=process.parent.name
+pub(super) const BODY: &str = "aggregator=process.parent.name
 target=process.name
 trigger_on=low
 trigger_method=pct_of_avg_value
@@ -42,15 +42,15 @@ outlier_reason=rare child process
 outlier_summary=rare {process.name}
 ";
 
-fn p(text: &str) -> Result<Config, ConfigErrors> {
+pub(super) fn p(text: &str) -> Result<Config, ConfigErrors> {
     parse(Path::new("t.conf"), text)
 }
 
-fn ok(text: &str) -> Config {
+pub(super) fn ok(text: &str) -> Config {
     p(text).unwrap_or_else(|e| panic!("unexpected errors:\n{e}"))
 }
 
-fn errs(text: &str) -> Vec<String> {
+pub(super) fn errs(text: &str) -> Vec<String> {
     p(text)
         .expect_err("expected errors")
         .errors
@@ -65,7 +65,7 @@ fn with_use_case(extra: &str) -> String {
     format!("{GENERAL}\n[terms_x]\n{BODY}{extra}")
 }
 
-fn one_error(text: &str) -> String {
+pub(super) fn one_error(text: &str) -> String {
     let e = errs(text);
     assert_eq!(
         e.len(),
@@ -163,9 +163,49 @@ fn shipped_rare_child_process_query_loads() {
 #[test]
 fn ee_outliers_default_config_loads_unchanged() {
     let c = ok(include_str!("fixtures/ee_outliers_defaults.conf"));
-    // The one terms use case esoutliers can run; the brute-force one is skipped.
-    assert_eq!(c.use_cases.len(), 1);
-    let uc = &c.use_cases[0];
+    // The brute-force terms use case and the beaconing one are skipped.
+    let names: Vec<&str> = c.use_cases.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "simplequery_powershell_execution_hidden_window",
+            "terms_rarely_seen_outbound_connections",
+            "metrics_base64_encoded_cmdline"
+        ]
+    );
+    let sq = &c.use_cases[0];
+    assert_eq!(
+        sq.model,
+        ModelSpec::SimpleQuery(SimpleQuerySpec {
+            highlight_match: false
+        })
+    );
+    assert!(sq
+        .elasticsearch_filter
+        .starts_with("tags:endpoint AND \"powershell.exe\""));
+    let m = &c.use_cases[2];
+    assert_eq!(
+        m.model,
+        ModelSpec::Metrics(MetricsSpec {
+            metric: Metric::Base64EncodedLength
+        })
+    );
+    assert_eq!(
+        (m.aggregator.as_slice(), m.target.as_slice()),
+        (
+            &["OsqueryFilter.name".to_string()][..],
+            &["OsqueryFilter.cmdline".to_string()][..]
+        )
+    );
+    assert_eq!(
+        m.trigger,
+        TriggerSpec {
+            on: TriggerOn::High,
+            method: TriggerMethod::Mad,
+            sensitivity: 3.0
+        }
+    );
+    let uc = &c.use_cases[1];
     assert_eq!(uc.name, "terms_rarely_seen_outbound_connections");
     assert_eq!(uc.count_method, CountMethod::AcrossAggregators);
     assert_eq!(uc.trigger.method, TriggerMethod::PctOfMaxValue);
@@ -195,11 +235,6 @@ fn ee_outliers_default_config_loads_unchanged() {
         "beaconing_ssl_outbound",
         "model type beaconing is recognised but not supported yet"
     ));
-    assert!(said(
-        "simplequery_powershell_execution_hidden_window",
-        "model type simplequery"
-    ));
-    assert!(said("metrics_base64_encoded_cmdline", "model type metrics"));
     for s in [
         "assets",
         "notifier",
@@ -288,7 +323,7 @@ fn ee_outliers_use_case_file_loads_behind_a_general_section() {
 
 #[test]
 fn file_without_general_or_use_cases_loads_with_defaults() {
-    let c = ok("[simplequery_x]\nes_query_filter=a\n");
+    let c = ok("[word2vec_x]\nes_query_filter=a\n");
     assert!(c.use_cases.is_empty());
     assert_eq!(c.general.timestamp_field, "@timestamp");
     assert_eq!(c.notices.len(), 1);
@@ -468,7 +503,7 @@ fn per_model_whitelist_keys_merge_after_global_entries() {
 #[test]
 fn ignored_use_case_keys_are_notices_not_errors() {
     let c = ok(&with_use_case(
-        "process_documents_chronologically=0\nuse_derived_fields=0\nterms_batch_eval_size=1000\n",
+        "process_documents_chronologically=0\nuse_derived_fields=0\n",
     ));
     let keys: Vec<&str> = c
         .notices
@@ -477,23 +512,51 @@ fn ignored_use_case_keys_are_notices_not_errors() {
         .collect();
     assert_eq!(
         keys,
-        vec![
-            "process_documents_chronologically",
-            "use_derived_fields",
-            "terms_batch_eval_size"
-        ]
+        vec!["process_documents_chronologically", "use_derived_fields"]
     );
     assert!(c.notices.iter().all(|n| n.message.starts_with("ignored: ")));
     assert_eq!(c.notices[0].location.line, 16);
+    assert!(c.use_cases[0].copied.is_empty());
+}
+
+#[test]
+fn ee_outliers_settings_of_every_model_are_not_copied() {
+    for (section, extra) in [
+        ("terms_x", ""),
+        ("metrics_x", "metric=length\n"),
+        (
+            "sudden_appearance_x",
+            "sliding_window_size=01:00:00\nsliding_window_step_size=00:01:00\n",
+        ),
+    ] {
+        let c = ok(&format!(
+            "{GENERAL}[{section}]\n{BODY}{extra}process_documents_chronologically=1\nuse_derived_fields=0\nes_index=logs-*\n\
+             timestamp_field=@timestamp\nhistory_window_hours=1\nshould_notify=0\n"
+        ));
+        let copied: Vec<&str> = c.use_cases[0]
+            .copied
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect();
+        // sudden_appearance does not read the trigger keys, so ee-outliers copies them.
+        if section.starts_with("sudden") {
+            assert_eq!(
+                copied,
+                vec!["trigger_on", "trigger_method", "trigger_sensitivity"]
+            );
+        } else {
+            assert!(copied.is_empty(), "{section}: {copied:?}");
+        }
+    }
 }
 
 #[test]
 fn ee_outliers_sections_are_notices_not_errors() {
     let c = ok(&format!(
-        "{GENERAL}[assets]\nmeta.hostname = host\n[notifier]\nsmtp_pass=secret\n[daemon]\nschedule=0 0 * * *\n[simplequery]\nhighlight_match=0\n\
-         [sudden_appearance]\nmax_num_targets=100000\n[word2vec]\n#seed=43\n"
+        "{GENERAL}[assets]\nmeta.hostname = host\n[notifier]\nsmtp_pass=secret\n[daemon]\nschedule=0 0 * * *\n\
+         [terms]\nterms_batch_eval_size=1\n[word2vec]\n#seed=43\n"
     ));
-    assert_eq!(c.notices.len(), 6);
+    assert_eq!(c.notices.len(), 5);
     assert!(c
         .notices
         .iter()
@@ -503,16 +566,10 @@ fn ee_outliers_sections_are_notices_not_errors() {
 #[test]
 fn unsupported_model_types_are_notices() {
     let c = ok(&format!(
-        "{GENERAL}[simplequery_a]\nx=1\n[metrics_b]\n[sudden_appearance_c]\n[word2vec_d]\n[beaconing_e]\n[whitelist_literals_simplequery_a]\nh=x\n"
+        "{GENERAL}[word2vec_d]\nx=1\n[beaconing_e]\n[whitelist_literals_word2vec_d]\nh=x\n"
     ));
     let msgs: Vec<&str> = c.notices.iter().map(|n| n.message.as_str()).collect();
-    for t in [
-        "simplequery",
-        "metrics",
-        "sudden_appearance",
-        "word2vec",
-        "beaconing",
-    ] {
+    for t in ["word2vec", "beaconing"] {
         assert!(
             msgs.contains(
                 &format!("model type {t} is recognised but not supported yet; section skipped")
@@ -521,9 +578,7 @@ fn unsupported_model_types_are_notices() {
             "{t}"
         );
     }
-    assert!(msgs
-        .iter()
-        .any(|m| m.contains("applies to [simplequery_a]")));
+    assert!(msgs.iter().any(|m| m.contains("applies to [word2vec_d]")));
     assert!(c.use_cases.is_empty());
 }
 
@@ -540,10 +595,15 @@ fn min_target_buckets_across_aggregators_gets_a_notice() {
     let c = ok(&with_use_case(
         "target_count_method=across_aggregators\nmin_target_buckets=3\n",
     ));
+    assert_eq!(c.use_cases[0].min_target_buckets, None);
+    assert_eq!(
+        format!("{}: {}", c.notices[0].location, c.notices[0].message),
+        "t.conf:17: [terms_x] min_target_buckets: ignored: it only applies to target_count_method=within_aggregator \
+         (ee-outliers ignores it here too, with a warning)"
+    );
+    let c = ok(&with_use_case("min_target_buckets=3\n"));
     assert_eq!(c.use_cases[0].min_target_buckets, Some(3));
-    assert!(c.notices[0]
-        .message
-        .contains("only applies to target_count_method=within_aggregator"));
+    assert!(c.notices.is_empty());
 }
 
 #[test]
@@ -737,13 +797,12 @@ fn bad_boolean_and_bad_count_name_their_lines() {
 }
 
 #[test]
-fn unknown_use_case_key_is_an_error_with_a_suggestion() {
-    let e = one_error(&with_use_case("trigger_sensitivty=2\n"));
-    assert_eq!(e, "t.conf:16: [terms_x] trigger_sensitivty: unknown key for a terms use case; did you mean trigger_sensitivity?");
-    let e = one_error(&with_use_case("mitre_technique=T1055\n"));
-    assert!(
-        e.contains("would copy it into every outlier as outliers.mitre_technique"),
-        "{e}"
+fn missing_required_key_names_a_misspelling_of_it() {
+    let e =
+        one_error(&with_use_case("trigger_sensitivty=2\n").replace("trigger_sensitivity=1\n", ""));
+    assert_eq!(
+        e,
+        "t.conf:7: [terms_x] trigger_sensitivity: missing (line 15 sets trigger_sensitivty: a misspelling of it?); e.g. trigger_sensitivity=1"
     );
 }
 
@@ -817,7 +876,12 @@ fn terms_section_without_name_and_default_section_are_errors() {
 fn missing_index_pattern_is_reported_once_at_general() {
     let text = format!("[general]\nhistory_window_days=1\n[terms_a]\n{BODY}[terms_b]\n{BODY}");
     let e = one_error(&text);
-    assert!(e.starts_with("t.conf:1: [general] es_index_pattern: missing or empty, and a terms use case relies on it"), "{e}");
+    assert!(
+        e.starts_with(
+            "t.conf:1: [general] es_index_pattern: missing or empty, and a use case relies on it"
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -836,7 +900,9 @@ fn empty_history_window_is_an_error() {
 
 #[test]
 fn syntax_error_names_its_line_and_later_problems_are_still_reported() {
-    let e = errs(&with_use_case("this line has no equals sign\nbogus=1\n"));
+    let e = errs(&with_use_case(
+        "this line has no equals sign\nshould_notify=maybe\n",
+    ));
     assert_eq!(e.len(), 2);
     assert!(
         e[0].starts_with("t.conf:16: [terms_x]: line \"this line has no equals sign\" is neither"),
@@ -844,7 +910,7 @@ fn syntax_error_names_its_line_and_later_problems_are_still_reported() {
         e[0]
     );
     assert!(
-        e[1].starts_with("t.conf:17: [terms_x] bogus: unknown key"),
+        e[1].starts_with("t.conf:17: [terms_x] should_notify: \"maybe\" is not a boolean"),
         "{}",
         e[1]
     );
@@ -867,7 +933,7 @@ fn several_errors_in_one_file_are_all_reported_in_line_order() {
     let text = format!(
         "[general]\nes_index_pattern=logs-*\nhistory_window_days=30\nes_timeout=never\n\
          [terms_a]\n{}\
-         [whitelist_regexps]\nw=(\n[terms_b]\n{BODY}colour=blue\n[mystery]\n",
+         [whitelist_regexps]\nw=(\n[terms_b]\n{BODY}run_model=perhaps\n[mystery]\n",
         BODY.replace("trigger_on=low", "trigger_on=down")
             .replace("aggregator=process.parent.name", "aggregator=")
     );
@@ -882,7 +948,7 @@ fn several_errors_in_one_file_are_all_reported_in_line_order() {
     assert!(e[1].contains("[terms_a] aggregator: empty"));
     assert!(e[2].contains("[terms_a] trigger_on: unknown trigger_on \"down\""));
     assert!(e[3].contains("[whitelist_regexps] w: regular expression"));
-    assert!(e[4].contains("[terms_b] colour: unknown key"));
+    assert!(e[4].contains("[terms_b] run_model: \"perhaps\" is not a boolean"));
     assert!(e[5].contains("[mystery]: unknown section"));
     // Display: one problem per line.
     assert_eq!(p(&text).unwrap_err().to_string().lines().count(), 6);

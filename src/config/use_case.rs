@@ -1,24 +1,32 @@
-//! Stage `config`: a `[terms_<name>]` section becomes a validated [`UseCase`].
+//! Stage `config`: a use case section (`[terms_<name>]`, `[simplequery_<name>]`,
+//! `[sudden_appearance_<name>]`, `[metrics_<name>]`) becomes a validated [`UseCase`].
 //!
 //! Every key is checked and every problem reported (none stops the others). A
 //! [`UseCase`] is returned only when its section has no problem at all, so later stages
 //! never fail on its content. `run_model=0` does not skip validation: the caller decides
 //! what runs.
 //!
-//! Keys, as ee-outliers reads them for a terms model:
-//! - read: the filter (`es_query_filter` xor `es_dsl_filter`), `aggregator`, `target`,
-//!   `target_count_method`, `trigger_on`, `trigger_method`, `trigger_sensitivity`,
-//!   `min_target_buckets`, `outlier_type`, `outlier_reason`, `outlier_summary`,
-//!   `run_model`, `test_model`, `should_notify`, and the per-use-case overrides of
-//!   `[general]` that ee-outliers documents: `es_index`, `timestamp_field`,
-//!   `history_window_days`, `history_window_hours`; and `baseline_window_days`, an
-//!   esoutliers extension that ee-outliers does not know;
+//! Keys, as ee-outliers 0.2.17 reads them (the tables are in `kind.rs`):
+//! - every model: the filter (`es_query_filter` xor `es_dsl_filter`; simplequery requires
+//!   one), `outlier_type`, `outlier_reason`, `outlier_summary`, `run_model`, `test_model`,
+//!   `should_notify`, and the overrides of `[general]`: `es_index`, `timestamp_field`
+//!   (which sudden_appearance ignores, as ee-outliers does), `history_window_days`,
+//!   `history_window_hours`;
+//! - terms: `aggregator`, `target`, `target_count_method`, `trigger_on`,
+//!   `trigger_method`, `trigger_sensitivity`, `min_target_buckets` (ignored with a notice
+//!   under `across_aggregators`, as ee-outliers does), and `baseline_window_days`, an
+//!   esoutliers extension;
+//! - simplequery: `highlight_match` (else `[simplequery] highlight_match`, else false);
+//! - sudden_appearance: `aggregator`, `target`, `sliding_window_size`,
+//!   `sliding_window_step_size` (`DD:HH:MM`; both > 0, window <= history window, step <=
+//!   window), and `[sudden_appearance] max_num_aggregators` / `max_num_targets`;
+//! - metrics: `aggregator`, one `target` field, `metric`, and the trigger keys as terms;
 //! - per-model whitelists: `whitelist_literals_<name>` / `whitelist_regexps_<name>`;
-//! - accepted with a notice: `process_documents_chronologically`, `use_derived_fields`,
-//!   `terms_batch_eval_size`;
-//! - anything else is an error. (ee-outliers copies unknown keys verbatim into every
-//!   outlier as "arbitrary parameters"; esoutliers does not write them, and an unknown key
-//!   is far more often a typo, so it says so.)
+//! - accepted with a notice: `process_documents_chronologically`, `use_derived_fields`;
+//! - any other key is copied into every outlier as `outliers.<key>` (lower case, value
+//!   trimmed), as ee-outliers copies its "arbitrary parameters", with a notice (and a
+//!   did-you-mean when it looks like a typo of a known key). A key naming a field the
+//!   model writes itself is not copied.
 //!
 //! `target_count_method` defaults to `within_aggregator` when absent (ee-outliers requires
 //! the key); `run_model`, `test_model` and `should_notify` default to 1, 0 and 0
@@ -30,15 +38,20 @@ use serde_json::Value;
 
 use super::error::{did_you_mean, Diagnostics};
 use super::general::GeneralSection;
+use super::kind::{Kind, COMMON_IGNORED, COMMON_READS, DERIVED};
 use super::model::{
-    CountMethod, Filter, TriggerMethod, TriggerOn, TriggerSpec, UseCase, Whitelist,
+    CountMethod, Filter, Metric, MetricsSpec, ModelSpec, SimpleQuerySpec, SuddenAppearanceSpec,
+    TriggerMethod, TriggerOn, TriggerSpec, UseCase, Whitelist,
 };
+use super::model_params::{self, ModelParams};
 use super::scan::{RawEntry, RawSection};
 use super::{summary, value, whitelist};
 
 /// What a use case section is read against.
 pub(super) struct Context<'a> {
     pub general: &'a GeneralSection,
+    /// The `[simplequery]`, `[sudden_appearance]`, ... sections.
+    pub params: &'a ModelParams,
     /// Global entries, then those of `[whitelist_*_<section>]` sections for this use case.
     pub whitelist: Whitelist,
     /// Field names that `[derivedfields]` GROK patterns create in ee-outliers.
@@ -56,44 +69,15 @@ pub(super) struct Read {
     pub needs_general_window: bool,
 }
 
-const KEYS: [&str; 20] = [
-    "es_query_filter",
-    "es_dsl_filter",
-    "aggregator",
-    "target",
-    "target_count_method",
-    "trigger_on",
-    "trigger_method",
-    "trigger_sensitivity",
-    "min_target_buckets",
-    "outlier_type",
-    "outlier_reason",
-    "outlier_summary",
-    "run_model",
-    "test_model",
-    "should_notify",
-    "es_index",
-    "timestamp_field",
-    "history_window_days",
-    "history_window_hours",
-    "baseline_window_days",
-];
-
-/// Keys ee-outliers reads for terms models that esoutliers does not act on (booleans but
-/// the last), with why.
-const IGNORED: [(&str, &str); 3] = [
-    (
-        "process_documents_chronologically",
-        "ignored: esoutliers counts the whole window at once inside Elasticsearch, so the order of the events does not matter",
-    ),
-    ("use_derived_fields", DERIVED),
-    (
-        "terms_batch_eval_size",
-        "ignored: esoutliers evaluates the whole window at once instead of in batches of events",
-    ),
-];
-
-const DERIVED: &str = "ignored: esoutliers reads fields as Elasticsearch stores them and cannot compute ee-outliers' derived ([derivedfields] GROK) fields";
+/// The keys that differ between model types, once read.
+struct Specific {
+    aggregator: Vec<String>,
+    target: Vec<String>,
+    count_method: CountMethod,
+    trigger: TriggerSpec,
+    min_target_buckets: Option<u64>,
+    model: ModelSpec,
+}
 
 fn error(diag: &mut Diagnostics, s: &RawSection, e: &RawEntry, message: impl Into<String>) {
     diag.error(diag.at(e.line, Some(&s.name), Some(&e.key)), message);
@@ -104,7 +88,8 @@ fn notice(diag: &mut Diagnostics, s: &RawSection, e: &RawEntry, message: impl In
 }
 
 /// The entry of a required key with a non-empty value; otherwise reports it (at the
-/// section header when the key is missing) and returns `None`.
+/// section header when the key is missing, naming a key of the section that looks like a
+/// misspelling of it) and returns `None`.
 fn required<'a>(
     diag: &mut Diagnostics,
     s: &'a RawSection,
@@ -118,9 +103,14 @@ fn required<'a>(
             None
         }
         None => {
+            let typo = s
+                .unique_entries()
+                .find(|e| e.lower != key && did_you_mean(&e.lower, &[key]).is_some())
+                .map(|e| format!(" (line {} sets {}: a misspelling of it?)", e.line, e.key))
+                .unwrap_or_default();
             diag.error(
                 diag.at(s.line, Some(&s.name), Some(key)),
-                format!("missing; {hint}"),
+                format!("missing{typo}; {hint}"),
             );
             None
         }
@@ -133,49 +123,38 @@ fn optional<'a>(s: &'a RawSection, key: &str) -> Option<&'a RawEntry> {
     s.get(key).filter(|e| !e.value.trim().is_empty())
 }
 
-/// Reads `[terms_<model_name>]` section `s`.
-pub(super) fn read(
-    diag: &mut Diagnostics,
-    s: &RawSection,
-    model_name: &str,
-    cx: Context<'_>,
-) -> Read {
+/// Reads use case section `s`, whose model type is `kind`.
+pub(super) fn read(diag: &mut Diagnostics, s: &RawSection, kind: Kind, cx: Context<'_>) -> Read {
     let before = diag.error_count();
+    let model_name = &s.name[kind.name().len() + 1..];
     let mut wl = cx.whitelist;
-    keys(diag, s, &mut wl);
+    let copied = keys(diag, s, kind, &mut wl);
 
     let filter = filter(diag, s);
-    let aggregator = required(
-        diag,
-        s,
-        "aggregator",
-        "name the field(s) to group events by, e.g. aggregator=process.parent.name",
-    )
-    .and_then(|e| {
-        value::field_list(&e.value, false)
-            .map_err(|m| error(diag, s, e, m))
-            .ok()
-    });
-    let target_entry = required(
-        diag,
-        s,
-        "target",
-        "name the field(s) whose values are counted, e.g. target=process.name",
-    );
-    let target = target_entry.and_then(|e| {
-        value::field_list(&e.value, true)
-            .map_err(|m| error(diag, s, e, m))
-            .ok()
-    });
-    let count_method = count_method(diag, s);
-    let trigger = trigger(diag, s);
-    let min_target_buckets = s.get("min_target_buckets").and_then(|e| {
-        let n = value::whole_number(&e.value, 1).map_err(|m| error(diag, s, e, m)).ok();
-        if n.is_some() && count_method == CountMethod::AcrossAggregators {
-            notice(diag, s, e, "only applies to target_count_method=within_aggregator; it has no effect here (as in ee-outliers)");
-        }
-        n
-    });
+    let elasticsearch_filter = ["es_query_filter", "es_dsl_filter"]
+        .iter()
+        .find_map(|k| optional(s, k))
+        .map(|e| e.value.trim().to_string());
+    if kind == Kind::SimpleQuery && elasticsearch_filter.is_none() {
+        diag.error(
+            diag.at(s.line, Some(&s.name), Some("es_query_filter")),
+            "missing; a simplequery use case flags every event its query matches, so it needs es_query_filter or es_dsl_filter \
+             (ee-outliers fails without one), e.g. es_query_filter=process.name:powershell.exe",
+        );
+    }
+    let (history_window_hours, overrides_window) = window(diag, s, cx.general);
+    let baseline_window_hours = match kind {
+        Kind::Terms => baseline(diag, s, history_window_hours),
+        // Reported by `keys` when written.
+        _ => None,
+    };
+    let mut brute_force = false;
+    let specific = match kind {
+        Kind::Terms => terms(diag, s, &mut brute_force),
+        Kind::SimpleQuery => simplequery(diag, s, cx.params),
+        Kind::SuddenAppearance => sudden_appearance(diag, s, cx.params, history_window_hours),
+        Kind::Metrics => metrics(diag, s),
+    };
     let outlier_type = text(
         diag,
         s,
@@ -205,21 +184,17 @@ pub(super) fn read(
 
     // Overrides of [general].
     let es_index = optional(s, "es_index").map(|e| e.value.trim().to_string());
-    let timestamp_field = optional(s, "timestamp_field").map_or_else(
-        || cx.general.general.timestamp_field.clone(),
-        |e| e.value.trim().to_string(),
-    );
-    let (history_window_hours, overrides_window) = window(diag, s, cx.general);
-    let baseline_window_hours = baseline(diag, s, history_window_hours);
+    let timestamp_field = timestamp_field(diag, s, kind, cx.general);
 
-    derived_fields_notice(
-        diag,
-        s,
-        aggregator.iter().chain(target.iter()).flatten(),
-        cx.derived_fields,
-    );
+    if let Some(sp) = &specific {
+        derived_fields_notice(
+            diag,
+            s,
+            sp.aggregator.iter().chain(&sp.target),
+            cx.derived_fields,
+        );
+    }
 
-    let brute_force = target.as_ref().is_some_and(|t| t.iter().any(|f| f == "*"));
     if diag.error_count() > before {
         return Read {
             use_case: None,
@@ -228,18 +203,9 @@ pub(super) fn read(
         };
     }
     if brute_force {
-        let e = target_entry.expect("target was read");
-        notice(
-            diag,
-            s,
-            e,
-            "target=* is ee-outliers' brute-force mode (one run per field of the events), which esoutliers does not support; this use case is skipped",
-        );
         return Read::default();
     }
-    let (Some(aggregator), Some(target), Some(trigger), Some(outlier_summary)) =
-        (aggregator, target, trigger, outlier_summary)
-    else {
+    let (Some(sp), Some(outlier_summary)) = (specific, outlier_summary) else {
         unreachable!("a missing value was reported as an error");
     };
     let index_pattern = es_index
@@ -255,11 +221,11 @@ pub(super) fn read(
             history_window_hours,
             baseline_window_hours,
             filter,
-            aggregator,
-            target,
-            count_method,
-            trigger,
-            min_target_buckets,
+            aggregator: sp.aggregator,
+            target: sp.target,
+            count_method: sp.count_method,
+            trigger: sp.trigger,
+            min_target_buckets: sp.min_target_buckets,
             outlier_type,
             outlier_reason,
             outlier_summary,
@@ -268,16 +234,297 @@ pub(super) fn read(
             should_notify,
             whitelist: wl,
             save_results: cx.general.general.save_results,
-            model: super::model::ModelSpec::Terms,
-            elasticsearch_filter: ["es_query_filter", "es_dsl_filter"]
-                .iter()
-                .find_map(|k| optional(s, k))
-                .map(|e| e.value.trim().to_string())
-                .unwrap_or_default(),
-            copied: Vec::new(),
+            model: sp.model,
+            elasticsearch_filter: elasticsearch_filter.unwrap_or_default(),
+            copied,
         }),
         needs_general_index: es_index.is_none(),
         needs_general_window: !overrides_window,
+    }
+}
+
+/// `[terms_*]`: aggregator, target (`*` is ee-outliers' brute-force mode, skipped with a
+/// notice), `target_count_method`, the trigger, `min_target_buckets`.
+fn terms(diag: &mut Diagnostics, s: &RawSection, brute_force: &mut bool) -> Option<Specific> {
+    let aggregator = fields(diag, s, "aggregator", false, AGGREGATOR_HINT);
+    let target_entry = required(diag, s, "target", TARGET_HINT);
+    let target = target_entry.and_then(|e| {
+        value::field_list(&e.value, true)
+            .map_err(|m| error(diag, s, e, m))
+            .ok()
+    });
+    let count_method = count_method(diag, s);
+    let trigger = trigger(diag, s);
+    let min_target_buckets = s.get("min_target_buckets").and_then(|e| {
+        let n = value::whole_number(&e.value, 1).map_err(|m| error(diag, s, e, m)).ok()?;
+        if count_method == CountMethod::AcrossAggregators {
+            notice(
+                diag,
+                s,
+                e,
+                "ignored: it only applies to target_count_method=within_aggregator (ee-outliers ignores it here too, with a warning)",
+            );
+            return None;
+        }
+        Some(n)
+    });
+    if let (Some(e), Some(t)) = (target_entry, &target) {
+        if t.iter().any(|f| f == "*") {
+            *brute_force = true;
+            notice(
+                diag,
+                s,
+                e,
+                "target=* is ee-outliers' brute-force mode (one run per field of the events), which esoutliers does not support; this use case is skipped",
+            );
+            return None;
+        }
+    }
+    Some(Specific {
+        aggregator: aggregator?,
+        target: target?,
+        count_method,
+        trigger: trigger?,
+        min_target_buckets,
+        model: ModelSpec::Terms,
+    })
+}
+
+/// `[simplequery_*]`: `highlight_match`, else `[simplequery] highlight_match`.
+fn simplequery(diag: &mut Diagnostics, s: &RawSection, params: &ModelParams) -> Option<Specific> {
+    let highlight_match = match s.get("highlight_match") {
+        Some(e) => value::boolean(&e.value)
+            .map_err(|m| error(diag, s, e, m))
+            .ok()?,
+        None => params.highlight_match,
+    };
+    Some(Specific {
+        aggregator: Vec::new(),
+        target: Vec::new(),
+        count_method: CountMethod::WithinAggregator,
+        trigger: TriggerSpec::UNUSED,
+        min_target_buckets: None,
+        model: ModelSpec::SimpleQuery(SimpleQuerySpec { highlight_match }),
+    })
+}
+
+/// `[sudden_appearance_*]`: aggregator and target field lists and the sliding window,
+/// checked against the history window (`history_hours`; 0 when it is reported elsewhere).
+fn sudden_appearance(
+    diag: &mut Diagnostics,
+    s: &RawSection,
+    params: &ModelParams,
+    history_hours: u64,
+) -> Option<Specific> {
+    let aggregator = fields(diag, s, "aggregator", false, AGGREGATOR_HINT);
+    let target = fields(diag, s, "target", false, TARGET_HINT);
+    let size_entry = required(
+        diag,
+        s,
+        "sliding_window_size",
+        "write the length of the sliding window as DD:HH:MM, e.g. sliding_window_size=01:00:00 for one day",
+    );
+    let window = size_entry.and_then(|e| span(diag, s, e));
+    let step_entry = required(
+        diag,
+        s,
+        "sliding_window_step_size",
+        "write how far the window moves each time as DD:HH:MM, e.g. sliding_window_step_size=00:01:00 for one hour",
+    );
+    let step = step_entry.and_then(|e| span(diag, s, e));
+    let history = history_hours.saturating_mul(60);
+    if let (Some(e), Some(w)) = (size_entry, window) {
+        if history > 0 && w > history {
+            error(
+                diag,
+                s,
+                e,
+                format!(
+                    "{} is longer than the history window ({}); the sliding window must fit in it (ee-outliers refuses this too)",
+                    dd_hh_mm(w),
+                    dd_hh_mm(history)
+                ),
+            );
+        }
+    }
+    if let (Some(e), Some(w), Some(st)) = (step_entry, window, step) {
+        if st > w {
+            error(
+                diag,
+                s,
+                e,
+                format!(
+                    "{} is longer than sliding_window_size ({}); the window cannot move by more than its length (ee-outliers refuses this too)",
+                    dd_hh_mm(st),
+                    dd_hh_mm(w)
+                ),
+            );
+        }
+    }
+    Some(Specific {
+        aggregator: aggregator?,
+        target: target?,
+        count_method: CountMethod::WithinAggregator,
+        trigger: TriggerSpec::UNUSED,
+        min_target_buckets: None,
+        model: ModelSpec::SuddenAppearance(SuddenAppearanceSpec {
+            window_minutes: window?,
+            step_minutes: step?,
+            max_num_aggregators: params.max_num_aggregators,
+            max_num_targets: params.max_num_targets,
+        }),
+    })
+}
+
+/// `[metrics_*]`: aggregator fields, ONE target field, `metric`, the trigger.
+fn metrics(diag: &mut Diagnostics, s: &RawSection) -> Option<Specific> {
+    let aggregator = fields(diag, s, "aggregator", false, AGGREGATOR_HINT);
+    let target = fields(
+        diag,
+        s,
+        "target",
+        false,
+        "name the field whose values are measured, e.g. target=process.command_line",
+    );
+    let target = target.and_then(|t| {
+        if t.len() == 1 {
+            return Some(t);
+        }
+        let e = s.get("target").expect("target was read");
+        error(
+            diag,
+            s,
+            e,
+            format!(
+                "a metrics use case measures one field, and {} are listed (ee-outliers would look for one field literally named {:?} and find no event); keep one, e.g. target={}",
+                t.len(),
+                e.value.trim(),
+                t[0]
+            ),
+        );
+        None
+    });
+    let names: Vec<&str> = Metric::ALL.iter().map(|m| m.as_str()).collect();
+    let metric = required(diag, s, "metric", "e.g. metric=base64_encoded_length").and_then(|e| {
+        let v = e.value.trim();
+        let m = Metric::parse(v);
+        if m.is_none() {
+            let hint = did_you_mean(v, &names)
+                .map(|m| format!(" (did you mean {m}?)"))
+                .unwrap_or_default();
+            error(
+                diag,
+                s,
+                e,
+                format!(
+                    "unknown metric {v:?}{hint}; expected one of {}",
+                    names.join(", ")
+                ),
+            );
+        }
+        m
+    });
+    let trigger = trigger(diag, s);
+    Some(Specific {
+        aggregator: aggregator?,
+        target: target?,
+        count_method: CountMethod::WithinAggregator,
+        trigger: trigger?,
+        min_target_buckets: None,
+        model: ModelSpec::Metrics(MetricsSpec { metric: metric? }),
+    })
+}
+
+const AGGREGATOR_HINT: &str =
+    "name the field(s) to group events by, e.g. aggregator=process.parent.name";
+const TARGET_HINT: &str = "name the field(s) whose values are counted, e.g. target=process.name";
+
+/// A required list of field names.
+fn fields(
+    diag: &mut Diagnostics,
+    s: &RawSection,
+    key: &str,
+    allow_star: bool,
+    hint: &str,
+) -> Option<Vec<String>> {
+    let e = required(diag, s, key, hint)?;
+    value::field_list(&e.value, allow_star)
+        .map_err(|m| error(diag, s, e, m))
+        .ok()
+}
+
+/// A `DD:HH:MM` span in minutes, reported at `e` unless it is longer than 0.
+fn span(diag: &mut Diagnostics, s: &RawSection, e: &RawEntry) -> Option<u64> {
+    match value::span_minutes(&e.value) {
+        Ok((minutes, _)) if minutes <= 0 => {
+            error(
+                diag,
+                s,
+                e,
+                format!(
+                    "{:?} is not longer than 0 (ee-outliers refuses it too); write e.g. 00:01:00 for one hour",
+                    e.value.trim()
+                ),
+            );
+            None
+        }
+        Ok((minutes, negative_part)) => {
+            let minutes = minutes.unsigned_abs();
+            if negative_part {
+                notice(
+                    diag,
+                    s,
+                    e,
+                    format!(
+                        "a part is negative; it reads as {} in all, as ee-outliers reads it",
+                        dd_hh_mm(minutes)
+                    ),
+                );
+            }
+            Some(minutes)
+        }
+        Err(m) => {
+            error(diag, s, e, m);
+            None
+        }
+    }
+}
+
+/// `minutes` as `DD:HH:MM`, the form the keys are written in.
+fn dd_hh_mm(minutes: u64) -> String {
+    format!(
+        "{:02}:{:02}:{:02}",
+        minutes / 1440,
+        minutes % 1440 / 60,
+        minutes % 60
+    )
+}
+
+/// The use case's `timestamp_field`, else `[general]`'s. sudden_appearance always takes
+/// `[general]`'s, as ee-outliers 0.2.17 does (a notice says so when the use case sets one).
+fn timestamp_field(
+    diag: &mut Diagnostics,
+    s: &RawSection,
+    kind: Kind,
+    g: &GeneralSection,
+) -> String {
+    let general = g.general.timestamp_field.clone();
+    match optional(s, "timestamp_field") {
+        None => general,
+        Some(e) if kind == Kind::SuddenAppearance => {
+            if e.value.trim() != general {
+                notice(
+                    diag,
+                    s,
+                    e,
+                    format!(
+                        "ignored: sudden_appearance use cases take [general] timestamp_field ({general}) in ee-outliers, and so does esoutliers; set it there"
+                    ),
+                );
+            }
+            general
+        }
+        Some(e) => e.value.trim().to_string(),
     }
 }
 
@@ -317,8 +564,9 @@ fn window(diag: &mut Diagnostics, s: &RawSection, g: &GeneralSection) -> (u64, b
     (total, true)
 }
 
-/// `baseline_window_days` (an esoutliers extension, unknown to ee-outliers): a whole
-/// number of days whose window must reach further back than the detection window.
+/// `baseline_window_days` (an esoutliers extension of terms models, unknown to
+/// ee-outliers): a whole number of days whose window must reach further back than the
+/// detection window.
 fn baseline(diag: &mut Diagnostics, s: &RawSection, detection_hours: u64) -> Option<u64> {
     let e = s.get("baseline_window_days")?;
     let days = value::whole_number(&e.value, 1)
@@ -341,22 +589,41 @@ fn baseline(diag: &mut Diagnostics, s: &RawSection, detection_hours: u64) -> Opt
     Some(hours)
 }
 
-/// Reports unknown keys and ignored keys; adds `whitelist_*_<name>` keys to `wl`.
-fn keys(diag: &mut Diagnostics, s: &RawSection, wl: &mut Whitelist) {
+/// Reports ignored keys and misnamed whitelist keys, adds `whitelist_*_<name>` keys to
+/// `wl`, and returns the keys to copy into every outlier, in file order.
+fn keys(
+    diag: &mut Diagnostics,
+    s: &RawSection,
+    kind: Kind,
+    wl: &mut Whitelist,
+) -> Vec<(String, String)> {
+    let mut copied = Vec::new();
     for e in s.unique_entries() {
         let k = e.lower.as_str();
-        if KEYS.contains(&k) {
+        if COMMON_READS.contains(&k) || kind.reads().contains(&k) {
+            continue;
+        }
+        if k == "baseline_window_days" {
+            error(
+                diag,
+                s,
+                e,
+                format!(
+                    "only terms use cases have a baseline window (an esoutliers extension); remove it from this {} use case",
+                    kind.name()
+                ),
+            );
             continue;
         }
         let per_model = [
             ("whitelist_literals_", whitelist::Kind::Literals),
             ("whitelist_regexps_", whitelist::Kind::Regexps),
         ];
-        if let Some((prefix, kind)) = per_model.iter().find(|(p, _)| k.starts_with(p)) {
+        if let Some((prefix, wkind)) = per_model.iter().find(|(p, _)| k.starts_with(p)) {
             if k.len() == prefix.len() {
                 error(diag, s, e, format!("a per-model whitelist key needs a name after {prefix}, e.g. {prefix}trusted_host"));
             } else {
-                whitelist::add(diag, wl, *kind, &s.name, e);
+                whitelist::add(diag, wl, *wkind, &s.name, e);
             }
             continue;
         }
@@ -369,35 +636,59 @@ fn keys(diag: &mut Diagnostics, s: &RawSection, wl: &mut Whitelist) {
             );
             continue;
         }
-        match IGNORED.iter().find(|(i, _)| *i == k) {
-            // use_derived_fields gets its notice with the derived fields it concerns.
-            Some(("use_derived_fields", _)) => {
-                let _ = value::boolean(&e.value).map_err(|m| error(diag, s, e, m));
+        if let Some((_, why)) = COMMON_IGNORED
+            .iter()
+            .chain(kind.ignored())
+            .find(|(i, _)| *i == k)
+        {
+            match (k, value::boolean(&e.value)) {
+                // use_derived_fields gets its notice with the derived fields it concerns.
+                ("use_derived_fields", Ok(_)) => {}
+                ("process_documents_chronologically" | "use_derived_fields", Err(m)) => {
+                    error(diag, s, e, m)
+                }
+                _ => notice(diag, s, e, *why),
             }
-            Some(("terms_batch_eval_size", why)) => match value::whole_number(&e.value, 1) {
-                Ok(_) => notice(diag, s, e, *why),
-                Err(m) => error(diag, s, e, m),
-            },
-            Some((_, why)) => match value::boolean(&e.value) {
-                Ok(_) => notice(diag, s, e, *why),
-                Err(m) => error(diag, s, e, m),
-            },
-            None => error(diag, s, e, unknown_key(k)),
+            continue;
         }
+        if kind.writes_field(k) {
+            notice(
+                diag,
+                s,
+                e,
+                format!(
+                    "not copied: outliers.{k} is a field that {} use cases write themselves (ee-outliers would overwrite or lose it); rename this key to copy it",
+                    kind.name()
+                ),
+            );
+            continue;
+        }
+        copied.push((k.to_string(), e.value.trim().to_string()));
+        notice(diag, s, e, copied_notice(kind, k));
     }
+    copied
 }
 
-fn unknown_key(k: &str) -> String {
-    let mut known: Vec<&str> = KEYS.to_vec();
-    known.extend(IGNORED.iter().map(|(i, _)| *i));
-    match did_you_mean(k, &known) {
-        Some(m) => format!("unknown key for a terms use case; did you mean {m}?"),
-        None => format!(
-            "unknown key for a terms use case; ee-outliers would copy it into every outlier as outliers.{k} \
-             (an \"arbitrary parameter\"), which esoutliers does not do, so remove it. Known keys: {}, \
-             whitelist_literals_<name>, whitelist_regexps_<name>",
-            KEYS.join(", ")
-        ),
+/// The notice for a key copied into every outlier: where the key belongs when another
+/// model type or a parameter section reads it, or a did-you-mean when it looks like a typo.
+fn copied_notice(kind: Kind, k: &str) -> String {
+    let copy = format!(
+        "copied into every outlier as outliers.{k}, as ee-outliers copies the keys it does not read"
+    );
+    let others = kind.others_reading(k);
+    if !others.is_empty() {
+        return format!(
+            "{copy}; {} use cases read {k}, {} use cases do not",
+            others.join(" and "),
+            kind.name()
+        );
+    }
+    if let Some(section) = model_params::section_of(k) {
+        return format!("{copy}; ee-outliers reads {k} only from the [{section}] section");
+    }
+    match did_you_mean(k, &kind.known()) {
+        Some(m) => format!("{copy}; did you mean {m}?"),
+        None => copy,
     }
 }
 

@@ -1,5 +1,5 @@
 //! Stage `config`: the grammar of single values shared by `[general]` and use cases:
-//! booleans, whole numbers, decimal numbers and lists of field names.
+//! booleans, whole numbers, decimal numbers, `DD:HH:MM` spans and lists of field names.
 //!
 //! Pure functions from the raw value to a typed value. An `Err` is the message only
 //! (what is wrong and what would be right); the caller knows the location. Messages may
@@ -41,6 +41,62 @@ pub(super) fn number(v: &str) -> Result<f64, String> {
             "{v:?} is not a finite number; write a number such as 1, 0.5 or 95"
         )),
     }
+}
+
+/// A `DD:HH:MM` span (`sliding_window_size`, `sliding_window_step_size`) in minutes:
+/// days * 1440 + hours * 60 + minutes, and whether a part is negative.
+///
+/// Each part is read as Python's `int()` reads it, since ee-outliers splits the value on
+/// `:` and converts each part with `int()`: surrounding blanks, a sign and `_` between
+/// digits are accepted, and hours and minutes may exceed 23 and 59 (`00:00:90` is 90
+/// minutes). Exactly three parts. The total may be 0 or negative; the caller decides.
+pub(super) fn span_minutes(v: &str) -> Result<(i64, bool), String> {
+    let bad = || {
+        format!(
+            "{:?} is not a span written DD:HH:MM (days:hours:minutes); write e.g. 01:00:00 for one day or 00:00:30 for 30 minutes",
+            v.trim()
+        )
+    };
+    let parts: Vec<&str> = v.split(':').collect();
+    let [d, h, m] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let (d, h, m) = match (python_int(d), python_int(h), python_int(m)) {
+        (Some(d), Some(h), Some(m)) => (d, h, m),
+        _ => return Err(bad()),
+    };
+    let total = d
+        .checked_mul(1440)
+        .and_then(|x| h.checked_mul(60).and_then(|y| x.checked_add(y)))
+        .and_then(|x| x.checked_add(m))
+        .ok_or_else(|| {
+            format!(
+                "{:?} is too long a span; write DD:HH:MM with fewer days",
+                v.trim()
+            )
+        })?;
+    Ok((total, d < 0 || h < 0 || m < 0))
+}
+
+/// A whole number as Python's `int()` reads a string: blanks around, an optional sign,
+/// ASCII digits with single `_` between them. `None` otherwise (or when it does not fit).
+fn python_int(s: &str) -> Option<i64> {
+    let t = s.trim();
+    let (negative, digits) = match t.as_bytes().first()? {
+        b'-' => (true, &t[1..]),
+        b'+' => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let ok = !digits.is_empty()
+        && !digits.starts_with('_')
+        && !digits.ends_with('_')
+        && !digits.contains("__")
+        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'_');
+    if !ok {
+        return None;
+    }
+    let n: i64 = digits.replace('_', "").parse().ok()?;
+    Some(if negative { -n } else { n })
 }
 
 /// Comma-separated parts, each trimmed, empty parts dropped (whitelist entries).
@@ -123,6 +179,40 @@ mod tests {
         assert!(number("inf").is_err());
         assert!(number("NaN").is_err());
         assert!(number("one").is_err());
+    }
+
+    #[test]
+    fn spans_are_days_hours_minutes_in_minutes() {
+        assert_eq!(span_minutes("01:00:00"), Ok((1440, false)));
+        assert_eq!(span_minutes("00:01:00"), Ok((60, false)));
+        assert_eq!(
+            span_minutes("20:13:20"),
+            Ok((20 * 1440 + 13 * 60 + 20, false))
+        );
+        assert_eq!(span_minutes("00:00:00"), Ok((0, false)));
+    }
+
+    #[test]
+    fn span_parts_are_read_as_python_int_reads_them() {
+        assert_eq!(span_minutes(" 0 : 0 : 90 "), Ok((90, false)));
+        assert_eq!(span_minutes("0:48:0"), Ok((2880, false)));
+        assert_eq!(span_minutes("+1:0:1_0"), Ok((1450, false)));
+        assert_eq!(span_minutes("1:-1:0"), Ok((1380, true)));
+        for bad in [
+            "1:00",
+            "1:00:00:00",
+            "1.5:00:00",
+            "a:b:c",
+            "1__0:0:0",
+            "_1:0:0",
+            "::",
+            "1:0:",
+        ] {
+            assert!(span_minutes(bad).unwrap_err().contains("DD:HH:MM"), "{bad}");
+        }
+        assert!(span_minutes("9999999999999999:0:0")
+            .unwrap_err()
+            .contains("too long"));
     }
 
     #[test]

@@ -96,6 +96,38 @@ pub struct Hit {
     pub source: Value,
     #[serde(default)]
     pub sort: Option<Vec<Value>>,
+    /// Highlighted fragments per field, in the order Elasticsearch returned the fields
+    /// (ee-outliers renders them in that order). `None` when no highlight was asked.
+    #[serde(default)]
+    pub highlight: Option<Highlight>,
+}
+
+/// A hit's `highlight` object: field -> fragments, keeping the response's field order.
+/// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/highlighting.html>
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Highlight(pub Vec<(String, Vec<String>)>);
+
+impl<'de> Deserialize<'de> for Highlight {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct InOrder;
+        impl<'de> serde::de::Visitor<'de> for InOrder {
+            type Value = Highlight;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a highlight object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Highlight, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<String, Vec<String>>()? {
+                    out.push((k, v));
+                }
+                Ok(Highlight(out))
+            }
+        }
+        d.deserialize_map(InOrder)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -31,6 +31,7 @@ pub mod across;
 pub mod event;
 mod model;
 pub mod pystr;
+pub mod simplequery;
 pub mod sudden;
 pub mod trigger;
 pub mod whitelist;

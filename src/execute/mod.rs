@@ -6,22 +6,8 @@
 //! never formatted into errors or logs; partial search results (`_shards.failed > 0`,
 //! `timed_out`) are errors, never counts.
 
+pub mod policy;
 pub mod retry;
-
-use std::sync::atomic::AtomicBool;
-
-/// Set by the signal handler; checked between requests so a run stops cleanly.
-pub static STOP: AtomicBool = AtomicBool::new(false);
-
-/// `Err(Interrupted)` once a stop was requested.
-pub fn check_stop(before: &str) -> Result<(), EsError> {
-    if STOP.load(Ordering::SeqCst) {
-        return Err(EsError::Interrupted {
-            before: before.to_string(),
-        });
-    }
-    Ok(())
-}
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -36,6 +22,7 @@ use crate::es::{
     TaskResponse, TaskStarted, UpdateByQueryResponse,
 };
 use crate::plan::SearchPlan;
+pub use policy::Policy;
 use retry::{classify, Verdict};
 
 /// A cluster error. Messages name the request and index, and carry Elasticsearch's own
@@ -127,10 +114,8 @@ pub struct ClusterOptions {
     pub ca_cert: Option<std::path::PathBuf>,
     /// Skip TLS verification (`--insecure`).
     pub insecure: bool,
-    /// Attempts per request for retryable failures (1 = no retry).
-    pub max_attempts: u32,
-    /// First backoff; doubles each attempt, with jitter, capped at 30 s.
-    pub backoff: Duration,
+    /// Retries, waits and the run's cancellation token.
+    pub policy: Policy,
 }
 
 impl ClusterOptions {
@@ -141,14 +126,134 @@ impl ClusterOptions {
             timeout: Duration::from_secs(300),
             ca_cert: None,
             insecure: false,
-            max_attempts: 6,
-            backoff: Duration::from_millis(250),
+            policy: Policy::default(),
         }
     }
 }
 
-/// A connection to one cluster, with counters for the report.
-pub struct Cluster {
+/// The I/O edge: everything the pipeline asks of a cluster. [`HttpCluster`] is the real
+/// one; the unit tests of the orchestration drive an in-memory fake (`pipeline::fake`).
+/// Every call may retry transient failures under [`Cluster::policy`].
+#[allow(async_fn_in_trait)] // used generically, never as `dyn`, on one runtime
+pub trait Cluster {
+    /// The recovery policy and cancellation token of this run.
+    fn policy(&self) -> &Policy;
+    /// Requests, bytes and retries so far.
+    fn traffic(&self) -> Traffic;
+    /// `search.max_buckets` and `indices.query.bool.max_clause_count`.
+    async fn limits(&self) -> Result<(Option<u32>, Option<usize>), EsError>;
+    /// Waits up to `secs` for the primaries of `index`; false on a timeout or error.
+    async fn wait_for_yellow(&self, index: &str, secs: u64) -> bool;
+    /// The smallest `index.max_terms_count` over the indices of `index`.
+    async fn max_terms_count(&self, index: &str) -> Result<Option<usize>, EsError>;
+    async fn field_caps(
+        &self,
+        index: &str,
+        fields: &[String],
+    ) -> Result<FieldCapsResponse, EsError>;
+    /// One composite page of `plan`; `Err(TooManyBuckets)` asks the caller to halve it.
+    async fn composite_page(
+        &self,
+        plan: &SearchPlan,
+        after: Option<&AfterKey>,
+    ) -> Result<CompositePage, EsError>;
+    /// A search whose answer is read whole (small aggregations); partial results are errors.
+    async fn search(&self, index: &str, body: &Value, what: &str) -> Result<Value, EsError>;
+    /// Every event matching `query`, passed to `each`.
+    async fn scan(
+        &self,
+        index: &str,
+        query: &Value,
+        source: Option<&[String]>,
+        what: &str,
+        each: &mut dyn FnMut(Hit),
+    ) -> Result<u64, EsError>;
+    /// Every hit of a whole search `body` (e.g. with `highlight`), through a scroll.
+    async fn scan_body(
+        &self,
+        index: &str,
+        body: &Value,
+        what: &str,
+        each: &mut dyn FnMut(Hit),
+    ) -> Result<u64, EsError>;
+    /// One `_update_by_query` run as a task, polled to the end.
+    async fn update_by_query(
+        &self,
+        index: &str,
+        body: &Value,
+        opts: &UpdateOptions,
+        progress: &mut dyn FnMut(&crate::es::TaskStatus),
+    ) -> Result<UpdateByQueryResponse, EsError>;
+}
+
+impl Cluster for HttpCluster {
+    fn policy(&self) -> &Policy {
+        &self.opts.policy
+    }
+    fn traffic(&self) -> Traffic {
+        HttpCluster::traffic(self)
+    }
+    async fn limits(&self) -> Result<(Option<u32>, Option<usize>), EsError> {
+        HttpCluster::limits(self).await
+    }
+    async fn wait_for_yellow(&self, index: &str, secs: u64) -> bool {
+        HttpCluster::wait_for_yellow(self, index, secs).await
+    }
+    async fn max_terms_count(&self, index: &str) -> Result<Option<usize>, EsError> {
+        HttpCluster::max_terms_count(self, index).await
+    }
+    async fn field_caps(
+        &self,
+        index: &str,
+        fields: &[String],
+    ) -> Result<FieldCapsResponse, EsError> {
+        HttpCluster::field_caps(self, index, fields).await
+    }
+    async fn composite_page(
+        &self,
+        plan: &SearchPlan,
+        after: Option<&AfterKey>,
+    ) -> Result<CompositePage, EsError> {
+        HttpCluster::composite_page(self, plan, after).await
+    }
+    async fn search(&self, index: &str, body: &Value, what: &str) -> Result<Value, EsError> {
+        HttpCluster::search(self, index, body, what).await
+    }
+    async fn scan(
+        &self,
+        index: &str,
+        query: &Value,
+        source: Option<&[String]>,
+        what: &str,
+        each: &mut dyn FnMut(Hit),
+    ) -> Result<u64, EsError> {
+        HttpCluster::scan(self, index, query, SCAN_SIZE, source, what, each).await
+    }
+    async fn scan_body(
+        &self,
+        index: &str,
+        body: &Value,
+        what: &str,
+        each: &mut dyn FnMut(Hit),
+    ) -> Result<u64, EsError> {
+        HttpCluster::scan_body(self, index, body, what, each).await
+    }
+    async fn update_by_query(
+        &self,
+        index: &str,
+        body: &Value,
+        opts: &UpdateOptions,
+        progress: &mut dyn FnMut(&crate::es::TaskStatus),
+    ) -> Result<UpdateByQueryResponse, EsError> {
+        HttpCluster::update_by_query(self, index, body, opts, progress).await
+    }
+}
+
+/// Events per scroll page when fetching candidate events or checking tagged ones.
+pub const SCAN_SIZE: u32 = 1000;
+
+/// A connection to one cluster over HTTP, with counters for the report.
+pub struct HttpCluster {
     client: reqwest::Client,
     opts: ClusterOptions,
     bytes_received: AtomicU64,
@@ -187,9 +292,9 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-impl Cluster {
+impl HttpCluster {
     /// Builds the client; credentials written into the URL are moved to `Credentials`.
-    pub fn open(mut opts: ClusterOptions) -> Result<Cluster, EsError> {
+    pub fn open(mut opts: ClusterOptions) -> Result<HttpCluster, EsError> {
         let shown = redact_url(&opts.url);
         let bad = |reason: String| EsError::Unreachable {
             url: shown.clone(),
@@ -222,7 +327,7 @@ impl Cluster {
             b = b.danger_accept_invalid_certs(true);
         }
         let client = b.build().map_err(|e| bad(e.to_string()))?;
-        Ok(Cluster {
+        Ok(HttpCluster {
             client,
             opts,
             bytes_received: AtomicU64::new(0),
@@ -292,12 +397,12 @@ impl Cluster {
                         .fetch_add(r.1.len() as u64, Ordering::Relaxed);
                     r
                 }
-                Err(e) if attempt < self.opts.max_attempts => {
+                Err(e) if attempt < self.opts.policy.max_attempts => {
                     tracing::warn!(
                         "{what} on {index}: {}; retrying (attempt {attempt})",
                         reason_of(&e)
                     );
-                    tokio::time::sleep(self.backoff(attempt, None)).await;
+                    self.backoff(attempt, None, what).await?;
                     continue;
                 }
                 Err(e) => {
@@ -308,26 +413,31 @@ impl Cluster {
                 }
             };
             match classify(status, &bytes) {
-                Verdict::Retry if attempt < self.opts.max_attempts => {
+                Verdict::Retry if attempt < self.opts.policy.max_attempts => {
                     tracing::warn!(
                         "{what} on {index}: HTTP {status}; retrying (attempt {attempt})"
                     );
-                    tokio::time::sleep(self.backoff(attempt, retry_after)).await;
+                    self.backoff(attempt, retry_after, what).await?;
                 }
                 _ => return Ok((status, bytes)),
             }
         }
     }
 
-    fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    /// Counts a retry and waits before it (interrupted by a stop).
+    async fn backoff(
+        &self,
+        attempt: u32,
+        retry_after: Option<Duration>,
+        what: &str,
+    ) -> Result<(), EsError> {
         self.retries.fetch_add(1, Ordering::Relaxed);
-        let base = self
-            .opts
-            .backoff
-            .saturating_mul(1 << (attempt - 1).min(10))
-            .min(Duration::from_secs(30));
-        let jitter = base.mul_f64(rand::random::<f64>() * 0.5);
-        retry_after.unwrap_or_default().max(base + jitter)
+        let p = &self.opts.policy;
+        p.sleep(
+            p.retry_wait(attempt, retry_after, rand::random::<f64>()),
+            what,
+        )
+        .await
     }
 
     /// Sends and decodes a JSON answer, mapping failures to [`EsError`].
@@ -530,15 +640,9 @@ impl Cluster {
         Ok(page)
     }
 
-    /// Runs a `filters` aggregation named `recent` (see `plan::findings_count_body`) and
-    /// returns its bucket counts in key order `0..n`.
-    pub async fn filter_counts(
-        &self,
-        index: &str,
-        body: &Value,
-        n: usize,
-    ) -> Result<Vec<u64>, EsError> {
-        let what = "count findings in the detection window";
+    /// One search whose whole answer is returned (aggregations without paging, e.g. a
+    /// `filters` aggregation over findings). Partial results are errors.
+    pub async fn search(&self, index: &str, body: &Value, what: &str) -> Result<Value, EsError> {
         let path = format!("/{}/_search", enc(index));
         let v: Value = self
             .call(
@@ -559,18 +663,7 @@ impl Cluster {
             total,
             v["timed_out"].as_bool().unwrap_or(false),
         )?;
-        let buckets = &v["aggregations"]["recent"]["buckets"];
-        (0..n)
-            .map(|i| {
-                buckets[i.to_string()]["doc_count"]
-                    .as_u64()
-                    .ok_or_else(|| EsError::Decode {
-                        request: what.into(),
-                        index: index.into(),
-                        reason: format!("no bucket {i} in the filters aggregation"),
-                    })
-            })
-            .collect()
+        Ok(v)
     }
 
     /// All events matching `query` (scroll in `_doc` order, `size` per page), each passed
@@ -583,13 +676,25 @@ impl Cluster {
         size: u32,
         source: Option<&[String]>,
         what: &str,
-        mut each: impl FnMut(Hit),
+        each: &mut dyn FnMut(Hit),
     ) -> Result<u64, EsError> {
-        let path = format!("/{}/_search", enc(index));
         let mut body = json!({ "size": size, "query": query, "sort": ["_doc"] });
         if let Some(fields) = source {
             body["_source"] = json!(fields);
         }
+        self.scan_body(index, &body, what, each).await
+    }
+
+    /// Every hit of a search `body` (which sets `size`, `sort` and what to return), through
+    /// a scroll.
+    pub async fn scan_body(
+        &self,
+        index: &str,
+        body: &Value,
+        what: &str,
+        each: &mut dyn FnMut(Hit),
+    ) -> Result<u64, EsError> {
+        let path = format!("/{}/_search", enc(index));
         let mut resp: SearchResponse = self
             .call(
                 Method::POST,
@@ -598,7 +703,7 @@ impl Cluster {
                     ("scroll", "2m".into()),
                     ("allow_partial_search_results", "false".into()),
                 ],
-                Some(&body),
+                Some(body),
                 what,
                 index,
             )
@@ -657,7 +762,7 @@ impl Cluster {
         index: &str,
         body: &Value,
         opts: &UpdateOptions,
-        mut progress: impl FnMut(&crate::es::TaskStatus),
+        progress: &mut dyn FnMut(&crate::es::TaskStatus),
     ) -> Result<UpdateByQueryResponse, EsError> {
         let what = "tag events (_update_by_query)";
         let path = format!("/{}/_update_by_query", enc(index));
@@ -674,10 +779,10 @@ impl Cluster {
         // A node restart loses the task (GET _tasks answers 404) and makes the node
         // unreachable for a while; a node leaving can end the task with a transient error
         // (its scroll went with the node). Tagging is idempotent, so a lost task or one
-        // ended by a transient error is submitted again (at most MAX_RESUBMITS times),
-        // and polling waits out an unreachable node for up to POLL_OUTAGE.
-        const MAX_RESUBMITS: u32 = 3;
-        const POLL_OUTAGE: Duration = Duration::from_secs(120);
+        // ended by a transient error is submitted again (at most
+        // `policy.task_resubmits` times), and polling waits out an unreachable node for up
+        // to `policy.outage`.
+        let policy = &self.opts.policy;
         let mut resubmits = 0;
         // Events updated by tasks that were lost or ended early, as last polled: the task
         // submitted again finds them tagged and counts them as noops.
@@ -697,15 +802,17 @@ impl Cluster {
                     .await
                 {
                     Ok(t) => t,
-                    Err(EsError::Request { status: 404, .. }) if resubmits < MAX_RESUBMITS => {
+                    Err(EsError::Request { status: 404, .. })
+                        if resubmits < policy.task_resubmits =>
+                    {
                         resubmits += 1;
                         tracing::warn!("{what} on {index}: task {} is gone (node restarted?); submitting it again", started.task);
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        policy.sleep(Duration::from_secs(1), what).await?;
                         continue 'submit;
                     }
                     Err(e @ EsError::Unreachable { .. }) => {
                         let since = *unreachable_since.get_or_insert_with(std::time::Instant::now);
-                        if since.elapsed() > POLL_OUTAGE {
+                        if since.elapsed() > policy.outage {
                             return Err(e);
                         }
                         tracing::warn!(
@@ -724,14 +831,14 @@ impl Cluster {
                 }
                 if t.completed {
                     if let Some(e) = t.error {
-                        if e.is_transient() && resubmits < MAX_RESUBMITS {
+                        if e.is_transient() && resubmits < policy.task_resubmits {
                             resubmits += 1;
                             tracing::warn!(
                                 "{what} on {index}: the task ended with a transient failure ({}); waiting for the cluster, then submitting it again",
                                 e.summary()
                             );
-                            tokio::time::sleep(Duration::from_secs(2)).await;
-                            self.wait_for_yellow(index, 30).await;
+                            policy.sleep(Duration::from_secs(2), what).await?;
+                            self.wait_for_yellow(index, policy.recovery_wait_secs).await;
                             continue 'submit;
                         }
                         return Err(EsError::Task {
@@ -747,6 +854,8 @@ impl Cluster {
                     response.noops -= carried;
                     return Ok(response);
                 }
+                // Not interrupted by a stop: a task that was sent is polled to its end, so
+                // a signal never leaves one request's events half tagged.
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(2));
             }
@@ -799,25 +908,19 @@ fn check_complete(
     Ok(())
 }
 
-/// Percent-encodes a path segment (index patterns may hold `*` and `,`, which stay).
+/// Percent-encodes a path segment: every byte but ASCII letters, digits and
+/// `-_.~+` is encoded, except `*` and `,`, which index patterns hold and Elasticsearch
+/// reads in the path.
 fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z'
-            | b'a'..=b'z'
-            | b'0'..=b'9'
-            | b'-'
-            | b'_'
-            | b'.'
-            | b'*'
-            | b','
-            | b'~'
-            | b'+' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    const KEEP_IN_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'*')
+        .remove(b',')
+        .remove(b'~')
+        .remove(b'+');
+    percent_encoding::utf8_percent_encode(s, KEEP_IN_SEGMENT).to_string()
 }
 
 /// A transport error's reason. The URL in it never carries credentials: `open` moved

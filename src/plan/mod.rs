@@ -6,6 +6,8 @@
 //! only ever appear as structured JSON (`term`, `terms`, `ids` queries), never inside a
 //! query string or a script source.
 
+pub mod simplequery;
+
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};

@@ -1,5 +1,7 @@
-//! Stage `report` (PURE): a [`RunSummary`] rendered as a terminal table or as one
-//! versioned JSON object. Writes to any `Write`; decides nothing about the run.
+//! Stage `report` (PURE): a [`RunSummary`] rendered as a terminal table, as one
+//! versioned JSON object or as an HTML page ([`html`]). Writes to any `Write`; decides
+//! nothing about the run. The three renderings of a fixed summary are insta snapshots
+//! (`src/report/snapshots/`).
 //!
 //! Invariant: nothing here can see a credential; the summary holds URLs already redacted.
 
@@ -40,6 +42,8 @@ pub struct RunSummary {
 pub enum Status {
     Ok,
     Failed,
+    /// A model type esoutliers reads but does not run yet (the report says which).
+    Skipped,
 }
 
 /// The result of one use case.
@@ -160,19 +164,9 @@ pub fn render(summary: &RunSummary, format: Format, out: &mut impl Write) -> io:
     }
 }
 
+/// Bytes in binary units with one decimal: `512 B`, `2.0 KiB`, `1.5 MiB`.
 fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    bytesize::ByteSize(b).display().iec().to_string()
 }
 
 fn num(v: f64) -> String {
@@ -201,6 +195,7 @@ fn table(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {
         let status = match uc.status {
             Status::Ok => "ok",
             Status::Failed => "FAILED",
+            Status::Skipped => "skipped",
         };
         writeln!(out, "== {}  [{}]", uc.name, status)?;
         writeln!(
@@ -371,67 +366,126 @@ mod tests {
             cluster_url: "http://127.0.0.1:9200".into(),
             cluster_product: Some("Elasticsearch 7.10.2".into()),
             dry_run: false,
-            use_cases: vec![UseCaseReport {
-                name: "terms_rare".into(),
-                status: Status::Ok,
-                error: None,
-                index: "logs-*".into(),
-                window_start: "a".into(),
-                window_end: "b".into(),
-                baseline_start: None,
-                aggregator: vec!["process.parent.name".into()],
-                target: vec!["process.name".into()],
-                trigger: "low pct_of_avg_value 1".into(),
-                events_in_window: Some(351),
-                pages: 1,
-                buckets_read: 3,
-                requests: 2,
-                retries: 0,
-                bytes_received: 2048,
-                es_took_ms: 3,
-                detection_ms: 5,
-                tagging_ms: 7,
-                whitelisted_events: 0,
-                outliers: vec![OutlierReport {
-                    aggregator: "winword.exe".into(),
-                    target: Some("cmd.exe".into()),
-                    term_count: 1,
-                    average: 117.0,
-                    decision_frontier: 1.17,
-                    values: 3,
-                    non_outlier_values_sample: vec!["splwow64.exe".into()],
-                    summary: "rare child process cmd.exe for winword.exe".into(),
-                }],
-                tagging: Some(TaggingReport {
-                    requests: 1,
-                    matched: 2,
-                    updated: 1,
-                    checked: 2,
-                    verified: 1,
-                    failures: vec![
+            use_cases: vec![
+                UseCaseReport {
+                    name: "terms_rare".into(),
+                    status: Status::Ok,
+                    error: None,
+                    index: "logs-*".into(),
+                    window_start: "2026-11-27T03:00:00.000Z".into(),
+                    window_end: "2026-11-28T03:00:00.000Z".into(),
+                    baseline_start: None,
+                    aggregator: vec!["process.parent.name".into()],
+                    target: vec!["process.name".into()],
+                    trigger: "low pct_of_avg_value 1".into(),
+                    events_in_window: Some(351),
+                    pages: 1,
+                    buckets_read: 3,
+                    requests: 2,
+                    retries: 0,
+                    bytes_received: 2048,
+                    es_took_ms: 3,
+                    detection_ms: 5,
+                    tagging_ms: 7,
+                    whitelisted_events: 0,
+                    outliers: vec![OutlierReport {
+                        aggregator: "winword.exe".into(),
+                        target: Some("cmd.exe".into()),
+                        term_count: 1,
+                        average: 117.0,
+                        decision_frontier: 1.17,
+                        values: 3,
+                        non_outlier_values_sample: vec!["splwow64.exe".into()],
+                        summary: "rare child process cmd.exe for winword.exe".into(),
+                    }],
+                    tagging: Some(TaggingReport {
+                        requests: 1,
+                        matched: 2,
+                        updated: 1,
+                        checked: 2,
+                        verified: 1,
+                        failures: vec![
                         "logs (document <odd>): its outliers field is not an object; left unchanged"
                             .into(),
                     ],
-                    ..Default::default()
-                }),
-                charts: vec![Chart {
-                    aggregator: "winword.exe".into(),
-                    frontier: 1.17,
-                    bars: vec![
-                        Bar {
-                            target: "splwow64.exe".into(),
-                            count: 200,
-                            outlier: false,
-                        },
-                        Bar {
-                            target: "<b>cmd.exe".into(),
-                            count: 1,
-                            outlier: true,
-                        },
-                    ],
-                }],
-            }],
+                        ..Default::default()
+                    }),
+                    charts: vec![Chart {
+                        aggregator: "winword.exe".into(),
+                        frontier: 1.17,
+                        bars: vec![
+                            Bar {
+                                target: "splwow64.exe".into(),
+                                count: 200,
+                                outlier: false,
+                            },
+                            Bar {
+                                target: "<b>cmd.exe".into(),
+                                count: 1,
+                                outlier: true,
+                            },
+                        ],
+                    }],
+                },
+                failed_use_case(),
+            ],
         }
+    }
+
+    /// A use case that stopped on a cluster error after counting from a baseline window,
+    /// with retries: the lines and blocks only such a run shows.
+    fn failed_use_case() -> UseCaseReport {
+        UseCaseReport {
+            name: "terms_broken \"quoted\"".into(),
+            status: Status::Failed,
+            error: Some(
+                "search logs-*: illegal_argument_exception: Text fields are not optimised; use process.name.keyword"
+                    .into(),
+            ),
+            index: "logs-*".into(),
+            window_start: "2026-11-27T00:00:00.000Z".into(),
+            window_end: "2026-11-28T00:00:00.000Z".into(),
+            baseline_start: Some("2026-10-29T00:00:00.000Z".into()),
+            aggregator: vec!["host.name".into(), "user.name".into()],
+            target: vec!["process.name".into()],
+            trigger: "high stdev 3".into(),
+            events_in_window: None,
+            pages: 0,
+            buckets_read: 0,
+            requests: 4,
+            retries: 3,
+            bytes_received: 5 * 1024 * 1024 + 300 * 1024,
+            es_took_ms: 0,
+            detection_ms: 12,
+            tagging_ms: 0,
+            whitelisted_events: 0,
+            outliers: Vec::new(),
+            tagging: None,
+            charts: Vec::new(),
+        }
+    }
+
+    fn rendered(format: Format) -> String {
+        let mut out = Vec::new();
+        render(&sample(), format, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    // The three reports of one fixed summary, reviewed like code (`cargo insta review`):
+    // a change of layout, wording or escaping shows up here as a diff.
+    #[test]
+    fn table_report_of_a_fixed_summary_is_the_reviewed_one() {
+        insta::assert_snapshot!("table", rendered(Format::Table));
+    }
+
+    #[test]
+    fn json_report_of_a_fixed_summary_is_the_reviewed_one() {
+        insta::assert_snapshot!("json", rendered(Format::Json));
+    }
+
+    #[test]
+    fn html_report_of_a_fixed_summary_is_the_reviewed_one() {
+        insta::assert_snapshot!("html", rendered(Format::Html));
     }
 
     #[test]
@@ -464,6 +518,15 @@ mod tests {
         assert!(page.contains("&lt;b&gt;cmd.exe") && !page.contains("<b>cmd.exe"));
         assert!(page.contains("checked after tagging: 1 of 2 carry the entry"));
         assert!(page.contains("<li>logs (document &lt;odd&gt;): its outliers field"));
+    }
+
+    #[test]
+    fn byte_counts_use_binary_units_with_one_decimal_above_a_kibibyte() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1024), "1.0 KiB");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //!   minus the whitelisted ids;
 //! - nothing here does I/O; `execute` sends the requests and polls their tasks.
 
+pub mod simplequery;
+
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
@@ -113,6 +115,9 @@ pub fn entry(uc: &UseCase, f: &Finding) -> Map<String, Value> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateByQuery {
     pub index: String,
+    /// The query of the body: the events this request selects (read again by the check
+    /// after tagging).
+    pub query: Value,
     pub body: Value,
     pub pairs: usize,
 }
@@ -124,6 +129,19 @@ fn source_path(field: &str, source_paths: &BTreeMap<String, String>) -> String {
         .get(field)
         .cloned()
         .unwrap_or_else(|| field.to_string())
+}
+
+/// The summary template as the script's `params.summary_parts`: `{"text": s}` or
+/// `{"field": path}`, each field read from `_source` at `path(field)`.
+pub fn summary_parts(uc: &UseCase, path: impl Fn(&str) -> String) -> Vec<Value> {
+    uc.outlier_summary
+        .parts
+        .iter()
+        .map(|p| match p {
+            SummaryPart::Text(t) => json!({ "text": t }),
+            SummaryPart::Field(f) => json!({ "field": path(f) }),
+        })
+        .collect()
 }
 
 /// The tagging requests of a use case's findings (sorted by aggregator, as `evaluate`
@@ -139,47 +157,55 @@ pub fn requests(
     if findings.is_empty() {
         return Vec::new();
     }
-    // Clause budget per request: the pair clauses each cost (aggregator fields + 1 or
-    // target fields) clauses; keep a quarter of the limit for the use case's own filter.
-    let per_pair = uc.aggregator.len() + uc.target.len() + 1;
-    let budget = (limits.max_clauses * 3 / 4).max(per_pair) / per_pair;
+    // Clause budget per request, counted as Lucene 9 counts clauses (every query of the
+    // tree; Lucene 8's per-bool count is then bounded too): a quarter of the limit is kept
+    // for the use case's own filter and the whitelisted ids.
+    let budget = limits.max_clauses * 3 / 4;
     let max_terms = limits.max_terms.clamp(1, 65_536);
+    // The clauses of one aggregator group's clause holding `piece` (see
+    // `plan::pair_clauses`): a `term` per aggregator field, plus one `terms` over the
+    // targets (one target field) or a `term` per target field of each finding (several
+    // target fields), or nothing (across_aggregators: no target).
+    let cost = |piece: &[Finding]| {
+        uc.aggregator.len()
+            + match (&piece[0].target, uc.target.len()) {
+                (None, _) => 0,
+                (Some(_), 1) => 1,
+                (Some(_), n) => piece.len() * n,
+            }
+    };
+    // The most findings of one group that one request holds: the terms limit for one
+    // target field, else as many as the clause budget takes (at least one).
+    let piece_len = match uc.target.len() {
+        1 => max_terms,
+        n => (budget.saturating_sub(uc.aggregator.len()) / n).clamp(1, max_terms),
+    };
 
     // Chunk findings: whole aggregator groups while they fit, splitting a group that alone
-    // exceeds the terms or clause budget.
+    // exceeds the terms or clause budget. A piece that fits no request (a limit below one
+    // finding's clauses) goes alone.
     let mut chunks: Vec<Vec<Finding>> = Vec::new();
     let mut cur: Vec<Finding> = Vec::new();
-    let mut cur_groups = 0usize;
-    let mut i = 0;
-    while i < findings.len() {
-        let mut j = i;
-        while j < findings.len() && findings[j].aggregator == findings[i].aggregator {
-            j += 1;
-        }
-        for piece in findings[i..j].chunks(max_terms.min(budget.max(1) * 64)) {
-            if !cur.is_empty() && (cur_groups + 1 > budget || cur.len() + piece.len() > max_terms) {
+    let mut cur_clauses = 0usize;
+    for group in findings.chunk_by(|a, b| a.aggregator == b.aggregator) {
+        for piece in group.chunks(piece_len) {
+            let clauses = cost(piece);
+            if !cur.is_empty()
+                && (cur_clauses + clauses > budget || cur.len() + piece.len() > max_terms)
+            {
                 chunks.push(std::mem::take(&mut cur));
-                cur_groups = 0;
+                cur_clauses = 0;
             }
             cur.extend_from_slice(piece);
-            cur_groups += 1;
+            cur_clauses += clauses;
         }
-        i = j;
     }
     if !cur.is_empty() {
         chunks.push(cur);
     }
 
     let any_target = uc.count_method == CountMethod::AcrossAggregators;
-    let summary_parts: Vec<Value> = uc
-        .outlier_summary
-        .parts
-        .iter()
-        .map(|p| match p {
-            SummaryPart::Text(t) => json!({ "text": t }),
-            SummaryPart::Field(f) => json!({ "field": source_path(f, source_paths) }),
-        })
-        .collect();
+    let summary_parts = summary_parts(uc, |f| source_path(f, source_paths));
     let agg_fields: Vec<String> = uc
         .aggregator
         .iter()
@@ -203,8 +229,9 @@ pub fn requests(
                     .or_default()
                     .insert(key, Value::Object(entry(uc, f)));
             }
+            let selected = plan::restrict(query, &clauses, whitelisted_ids);
             let body = json!({
-                "query": plan::restrict(query, &clauses, whitelisted_ids),
+                "query": selected,
                 "script": {
                     "lang": "painless",
                     "source": SCRIPT,
@@ -220,6 +247,7 @@ pub fn requests(
             });
             UpdateByQuery {
                 index: uc.index_pattern.clone(),
+                query: selected,
                 body,
                 pairs: chunk.len(),
             }
@@ -266,6 +294,7 @@ pub fn untag_request(index: &str, query: &Value, removal: &Removal) -> UpdateByQ
     });
     UpdateByQuery {
         index: index.to_string(),
+        query,
         body,
         pairs: 0,
     }
@@ -387,6 +416,9 @@ impl TaskFailure {
         format!("{index} ({what}): {cause}")
     }
 }
+
+#[cfg(test)]
+mod tests;
 
 #[cfg(test)]
 mod failure_tests {

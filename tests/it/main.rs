@@ -9,5 +9,6 @@ mod harness;
 mod property;
 mod scenarios;
 mod seed;
+mod simplequery;
 mod snapshots;
 mod tagging;

@@ -2,7 +2,8 @@
 //! of a use case's window out of Elasticsearch (full `_source`, like ee-outliers), counts
 //! the (aggregator, target) pairs in memory, and evaluates the same trigger with the same
 //! `evaluate` code. Prints one JSON line: outlier pairs, events read, bytes received,
-//! requests, wall time. Never writes to the cluster.
+//! requests, wall time. Never writes to the cluster. Lives in the `esoutliers-tools` crate,
+//! not in the product.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -11,7 +12,7 @@ use clap::Parser;
 use serde_json::json;
 
 use esoutliers::evaluate::{self, event, Observation};
-use esoutliers::execute::{Cluster, ClusterOptions};
+use esoutliers::execute::{ClusterOptions, HttpCluster};
 use esoutliers::plan::{self, TimeWindow};
 
 #[derive(Parser)]
@@ -39,7 +40,7 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let cluster = Cluster::open(ClusterOptions::new(&a.url))?;
+    let cluster = HttpCluster::open(ClusterOptions::new(&a.url))?;
     let mut results = Vec::new();
     for uc in cfg.use_cases.iter().filter(|u| u.run_model) {
         let t0 = Instant::now();
@@ -53,7 +54,7 @@ fn main() -> anyhow::Result<()> {
             a.scan_size,
             None,
             "scan every event",
-            |hit| {
+            &mut |hit| {
                 for agg in event::combos(&hit.source, &uc.aggregator) {
                     for tgt in event::combos(&hit.source, &uc.target) {
                         *counts.entry((agg.clone(), tgt)).or_default() += 1;

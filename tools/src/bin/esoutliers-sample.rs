@@ -1,6 +1,7 @@
 //! esoutliers-sample: a seeded, reproducible generator of synthetic endpoint process
 //! events (ECS `process.*` fields), loaded into Elasticsearch with parallel `_bulk`
-//! requests. Used by `make demo` and `make bench`; not part of the detection pipeline.
+//! requests. Used by `make demo` and `make bench`; lives in the `esoutliers-tools` crate,
+//! not in the product.
 //!
 //! The data: benign background where every parent spawns a handful of usual children with
 //! comparable frequencies, spread over hosts and the last `--days` days, plus a fixed list

@@ -1,0 +1,91 @@
+//! The pipeline every use case goes through, whatever its model:
+//!
+//! ```text
+//! detect (model file: plan -> execute -> evaluate, whitelists) -> Detection { tagging requests }
+//!   -> tagging::tag_and_check (passes, check after tagging) -> report
+//! ```
+//!
+//! A model is a file here (`terms.rs`, ...) with one `detect` function plus its pure parts
+//! under the stage folders (`plan/`, `evaluate/`, `tag/`); [`run_use_case`] is the only
+//! place that names the models. Everything here talks to the cluster only through the
+//! [`Cluster`] trait, so the orchestration is unit-tested on an in-memory fake.
+//!
+//! Must not: build request bodies or do trigger math (the pure stages do), or print.
+
+pub mod count;
+pub mod fields;
+pub mod simplequery;
+pub mod tagging;
+pub mod terms;
+
+#[cfg(test)]
+mod fake;
+
+use crate::config::{ModelSpec, UseCase};
+use crate::execute::{Cluster, EsError, UpdateOptions};
+use crate::plan::TimeWindow;
+use crate::report::{Status, UseCaseReport};
+use crate::tag::{Limits, UpdateByQuery};
+
+/// What every stage of one run shares.
+pub struct Context<'a, C: Cluster> {
+    pub cluster: &'a C,
+    /// The detection window of the use case.
+    pub window: TimeWindow,
+    /// `--baseline` / `baseline_window_days` in hours; `None`: counts come from the window.
+    pub baseline_hours: Option<u64>,
+    /// Buckets per composite page (the cluster's `search.max_buckets`).
+    pub page_size: u32,
+    pub limits: Limits,
+    pub update: UpdateOptions,
+    /// Evaluate and report only; nothing is written.
+    pub dry_run: bool,
+}
+
+/// What a model's detection hands to tagging.
+#[derive(Debug, Default)]
+pub struct Detection {
+    /// The tagging requests; empty in a dry run or without outliers.
+    pub requests: Vec<UpdateByQuery>,
+}
+
+/// Runs one use case: detection by its model, then tagging and the check after tagging.
+/// The report is filled as far as the run got.
+pub async fn run_use_case<C: Cluster>(
+    cx: &Context<'_, C>,
+    uc: &UseCase,
+    rep: &mut UseCaseReport,
+) -> Result<(), EsError> {
+    let detection = match &uc.model {
+        ModelSpec::Terms => terms::detect(cx, uc, rep).await?,
+        ModelSpec::SimpleQuery(_) => simplequery::detect(cx, uc, rep).await?,
+        other => {
+            rep.status = Status::Skipped;
+            rep.error = Some(format!(
+                "model type {} is not supported yet; use case skipped",
+                other.model_type()
+            ));
+            return Ok(());
+        }
+    };
+    if detection.requests.is_empty() {
+        return Ok(());
+    }
+    tagging::tag_and_check(cx, uc, &detection.requests, rep).await
+}
+
+/// A progress bar on stderr, hidden when stderr is not a terminal or logs are verbose.
+pub fn progress_bar(what: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    let bar = indicatif::ProgressBar::new(0);
+    if !std::io::stderr().is_terminal() || tracing::enabled!(tracing::Level::DEBUG) {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} events")
+    {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_string());
+    bar
+}
