@@ -3,10 +3,12 @@
 //! tagging and a stop between requests. The real node proves the requests themselves
 //! (tests/it); this fake proves what the pipeline does with the answers.
 //!
-//! The fake holds events (id + `_source`), counts pairs from them the way a composite
-//! aggregation would (sorted keys, `after_key`), honours `must_not ids` exclusions (the
-//! only part of a query the pipeline changes between rounds) and ignores the rest of the
-//! query (every event is in the window). Faults are scripted per call.
+//! The fake holds events (id + `_source`) and answers the request bodies as
+//! Elasticsearch would, for the queries and aggregations the pipeline sends: `bool`,
+//! `term(s)`, `range`, `exists`, `ids` queries (`query_string` matches everything);
+//! composite pages (`terms` and `date_histogram` sources, a `min`, sorted keys,
+//! `after_key`); keyed `filters` with `top_hits`. Events without the timestamp field are
+//! in every time range. Faults are scripted per call.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -20,7 +22,7 @@ use crate::config::{self, UseCase};
 use crate::es::{AfterKey, CompositePage, FieldCapsResponse, Hit, UpdateByQueryResponse};
 use crate::evaluate::event;
 use crate::execute::{Cluster, EsError, Policy, Traffic, UpdateOptions};
-use crate::plan::{SearchPlan, TimeWindow};
+use crate::plan::{PageRequest, TimeWindow};
 use crate::report::{Status, UseCaseReport};
 use crate::tag::Limits;
 
@@ -42,8 +44,9 @@ struct Fake {
     updates: RefCell<VecDeque<Update>>,
     /// Events the script leaves as they are (an `outliers` field of another shape).
     untaggable: BTreeSet<String>,
-    tagged: RefCell<BTreeSet<String>>,
-    /// Every request, in order: `page <n> after <key>`, `scan`, `update`, `yellow`.
+    /// Tagged events: id -> the model name of the entry written.
+    tagged: RefCell<BTreeMap<String, String>>,
+    /// Every request, in order: `page <n> after <key>`, `search`, `scan`, `update`, `yellow`.
     log: RefCell<Vec<String>>,
     pages_served: RefCell<u64>,
 }
@@ -56,80 +59,156 @@ fn fake_policy() -> Policy {
     }
 }
 
-/// The values a query's `term` / `terms` clauses name for `field`, anywhere in it.
-fn named(q: &Value, field: &str, out: &mut BTreeSet<String>) {
-    match q {
-        Value::Object(m) => {
-            if let Some(v) = m.get("term").and_then(|t| t.get(field)) {
-                out.insert(v.as_str().unwrap_or_default().to_string());
-            }
-            for v in m
-                .get("terms")
-                .and_then(|t| t.get(field))
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                out.insert(v.as_str().unwrap_or_default().to_string());
-            }
-            m.values().for_each(|v| named(v, field, out));
+/// A composite key part: strings and numbers (a `date_histogram` key) order as
+/// Elasticsearch orders them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum KeyPart {
+    Num(i64),
+    Str(String),
+}
+
+impl KeyPart {
+    fn of(v: &Value) -> KeyPart {
+        match v.as_i64() {
+            Some(n) => KeyPart::Num(n),
+            None => KeyPart::Str(v.as_str().unwrap_or_default().to_string()),
         }
-        Value::Array(a) => a.iter().for_each(|v| named(v, field, out)),
-        _ => {}
+    }
+    fn json(&self) -> Value {
+        match self {
+            KeyPart::Num(n) => json!(n),
+            KeyPart::Str(s) => json!(s),
+        }
     }
 }
 
-/// Ids in every `must_not: [{ids: {values}}]` of a query.
-fn excluded_ids(q: &Value, out: &mut BTreeSet<String>) {
-    match q {
-        Value::Object(m) => {
-            if let Some(vals) = m.get("ids").and_then(|i| i.get("values")) {
-                for v in vals.as_array().into_iter().flatten() {
-                    out.insert(v.as_str().unwrap_or_default().to_string());
-                }
-            }
-            m.values().for_each(|v| excluded_ids(v, out));
+/// Epoch milliseconds of an RFC 3339 timestamp.
+fn epoch_ms(s: &str) -> i64 {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("fake: timestamp {s}: {e}"));
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Minutes of a `fixed_interval` like `30m`, and milliseconds of an `offset` like `+120000ms`.
+fn interval_ms(v: &Value) -> i64 {
+    let s = v.as_str().unwrap();
+    s.strip_suffix('m').unwrap().parse::<i64>().unwrap() * 60_000
+}
+fn offset_ms(v: &Value) -> i64 {
+    let s = v.as_str().unwrap_or("+0ms");
+    s.trim_start_matches('+')
+        .strip_suffix("ms")
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Whether the event (`id`, `src`) matches query `q`: `bool` (filter, must, should,
+/// must_not), `term`, `terms`, `range`, `exists`, `ids`; `query_string` and `match_all`
+/// match everything. A `range` on a field the event lacks matches (the terms tests'
+/// events have no timestamp: every event is in the window). Any other query panics, so
+/// a test never passes on a query the fake does not understand.
+fn matches(q: &Value, id: &str, src: &Value) -> bool {
+    let list = |v: Option<&Value>| -> Vec<Value> {
+        match v {
+            None => Vec::new(),
+            Some(Value::Array(a)) => a.clone(),
+            Some(other) => vec![other.clone()],
         }
-        Value::Array(a) => a.iter().for_each(|v| excluded_ids(v, out)),
-        _ => {}
+    };
+    let (kind, body) = q
+        .as_object()
+        .and_then(|m| m.iter().next())
+        .unwrap_or_else(|| panic!("fake: not a query: {q}"));
+    let field_values = |f: &str| event::values(src, f);
+    match kind.as_str() {
+        "bool" => {
+            let all = |k: &str| list(body.get(k)).iter().all(|c| matches(c, id, src));
+            let should = list(body.get("should"));
+            all("filter")
+                && all("must")
+                && !list(body.get("must_not"))
+                    .iter()
+                    .any(|c| matches(c, id, src))
+                && (should.is_empty() || should.iter().any(|c| matches(c, id, src)))
+        }
+        "term" => {
+            let (f, v) = body.as_object().unwrap().iter().next().unwrap();
+            field_values(f).contains(&crate::plan::render(v))
+        }
+        "terms" => {
+            let (f, vs) = body.as_object().unwrap().iter().next().unwrap();
+            let have = field_values(f);
+            vs.as_array()
+                .unwrap()
+                .iter()
+                .any(|v| have.contains(&crate::plan::render(v)))
+        }
+        "range" => {
+            let (f, r) = body.as_object().unwrap().iter().next().unwrap();
+            let have = field_values(f);
+            if have.is_empty() {
+                return true;
+            }
+            have.iter().any(|t| {
+                let t = epoch_ms(t);
+                let bound = |k: &str| r.get(k).and_then(Value::as_str).map(epoch_ms);
+                bound("gte").is_none_or(|b| t >= b)
+                    && bound("gt").is_none_or(|b| t > b)
+                    && bound("lte").is_none_or(|b| t <= b)
+                    && bound("lt").is_none_or(|b| t < b)
+            })
+        }
+        "exists" => !field_values(body["field"].as_str().unwrap()).is_empty(),
+        "ids" => body["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v.as_str() == Some(id)),
+        "query_string" | "match_all" => true,
+        other => panic!("fake: query {other} not understood"),
     }
 }
 
 impl Fake {
     fn new(events: &[(&str, &str, &str)]) -> Fake {
-        Fake {
-            policy: fake_policy(),
-            max_buckets: 65_536,
-            events: events
+        Fake::of(
+            events
                 .iter()
                 .map(|(id, p, c)| (id.to_string(), json!({ "parent": p, "child": c })))
                 .collect(),
+        )
+    }
+
+    /// A fake holding these events (id, `_source`).
+    fn of(events: Vec<(String, Value)>) -> Fake {
+        Fake {
+            policy: fake_policy(),
+            max_buckets: 65_536,
+            events,
             ..Fake::default()
         }
     }
 
     fn visible(&self, query: &Value) -> Vec<&(String, Value)> {
-        let mut ex = BTreeSet::new();
-        // Only exclusions count; a tagging query's `ids` are a restriction, not used here.
-        if let Some(m) = query.get("bool").and_then(|b| b.get("must_not")) {
-            excluded_ids(m, &mut ex);
-        }
-        // A query restricted to outlier pairs (candidate fetch, tagging, the check after
-        // tagging) names their parents and children.
-        let (mut parents, mut children) = (BTreeSet::new(), BTreeSet::new());
-        named(query, "parent", &mut parents);
-        named(query, "child", &mut children);
-        let named_ok = |src: &Value, set: &BTreeSet<String>, f: &str| {
-            set.is_empty() || set.contains(src[f].as_str().unwrap_or_default())
-        };
         self.events
             .iter()
-            .filter(|(id, src)| {
-                !ex.contains(id)
-                    && named_ok(src, &parents, "parent")
-                    && named_ok(src, &children, "child")
-            })
+            .filter(|(id, src)| matches(query, id, src))
             .collect()
+    }
+
+    /// A hit as Elasticsearch returns it, with `outliers` when tagged; `_source` off when
+    /// `source` is `false`.
+    fn hit(&self, id: &str, src: &Value, source: &Value) -> Value {
+        let mut src = src.clone();
+        if let Some(model) = self.tagged.borrow().get(id) {
+            src["outliers"] = json!({ "model_name": [model], "summary": ["s"] });
+        }
+        let mut h = json!({ "_index": "fake", "_id": id });
+        if source != &json!(false) {
+            h["_source"] = src;
+        }
+        h
     }
 
     fn log(&self) -> Vec<String> {
@@ -159,9 +238,14 @@ impl Cluster for Fake {
         _index: &str,
         fields: &[String],
     ) -> Result<FieldCapsResponse, EsError> {
+        let known = |f: &str| {
+            self.events
+                .iter()
+                .any(|(_, s)| !event::values(s, f).is_empty())
+        };
         let caps: serde_json::Map<String, Value> = fields
             .iter()
-            .filter(|f| *f == "parent" || *f == "child")
+            .filter(|f| known(f))
             .map(|f| {
                 (
                     f.clone(),
@@ -171,15 +255,18 @@ impl Cluster for Fake {
             .collect();
         Ok(serde_json::from_value(json!({ "indices": ["fake"], "fields": caps })).unwrap())
     }
+    /// Reads the page body as Elasticsearch would: the query, the composite sources
+    /// (`terms`, `date_histogram` with `fixed_interval` in minutes and `offset`), the
+    /// `after` key, and a `min` sub-aggregation named `first`.
     async fn composite_page(
         &self,
-        plan: &SearchPlan,
+        plan: &dyn PageRequest,
         after: Option<&AfterKey>,
     ) -> Result<CompositePage, EsError> {
         let n = *self.pages_served.borrow() + 1;
         self.log.borrow_mut().push(format!(
             "page {n} size {} after {:?}",
-            plan.page_size,
+            plan.page_size(),
             after.map(|a| a.values().cloned().collect::<Vec<_>>())
         ));
         if let Some(left) = self.outages.borrow_mut().get_mut(&n).filter(|l| **l > 0) {
@@ -189,55 +276,152 @@ impl Cluster for Fake {
                 reason: "connection refused".into(),
             });
         }
-        if plan.page_size > self.max_buckets {
+        if plan.page_size() > self.max_buckets {
             return Err(EsError::TooManyBuckets {
                 request: "page".into(),
                 index: "fake".into(),
-                page_size: plan.page_size,
+                page_size: plan.page_size(),
             });
         }
         *self.pages_served.borrow_mut() = n;
-        let fields: Vec<String> = plan.sources.iter().map(|s| s.field.clone()).collect();
-        let mut counts: BTreeMap<Vec<String>, u64> = BTreeMap::new();
-        for (_, src) in self.visible(&plan.query) {
-            for key in event::combos(src, &fields) {
-                *counts.entry(key).or_default() += 1;
+        let body = plan.page_body(after);
+        let pairs = &body["aggs"][crate::es::PAIRS_AGG];
+        let composite = &pairs["composite"];
+        let sources: Vec<(String, Value)> = composite["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let (name, def) = s.as_object().unwrap().iter().next().unwrap();
+                (name.clone(), def.clone())
+            })
+            .collect();
+        let min_field = pairs["aggs"]["first"]["min"]["field"].as_str();
+        // key -> (doc_count, min of the timestamp)
+        let mut counts: BTreeMap<Vec<KeyPart>, (u64, Option<i64>)> = BTreeMap::new();
+        let visible = self.visible(&body["query"]);
+        for (_, src) in &visible {
+            let mut keys: Vec<Vec<KeyPart>> = vec![Vec::new()];
+            for (_, def) in &sources {
+                let vals: Vec<KeyPart> = if let Some(t) = def.get("terms") {
+                    event::values(src, t["field"].as_str().unwrap())
+                        .into_iter()
+                        .map(KeyPart::Str)
+                        .collect()
+                } else {
+                    let h = &def["date_histogram"];
+                    let (g, off) = (interval_ms(&h["fixed_interval"]), offset_ms(&h["offset"]));
+                    event::values(src, h["field"].as_str().unwrap())
+                        .iter()
+                        .map(|t| KeyPart::Num((epoch_ms(t) - off).div_euclid(g) * g + off))
+                        .collect()
+                };
+                keys = keys
+                    .iter()
+                    .flat_map(|k| {
+                        vals.iter().map(move |v| {
+                            let mut k = k.clone();
+                            k.push(v.clone());
+                            k
+                        })
+                    })
+                    .collect();
+            }
+            let t = min_field.and_then(|f| event::values(src, f).first().map(|t| epoch_ms(t)));
+            for k in keys {
+                let e = counts.entry(k).or_insert((0, None));
+                e.0 += 1;
+                e.1 = match (e.1, t) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
             }
         }
-        let start: Option<Vec<String>> = after.map(|a| {
-            plan.sources
-                .iter()
-                .map(|s| a[&s.name].as_str().unwrap().to_string())
-                .collect()
-        });
-        let page: Vec<(Vec<String>, u64)> = counts
+        let start: Option<Vec<KeyPart>> = composite
+            .get("after")
+            .map(|a| sources.iter().map(|(n, _)| KeyPart::of(&a[n])).collect());
+        let size = composite["size"].as_u64().unwrap() as usize;
+        let page: Vec<(Vec<KeyPart>, (u64, Option<i64>))> = counts
             .into_iter()
             .filter(|(k, _)| start.as_ref().is_none_or(|s| k > s))
-            .take(plan.page_size as usize)
+            .take(size)
             .collect();
-        let key = |k: &[String]| -> Value {
-            plan.sources
+        let key = |k: &[KeyPart]| -> Value {
+            sources
                 .iter()
                 .zip(k)
-                .map(|(s, v)| (s.name.clone(), json!(v)))
+                .map(|((name, _), v)| (name.clone(), v.json()))
                 .collect::<serde_json::Map<_, _>>()
                 .into()
         };
         let buckets: Vec<Value> = page
             .iter()
-            .map(|(k, c)| json!({ "key": key(k), "doc_count": c }))
+            .map(|(k, (c, first))| {
+                let mut b = json!({ "key": key(k), "doc_count": c });
+                if min_field.is_some() {
+                    b["first"] = json!({ "value": first.map(|m| m as f64) });
+                }
+                b
+            })
             .collect();
         let after_key = page.last().map(|(k, _)| key(k));
         Ok(serde_json::from_value(json!({
             "took": 1,
             "_shards": { "total": 1, "successful": 1, "failed": 0 },
-            "hits": { "total": { "value": self.events.len(), "relation": "eq" } },
+            "hits": { "total": { "value": visible.len(), "relation": "eq" } },
             "aggregations": { "pairs": { "after_key": after_key, "buckets": buckets } }
         }))
         .unwrap())
     }
-    async fn search(&self, _index: &str, _body: &Value, _what: &str) -> Result<Value, EsError> {
-        unimplemented!("no test of the fake sends a plain search")
+    async fn search(&self, index: &str, body: &Value, what: &str) -> Result<Value, EsError> {
+        self.search_with(index, body, &[], what).await
+    }
+    /// Keyed `filters` aggregations, each bucket optionally with a `top_hits` named
+    /// `event` (hits in `_doc` order: the order of the events).
+    async fn search_with(
+        &self,
+        _index: &str,
+        body: &Value,
+        _params: &[(&'static str, String)],
+        what: &str,
+    ) -> Result<Value, EsError> {
+        self.log.borrow_mut().push(format!(
+            "search {what} _source {}",
+            body["aggs"]["first"]["aggs"]["event"]["top_hits"]
+                .get("_source")
+                .unwrap_or(&json!("whole"))
+        ));
+        let visible = self.visible(&body["query"]);
+        let mut aggs = serde_json::Map::new();
+        for (name, agg) in body["aggs"].as_object().unwrap() {
+            let filters = agg["filters"]["filters"].as_object().unwrap();
+            let top = agg["aggs"]["event"]["top_hits"].clone();
+            let mut buckets = serde_json::Map::new();
+            for (k, q) in filters {
+                let inside: Vec<&&(String, Value)> = visible
+                    .iter()
+                    .filter(|(id, src)| matches(q, id, src))
+                    .collect();
+                let mut b = json!({ "doc_count": inside.len() });
+                if !top.is_null() {
+                    let size = top["size"].as_u64().unwrap_or(3) as usize;
+                    let source = top.get("_source").cloned().unwrap_or(Value::Null);
+                    let hits: Vec<Value> = inside
+                        .iter()
+                        .take(size)
+                        .map(|(id, src)| self.hit(id, src, &source))
+                        .collect();
+                    b["event"] = json!({ "hits": { "hits": hits } });
+                }
+                buckets.insert(k.clone(), b);
+            }
+            aggs.insert(name.clone(), json!({ "buckets": buckets }));
+        }
+        Ok(json!({
+            "took": 1,
+            "_shards": { "total": 1, "successful": 1, "failed": 0 },
+            "aggregations": aggs
+        }))
     }
     async fn scan(
         &self,
@@ -247,32 +431,26 @@ impl Cluster for Fake {
         what: &str,
         each: &mut dyn FnMut(Hit),
     ) -> Result<u64, EsError> {
-        self.log.borrow_mut().push(format!("scan {what}"));
-        let tagged = self.tagged.borrow();
-        let hits: Vec<Hit> = self
-            .visible(query)
-            .into_iter()
-            .map(|(id, src)| {
-                let mut src = src.clone();
-                if tagged.contains(id) {
-                    src["outliers"] = json!({ "model_name": ["rare"], "summary": ["s"] });
-                }
-                serde_json::from_value(json!({ "_index": "fake", "_id": id, "_source": src }))
-                    .unwrap()
-            })
-            .collect();
-        let n = hits.len() as u64;
-        hits.into_iter().for_each(each);
-        Ok(n)
+        self.scan_body(_index, &json!({ "query": query }), what, each)
+            .await
     }
     async fn scan_body(
         &self,
-        index: &str,
+        _index: &str,
         body: &Value,
         what: &str,
         each: &mut dyn FnMut(Hit),
     ) -> Result<u64, EsError> {
-        self.scan(index, &body["query"], None, what, each).await
+        self.log.borrow_mut().push(format!("scan {what}"));
+        let source = body.get("_source").cloned().unwrap_or(Value::Null);
+        let hits: Vec<Hit> = self
+            .visible(&body["query"])
+            .into_iter()
+            .map(|(id, src)| serde_json::from_value(self.hit(id, src, &source)).unwrap())
+            .collect();
+        let n = hits.len() as u64;
+        hits.into_iter().for_each(each);
+        Ok(n)
     }
     async fn update_by_query(
         &self,
@@ -282,22 +460,22 @@ impl Cluster for Fake {
         _progress: &mut dyn FnMut(&crate::es::TaskStatus),
     ) -> Result<UpdateByQueryResponse, EsError> {
         self.log.borrow_mut().push("update".into());
-        let selected: Vec<String> = self
+        let params = &body["script"]["params"];
+        // What the script would write on each selected event: its entry's model name,
+        // `None` for a noop. Terms entries go by (parent, child); `ids` by document id.
+        let entry_of = |id: &str, src: &Value| -> Option<String> {
+            let e = match params["mode"].as_str() {
+                Some("ids") => params["by_id"].get(id)?,
+                _ => params["entries"]
+                    .get(src["parent"].as_str()?)?
+                    .get(src["child"].as_str()?)?,
+            };
+            Some(e["model_name"].as_str().unwrap_or_default().to_string())
+        };
+        let selected: Vec<(String, String)> = self
             .visible(&body["query"])
-            .iter()
-            .map(|(id, _)| id.clone())
-            .collect();
-        // Only the events of outlier pairs are selected by the real query; here: those
-        // whose child the entries name.
-        let entries = &body["script"]["params"]["entries"];
-        let selected: Vec<String> = selected
             .into_iter()
-            .filter(|id| {
-                let src = &self.events.iter().find(|(i, _)| i == id).unwrap().1;
-                entries[src["parent"].as_str().unwrap()]
-                    .get(src["child"].as_str().unwrap())
-                    .is_some()
-            })
+            .filter_map(|(id, src)| entry_of(id, src).map(|m| (id.clone(), m)))
             .collect();
         let script = self
             .updates
@@ -311,16 +489,16 @@ impl Cluster for Fake {
         match script {
             Update::Transient => {
                 r.failures
-                    .push(json!({ "index": "fake", "id": selected[0], "status": 503,
+                    .push(json!({ "index": "fake", "id": selected[0].0, "status": 503,
                     "cause": { "type": "node_not_connected_exception", "reason": "node left" } }));
             }
             Update::Conflicts(c) => {
                 let mut tagged = self.tagged.borrow_mut();
-                for id in selected.iter().skip(c as usize) {
-                    if self.untaggable.contains(id) || tagged.contains(id) {
+                for (id, model) in selected.iter().skip(c as usize) {
+                    if self.untaggable.contains(id) || tagged.contains_key(id) {
                         r.noops += 1;
                     } else {
-                        tagged.insert(id.clone());
+                        tagged.insert(id.clone(), model.clone());
                         r.updated += 1;
                     }
                 }
@@ -478,8 +656,8 @@ async fn whitelisted_rare_event_is_recounted_and_the_frontier_moves() {
         pages, 2,
         "one count, one recount without the whitelisted event: {log:?}"
     );
-    assert!(f.tagged.borrow().contains("rare-1"));
-    assert!(!f.tagged.borrow().contains("rare-2"));
+    assert!(f.tagged.borrow().contains_key("rare-1"));
+    assert!(!f.tagged.borrow().contains_key("rare-2"));
 }
 
 #[tokio::test(start_paused = true)]

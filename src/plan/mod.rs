@@ -74,6 +74,46 @@ pub struct SearchPlan {
     pub preference: String,
 }
 
+/// A composite aggregation paged with `after_key`: what `pipeline::count::pages` and
+/// `Cluster::composite_page` need of a counting plan, whatever the model ([`SearchPlan`]
+/// for terms, [`sudden::SuddenPlan`] for sudden_appearance). Every page answers with the
+/// composite aggregation [`PAIRS_AGG`].
+pub trait PageRequest {
+    /// The use case's name, for messages.
+    fn use_case(&self) -> &str;
+    /// The index pattern the pages are read from.
+    fn index(&self) -> &str;
+    /// Buckets per page.
+    fn page_size(&self) -> u32;
+    /// Changes the buckets per page (halved when the cluster refuses a page).
+    fn set_page_size(&mut self, size: u32);
+    /// Body of the page after `after` (`None`: the first page).
+    fn page_body(&self, after: Option<&AfterKey>) -> Value;
+    /// URL parameters of every page.
+    fn page_params(&self) -> Vec<(&'static str, String)>;
+}
+
+impl PageRequest for SearchPlan {
+    fn use_case(&self) -> &str {
+        &self.use_case
+    }
+    fn index(&self) -> &str {
+        &self.index
+    }
+    fn page_size(&self) -> u32 {
+        self.page_size
+    }
+    fn set_page_size(&mut self, size: u32) {
+        self.page_size = size;
+    }
+    fn page_body(&self, after: Option<&AfterKey>) -> Value {
+        SearchPlan::page_body(self, after)
+    }
+    fn page_params(&self) -> Vec<(&'static str, String)> {
+        SearchPlan::page_params(self)
+    }
+}
+
 /// The use case's filter: its own query, the time range, and `exists` on every field.
 pub fn filter_query(uc: &UseCase, window: TimeWindow) -> Value {
     let (gte, lt) = window.bounds();

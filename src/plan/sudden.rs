@@ -334,6 +334,27 @@ impl SuddenPlan {
     }
 }
 
+impl super::PageRequest for SuddenPlan {
+    fn use_case(&self) -> &str {
+        &self.use_case
+    }
+    fn index(&self) -> &str {
+        &self.index
+    }
+    fn page_size(&self) -> u32 {
+        self.page_size
+    }
+    fn set_page_size(&mut self, size: u32) {
+        self.page_size = size;
+    }
+    fn page_body(&self, after: Option<&AfterKey>) -> Value {
+        SuddenPlan::page_body(self, after)
+    }
+    fn page_params(&self) -> Vec<(&'static str, String)> {
+        SuddenPlan::page_params(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
