@@ -82,6 +82,9 @@ impl KeyPart {
     }
 }
 
+/// A composite bucket being counted: doc_count and the min of the timestamp.
+type Counted = (u64, Option<i64>);
+
 /// Epoch milliseconds of an RFC 3339 timestamp.
 fn epoch_ms(s: &str) -> i64 {
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
@@ -297,8 +300,7 @@ impl Cluster for Fake {
             })
             .collect();
         let min_field = pairs["aggs"]["first"]["min"]["field"].as_str();
-        // key -> (doc_count, min of the timestamp)
-        let mut counts: BTreeMap<Vec<KeyPart>, (u64, Option<i64>)> = BTreeMap::new();
+        let mut counts: BTreeMap<Vec<KeyPart>, Counted> = BTreeMap::new();
         let visible = self.visible(&body["query"]);
         for (_, src) in &visible {
             let mut keys: Vec<Vec<KeyPart>> = vec![Vec::new()];
@@ -341,7 +343,7 @@ impl Cluster for Fake {
             .get("after")
             .map(|a| sources.iter().map(|(n, _)| KeyPart::of(&a[n])).collect());
         let size = composite["size"].as_u64().unwrap() as usize;
-        let page: Vec<(Vec<KeyPart>, (u64, Option<i64>))> = counts
+        let page: Vec<(Vec<KeyPart>, Counted)> = counts
             .into_iter()
             .filter(|(k, _)| start.as_ref().is_none_or(|s| k > s))
             .take(size)
