@@ -822,6 +822,7 @@ pub(crate) fn empty_report(uc: &UseCase, window: TimeWindow) -> UseCaseReport {
         tagging: None,
         charts: Vec::new(),
         baseline_start: None,
+        sudden: None,
     }
 }
 

@@ -294,6 +294,21 @@ pub fn appearances(windows: &Windows, buckets: &[TimeBucket]) -> Vec<Appearance>
     out
 }
 
+/// The keys of [`SuddenFinding::extra_information`] and the model keys: summary
+/// placeholders naming them (case-insensitively) take these values, not the event's.
+pub const COMPUTED_KEYS: [&str; 10] = [
+    "size_time_window",
+    "start_time_window",
+    "end_time_window",
+    "aggregator",
+    "aggregator_value",
+    "target",
+    "target_value",
+    "num_target_value_in_window",
+    "model_name",
+    "model_type",
+];
+
 /// A sudden appearance of one pair: what is tagged, before the event itself is known.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SuddenFinding {
@@ -348,7 +363,7 @@ impl SuddenFinding {
 /// `model_type` (compared case-insensitively, as 0.2.17 looks keys up) takes that value
 /// (a list joined with ", ", a number in decimal); any other placeholder is read from
 /// the tagged event's `_source` (`path` maps a placeholder to its `_source` path, as for
-/// terms); a field found nowhere stays `{field}`. The result is hard-wrapped at 150
+/// terms); a field found nowhere gives `{field <name> not found in event}`, as 0.2.17 writes it. The result is hard-wrapped at 150
 /// columns with [`textwrap_fill`], as every ee-outliers summary is.
 ///
 /// 0.2.17 merges the event's fields and these values into one dictionary, the values
@@ -379,7 +394,11 @@ pub fn summary(
             Some(v) => Some(str_of(&v)),
             None => {
                 let v = event::values(source, &path(field));
-                (!v.is_empty()).then(|| v.join(", "))
+                Some(if v.is_empty() {
+                    format!("{{field {field} not found in event}}")
+                } else {
+                    v.join(", ")
+                })
             }
         }
     });
@@ -1185,7 +1204,8 @@ mod tests {
         );
         assert_eq!(
             got,
-            "cmd.exe new for ws-1 (host.name) by bob, 2 in 4:00:00 sudden_appearance {nowhere}"
+            "cmd.exe new for ws-1 (host.name) by bob, 2 in 4:00:00 sudden_appearance \
+             {field nowhere not found in event}"
         );
         let long = summary(&t(&[&"x ".repeat(100)]), &extras, ("m", "t"), &event, |f| {
             f.to_string()

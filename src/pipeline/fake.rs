@@ -719,3 +719,145 @@ async fn a_stop_before_paging_sends_nothing() {
     assert_eq!(rep.status, Status::Ok);
     assert!(f.log().is_empty(), "{:?}", f.log());
 }
+
+/// A sudden_appearance use case over the fake's day (now 2026-11-28T00:00Z): windows of
+/// 4 h moving by 2 h.
+fn sudden_use_case(extra: &str) -> UseCase {
+    let text = format!(
+        "[general]\nes_index_pattern=fake\nhistory_window_days=1\n\n[sudden_appearance_new]\naggregator=host\ntarget=proc\nsliding_window_size=00:04:00\nsliding_window_step_size=00:02:00\noutlier_type=t\noutlier_reason=r\noutlier_summary=new {{proc}} on {{host}}\nrun_model=1\ntest_model=0\n{extra}"
+    );
+    let cfg =
+        config::parse(std::path::Path::new("fake.conf"), &text).unwrap_or_else(|e| panic!("{e}"));
+    cfg.use_cases.into_iter().next().unwrap()
+}
+
+fn sudden_event(ts: &str, host: &str, proc: &str) -> Value {
+    json!({ "@timestamp": ts, "host": host, "proc": proc })
+}
+
+/// h1 runs `usual` every hour all day; `new` appears on h1 at 21:30 (the last step of
+/// [20:00, 24:00]) and `other` on h2 at 05:00 (the last step of [02:00, 06:00]).
+fn sudden_events() -> Vec<(String, Value)> {
+    let mut ev: Vec<(String, Value)> = (0..24)
+        .map(|h| {
+            let ts = format!("2026-11-27T{h:02}:00:00Z");
+            (format!("u{h:02}"), sudden_event(&ts, "h1", "usual"))
+        })
+        .collect();
+    ev.push((
+        "new-1".into(),
+        sudden_event("2026-11-27T21:30:00Z", "h1", "new"),
+    ));
+    ev.push((
+        "new-2".into(),
+        sudden_event("2026-11-27T22:30:00Z", "h1", "new"),
+    ));
+    ev.push((
+        "other-1".into(),
+        sudden_event("2026-11-27T05:00:00Z", "h2", "other"),
+    ));
+    ev
+}
+
+#[tokio::test(start_paused = true)]
+async fn sudden_plan_pages_and_halves_through_the_same_paging_and_finds_the_same_events() {
+    let uc = sudden_use_case("");
+    let f = Fake::of(sudden_events());
+    let (r, whole) = run(&f, &uc, 1000, false).await;
+    r.unwrap();
+    assert_eq!(whole.pages, 1);
+    let tagged: Vec<String> = f.tagged.borrow().keys().cloned().collect();
+    assert_eq!(tagged, vec!["new-1", "other-1"]);
+    // No whitelist: the first events come with the summary's fields only.
+    let log = f.log();
+    assert!(
+        log.iter()
+            .any(|l| l.ends_with("_source {\"includes\":[\"host\",\"proc\"]}")),
+        "{log:?}"
+    );
+
+    // Pages of 8 buckets refused down to 2: the same outliers, read in many pages whose
+    // after_key carries the time bucket.
+    let mut small = Fake::of(sudden_events());
+    small.max_buckets = 2;
+    let (r, paged) = run(&small, &uc, 8, true).await;
+    r.unwrap();
+    let log = small.log();
+    assert!(log[0].starts_with("page 1 size 8"), "{log:?}");
+    assert!(log[2].starts_with("page 1 size 2"), "{log:?}");
+    assert!(log.iter().any(|l| l.contains("Number(")), "{log:?}");
+    assert_eq!(paged.buckets_read, whole.buckets_read);
+    // Full pages of 2, then one short (or empty) page that ends the paging.
+    assert_eq!(paged.pages, whole.buckets_read / 2 + 1);
+    let pairs = |rep: &UseCaseReport| -> Vec<(String, Option<String>, String)> {
+        rep.outliers
+            .iter()
+            .map(|o| (o.aggregator.clone(), o.target.clone(), o.summary.clone()))
+            .collect()
+    };
+    assert_eq!(pairs(&paged), pairs(&whole));
+    assert_eq!(
+        pairs(&whole),
+        vec![
+            ("h1".into(), Some("new".into()), "new new on h1".into()),
+            ("h2".into(), Some("other".into()), "new other on h2".into()),
+        ]
+    );
+    let sr = whole.sudden.as_ref().unwrap();
+    assert_eq!(sr.windows_evaluated, 11);
+    assert_eq!(sr.first_event_requests, 1);
+    assert_eq!(sr.timelines.len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn tie_on_the_earliest_millisecond_is_listed_by_a_scan_and_the_smallest_id_tagged() {
+    // 12 events of (h3, tied) at 23:00:00.000, more than one batch returns: the fake
+    // returns them in insertion order, t11 first, so the smallest id is not among the
+    // hits and only the scan finds it.
+    let mut ev = sudden_events();
+    for i in (0..12).rev() {
+        ev.push((
+            format!("t{i:02}"),
+            sudden_event("2026-11-27T23:00:00Z", "h3", "tied"),
+        ));
+    }
+    let f = Fake::of(ev);
+    let (r, rep) = run(&f, &sudden_use_case(""), 1000, false).await;
+    r.unwrap();
+    let sr = rep.sudden.as_ref().unwrap();
+    assert_eq!(sr.ties, 1);
+    let log = f.log();
+    let scans: Vec<&String> = log
+        .iter()
+        .filter(|l| *l == "scan list tied first events")
+        .collect();
+    assert_eq!(scans.len(), 1, "{log:?}");
+    let tagged: Vec<String> = f.tagged.borrow().keys().cloned().collect();
+    assert_eq!(tagged, vec!["new-1", "other-1", "t00"]);
+    let tied = rep.outliers.iter().find(|o| o.aggregator == "h3").unwrap();
+    assert_eq!(tied.term_count, 12, "num_target_value_in_window");
+    // The winner's summary needs its fields: fetched by id after the scan.
+    assert_eq!(tied.summary, "new tied on h3");
+    assert!(
+        log.iter().any(|l| l == "scan fetch tied first events"),
+        "{log:?}"
+    );
+    let t = rep.tagging.unwrap();
+    assert_eq!((t.checked, t.verified), (3, 3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn sudden_whitelist_drops_the_event_and_asks_for_whole_events() {
+    let uc = sudden_use_case("whitelist_literals_other=h2, new other on h2\n");
+    let f = Fake::of(sudden_events());
+    let (r, rep) = run(&f, &uc, 1000, false).await;
+    r.unwrap();
+    assert_eq!(rep.whitelisted_events, 1);
+    let tagged: Vec<String> = f.tagged.borrow().keys().cloned().collect();
+    assert_eq!(tagged, vec!["new-1"]);
+    let log = f.log();
+    assert!(
+        log.iter().any(|l| l.ends_with("_source \"whole\"")),
+        "{log:?}"
+    );
+}

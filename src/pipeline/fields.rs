@@ -14,6 +14,18 @@ pub async fn check_fields<C: Cluster>(
     cluster: &C,
     uc: &UseCase,
 ) -> Result<BTreeMap<String, String>, EsError> {
+    check_fields_except(cluster, uc, &[]).await
+}
+
+/// As [`check_fields`], for a model whose summary placeholders may also name values it
+/// computes (`computed`, lowercase; placeholders compare case-insensitively, as
+/// ee-outliers looks them up): those are not looked for in the mapping.
+pub async fn check_fields_except<C: Cluster>(
+    cluster: &C,
+    uc: &UseCase,
+    computed: &[&str],
+) -> Result<BTreeMap<String, String>, EsError> {
+    let is_event_field = |f: &&&str| !computed.contains(&f.to_lowercase().as_str());
     let mut asked: Vec<String> = uc.fields().cloned().collect();
     for f in uc.fields() {
         if let Some((parent, _)) = f.rsplit_once('.') {
@@ -21,7 +33,13 @@ pub async fn check_fields<C: Cluster>(
         }
         asked.push(format!("{f}.keyword"));
     }
-    asked.extend(uc.outlier_summary.fields().iter().map(|f| f.to_string()));
+    asked.extend(
+        uc.outlier_summary
+            .fields()
+            .iter()
+            .filter(is_event_field)
+            .map(|f| f.to_string()),
+    );
     asked.sort();
     asked.dedup();
     let caps = cluster.field_caps(&uc.index_pattern, &asked).await?;
@@ -35,8 +53,8 @@ pub async fn check_fields<C: Cluster>(
             uc.index_pattern
         )));
     }
-    for f in uc.outlier_summary.fields() {
-        if !caps.fields.contains_key(f) {
+    for f in uc.outlier_summary.fields().iter().filter(is_event_field) {
+        if !caps.fields.contains_key(*f) {
             return Err(fail(format!(
                 "outlier_summary names field {f}, which is not in the mapping of any index matching {}",
                 uc.index_pattern

@@ -15,6 +15,7 @@
 pub mod count;
 pub mod fields;
 pub mod simplequery;
+pub mod sudden;
 pub mod tagging;
 pub mod terms;
 
@@ -59,6 +60,7 @@ pub async fn run_use_case<C: Cluster>(
     let detection = match &uc.model {
         ModelSpec::Terms => terms::detect(cx, uc, rep).await?,
         ModelSpec::SimpleQuery(_) => simplequery::detect(cx, uc, rep).await?,
+        ModelSpec::SuddenAppearance(spec) => sudden::detect(cx, uc, spec, rep).await?,
         other => {
             rep.status = Status::Skipped;
             rep.error = Some(format!(

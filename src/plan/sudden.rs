@@ -334,6 +334,26 @@ impl SuddenPlan {
     }
 }
 
+impl SuddenPlan {
+    /// The scan listing a [`FirstEvent::Tied`] finding's events: [`SuddenPlan::tie_query`],
+    /// `size` per page, ids only (`_source` off).
+    pub fn tie_scan_body(&self, f: &SuddenFinding, size: u32) -> Value {
+        json!({ "size": size, "query": self.tie_query(f), "sort": ["_doc"], "_source": false })
+    }
+}
+
+/// The scan fetching the events `ids` (the winners of ties), `_source` as in
+/// [`SuddenPlan::first_events_body`]: `None` whole, `Some(&[])` none, `Some(fields)` those.
+pub fn events_by_id_body(ids: &[String], source: Option<&[String]>, size: u32) -> Value {
+    let mut body = json!({ "size": size, "query": { "ids": { "values": ids } }, "sort": ["_doc"] });
+    match source {
+        None => {}
+        Some([]) => body["_source"] = json!(false),
+        Some(fields) => body["_source"] = json!({ "includes": fields }),
+    }
+    body
+}
+
 impl super::PageRequest for SuddenPlan {
     fn use_case(&self) -> &str {
         &self.use_case
@@ -628,6 +648,26 @@ mod tests {
         );
         let r: FirstEventsResponse = serde_json::from_str(FIRST).unwrap();
         assert!(p.first_events(&r, 8).unwrap_err().contains("bucket 7"));
+    }
+
+    #[test]
+    fn tie_scan_lists_ids_only_and_events_by_id_take_the_source_asked() {
+        let p = plan();
+        let f = &findings_of_page(&p)[1];
+        let b = p.tie_scan_body(f, 1000);
+        assert_eq!(b["_source"], json!(false));
+        assert_eq!(b["query"], p.tie_query(f));
+        let ids = vec!["e0".to_string()];
+        assert_eq!(
+            events_by_id_body(&ids, Some(&["user".to_string()]), 10),
+            json!({ "size": 10, "query": { "ids": { "values": ["e0"] } }, "sort": ["_doc"],
+                    "_source": { "includes": ["user"] } })
+        );
+        assert_eq!(
+            events_by_id_body(&ids, Some(&[]), 10)["_source"],
+            json!(false)
+        );
+        assert_eq!(events_by_id_body(&ids, None, 10).get("_source"), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - nothing here does I/O; `execute` sends the requests and polls their tasks.
 
 pub mod simplequery;
+pub mod sudden;
 
 use std::collections::BTreeMap;
 
