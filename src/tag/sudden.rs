@@ -9,7 +9,8 @@
 //!
 //! Entry shape (tests/parity/README.md): `type` and `reason` split on `,` and
 //! `aggregator` / `target` the FIELD NAMES, each spliced one element per item
-//! (`params.extend`); `summary`, `elasticsearch_filter`, copied keys,
+//! (`params.extend`); `summary`, `elasticsearch_filter` (only with a filter, as 0.2.17),
+//! copied keys,
 //! `size_time_window`, `start_time_window`, `end_time_window`, `aggregator_value`,
 //! `target_value`, `num_target_value_in_window`, `model_name`, `model_type` one element
 //! each.
@@ -20,7 +21,7 @@ use serde_json::{json, Map, Value};
 
 use super::simplequery::split_list;
 use super::{UpdateByQuery, SCRIPT};
-use crate::config::UseCase;
+use crate::config::{Filter, UseCase};
 use crate::evaluate::sudden::COMPUTED_KEYS;
 
 /// Entries per request.
@@ -40,10 +41,12 @@ pub fn entry(uc: &UseCase, summary: &str, extras: &[(&str, Value)]) -> Map<Strin
     e.insert("type".into(), json!(split_list(&uc.outlier_type)));
     e.insert("reason".into(), json!(split_list(&uc.outlier_reason)));
     e.insert("summary".into(), json!(summary));
-    e.insert(
-        "elasticsearch_filter".into(),
-        json!(uc.elasticsearch_filter),
-    );
+    if has_filter(uc) {
+        e.insert(
+            "elasticsearch_filter".into(),
+            json!(uc.elasticsearch_filter),
+        );
+    }
     for (k, v) in &uc.copied {
         e.insert(k.clone(), json!(v));
     }
@@ -55,11 +58,18 @@ pub fn entry(uc: &UseCase, summary: &str, extras: &[(&str, Value)]) -> Map<Strin
     e
 }
 
+/// 0.2.17 writes `elasticsearch_filter` only when the section has `es_query_filter` or
+/// `es_dsl_filter` (`_extract_arbitrary_config`).
+fn has_filter(uc: &UseCase) -> bool {
+    !matches!(uc.filter, Filter::None)
+}
+
 /// The keys written, in the order of [`entry`] (the script appends in this order).
 fn keys(uc: &UseCase, extras: &[String]) -> Vec<String> {
-    let mut k: Vec<String> = ["type", "reason", "summary", "elasticsearch_filter"]
-        .map(String::from)
-        .to_vec();
+    let mut k: Vec<String> = ["type", "reason", "summary"].map(String::from).to_vec();
+    if has_filter(uc) {
+        k.push("elasticsearch_filter".into());
+    }
     k.extend(uc.copied.iter().map(|(key, _)| key.clone()));
     k.extend(extras.iter().cloned());
     k.extend(["model_name", "model_type"].map(String::from));
@@ -200,5 +210,15 @@ mod tests {
         );
         assert_eq!(r[0].body["script"]["source"], json!(SCRIPT));
         assert!(requests(&uc, &q, &BTreeMap::new()).is_empty());
+    }
+
+    #[test]
+    fn without_a_filter_there_is_no_elasticsearch_filter_key() {
+        let mut uc = use_case();
+        uc.filter = Filter::None;
+        uc.elasticsearch_filter = String::new();
+        let e = entry(&uc, "s", &extras());
+        assert!(!e.contains_key("elasticsearch_filter"));
+        assert!(!keys(&uc, &[]).contains(&"elasticsearch_filter".to_string()));
     }
 }

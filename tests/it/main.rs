@@ -11,4 +11,5 @@ mod scenarios;
 mod seed;
 mod simplequery;
 mod snapshots;
+mod sudden;
 mod tagging;
