@@ -202,8 +202,13 @@ pub struct TaggingReport {
 }
 
 impl UseCaseReport {
-    /// Events of the outlier pairs (sum of their counts).
+    /// Events of the outlier pairs (sum of their counts); for sudden_appearance, whose
+    /// `term_count` is the pair's events in its window, one event per outlier (only the
+    /// first is tagged).
     pub fn outlier_events(&self) -> u64 {
+        if self.sudden.is_some() {
+            return self.outliers.len() as u64;
+        }
         self.outliers.iter().map(|o| o.term_count).sum()
     }
 }
@@ -701,6 +706,8 @@ mod tests {
             .find(|l| l.contains("rclone.exe on ws-01"))
             .expect("sudden outlier row");
         assert!(row.contains(" 2  new process"), "{row}");
+        // One tagged event per sudden outlier, whatever the pair's events in the window.
+        assert!(text.contains("   outliers: 1 (1 events)"), "{text}");
         let json: serde_json::Value = serde_json::from_str(&rendered(Format::Json)).unwrap();
         assert_eq!(
             json["use_cases"][2]["sudden"]["timelines"][0]["targets"][1]["sudden_at"][0],
