@@ -363,8 +363,9 @@ impl SuddenFinding {
 /// `model_type` (compared case-insensitively, as 0.2.17 looks keys up) takes that value
 /// (a list joined with ", ", a number in decimal); any other placeholder is read from
 /// the tagged event's `_source` (`path` maps a placeholder to its `_source` path, as for
-/// terms); a field found nowhere gives `{field <name> not found in event}`, as 0.2.17 writes it. The result is hard-wrapped at 150
-/// columns with [`textwrap_fill`], as every ee-outliers summary is.
+/// terms); a field found nowhere gives `{field <name> not found in event}`, as 0.2.17
+/// writes it. The result is hard-wrapped at 150 columns with [`textwrap_fill`], as every
+/// ee-outliers summary is.
 ///
 /// 0.2.17 merges the event's fields and these values into one dictionary, the values
 /// replacing top-level event fields of the same name; an event field that differs only
@@ -998,6 +999,23 @@ mod tests {
                 t += g;
             }
         }
+    }
+
+    #[test]
+    fn computed_keys_name_every_extra_field_and_the_model_keys() {
+        let f = SuddenFinding {
+            aggregator: vec!["a".into()],
+            target: vec!["t".into()],
+            window: ten_hours().window(0),
+            first_ms: at(5, 0),
+        };
+        let mut keys: Vec<&str> = f
+            .extra_information(&["x".into()], &["y".into()], 60, 1)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        keys.extend(["model_name", "model_type"]);
+        assert_eq!(keys, COMPUTED_KEYS.to_vec());
     }
 
     #[test]

@@ -95,8 +95,9 @@ pub struct SuddenReport {
     pub step: String,
     /// Window positions evaluated (0.2.17 sends one aggregation request per position).
     pub windows_evaluated: u64,
-    /// Requests detection sent: composite pages, first-event batches, tie scans and the
-    /// fetch of tie winners' events. Does not grow with the window positions.
+    /// Requests detection sent: the mapping check, composite pages, first-event batches,
+    /// tie scans and fetches of tie winners' events (a scan counts once, whatever its
+    /// scroll pages). Does not grow with the window positions.
     pub detection_requests: u64,
     /// Of those, first-event batches.
     pub first_event_requests: u64,
