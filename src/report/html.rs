@@ -200,6 +200,17 @@ fn chart(c: &Chart) -> Markup {
     }
 }
 
+/// The last `n` characters of `s`, after `…` when longer (a path keeps its file name).
+fn tail(s: &str, n: usize) -> String {
+    let count = s.chars().count();
+    if count <= n {
+        return s.to_string();
+    }
+    std::iter::once('…')
+        .chain(s.chars().skip(count - (n - 1)))
+        .collect()
+}
+
 /// Seconds since the epoch of an RFC 3339 timestamp; `None` if it does not parse.
 fn epoch_s(t: &str) -> Option<f64> {
     time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
@@ -209,7 +220,7 @@ fn epoch_s(t: &str) -> Option<f64> {
 
 /// One row per target value on the history window's time axis: a grey line from its
 /// first appearance to the end of the window, a dot where it first appeared and a red
-/// mark at each sudden appearance. Positions are clamped to the axis; an axis of zero
+/// mark at each sudden appearance. Labels longer than 34 characters keep their end. Positions are clamped to the axis; an axis of zero
 /// length (start = end, or a timestamp that does not parse) puts everything at its start.
 fn timeline(t: &Timeline) -> Markup {
     let row_h = 18.0;
@@ -241,15 +252,16 @@ fn timeline(t: &Timeline) -> Markup {
                 @for (i, f) in t.targets.iter().enumerate() {
                     @let y = 5.0 + i as f64 * row_h + 9.0;
                     text x=(label_w - 6.0) y=(y + 4.0) font-size="12" text-anchor="end" {
-                        (f.target) " (" (f.events) ")"
+                        title { (f.target) }
+                        (tail(&f.target, 34)) " (" (f.events) ")"
                     }
                     line x1=(x(&f.first_seen)) x2=(label_w + plot_w) y1=(y) y2=(y) stroke="#ccc" {}
                     circle.first cx=(x(&f.first_seen)) cy=(y) r="4" fill="#1f77b4" {
                         title { (f.target) " first seen " (f.first_seen) }
                     }
                     @for s in &f.sudden_at {
-                        rect.sudden x=(format!("{:.1}", x(s).parse::<f64>().unwrap_or(label_w) - 4.0)) y=(y - 6.0)
-                            width="8" height="12" fill="#d62728" {
+                        rect.sudden x=(format!("{:.1}", x(s).parse::<f64>().unwrap_or(label_w) - 1.5)) y=(y - 8.0)
+                            width="3" height="16" fill="#d62728" {
                             title { (f.target) " appeared suddenly " (s) }
                         }
                     }

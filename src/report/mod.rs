@@ -598,7 +598,7 @@ mod tests {
                             sudden_at: Vec::new(),
                         },
                         FirstSeen {
-                            target: "C:\\Users\\<x>\\rclone.exe".into(),
+                            target: "C:\\Users\\<x>\\AppData\\Local\\Temp\\rclone.exe".into(),
                             first_seen: "2026-11-27T20:00:00Z".into(),
                             events: 2,
                             sudden_at: vec!["2026-11-27T20:00:00Z".into()],
@@ -609,13 +609,13 @@ mod tests {
             }),
             outliers: vec![OutlierReport {
                 aggregator: "ws-01".into(),
-                target: Some("C:\\Users\\<x>\\rclone.exe".into()),
+                target: Some("C:\\Users\\<x>\\AppData\\Local\\Temp\\rclone.exe".into()),
                 term_count: 2,
                 average: 0.0,
                 decision_frontier: 0.0,
                 values: 0,
                 non_outlier_values_sample: Vec::new(),
-                summary: "new process C:\\Users\\<x>\\rclone.exe on ws-01".into(),
+                summary: "new process C:\\Users\\<x>\\AppData\\Local\\Temp\\rclone.exe on ws-01".into(),
             }],
             ..failed_use_case_ok()
         }
@@ -695,6 +695,11 @@ mod tests {
         assert_eq!(page.matches("<circle class=\"first\"").count(), 2);
         assert_eq!(page.matches("<rect class=\"sudden\"").count(), 1);
         assert!(page.contains("&lt;x&gt;") && !page.contains("<x>"));
+        // A long label keeps its end, the whole value in its title.
+        assert!(
+            page.contains(">…&lt;x&gt;\\AppData\\Local\\Temp\\rclone.exe (2)</text>"),
+            "{page}"
+        );
         assert!(page.contains("windows evaluated 145"));
         assert!(page.contains("<ul class=\"warnings\"><li>1 aggregator value(s)"));
         let text = rendered(Format::Table);
@@ -704,7 +709,7 @@ mod tests {
         assert!(text.contains("   warning: 1 aggregator value(s) have more than max_num_targets=2"));
         let row = text
             .lines()
-            .find(|l| l.contains("rclone.exe on ws-01"))
+            .find(|l| l.starts_with("   ws-01 "))
             .expect("sudden outlier row");
         assert!(row.contains(" 2  new process"), "{row}");
         // One tagged event per sudden outlier, whatever the pair's events in the window.
