@@ -78,7 +78,8 @@ fn keys(uc: &UseCase, extras: &[String]) -> Vec<String> {
 
 /// Requests that add `by_id`'s entry (document id -> [`entry`]) to each of those
 /// documents, restricted to `query` (the counting filter). One request per
-/// 10,000 documents. Empty when `by_id` is.
+/// 10,000 documents. Empty when `by_id` is. The script finds an entry by `_id` alone:
+/// two indices of the pattern holding the same `_id`, both selected, get the same entry.
 pub fn requests(
     uc: &UseCase,
     query: &Value,
