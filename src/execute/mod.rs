@@ -609,11 +609,7 @@ impl HttpCluster {
         self.call(
             Method::GET,
             &path,
-            &[
-                ("fields", fields.join(",")),
-                ("ignore_unavailable", "true".into()),
-                ("allow_no_indices", "true".into()),
-            ],
+            &crate::plan::field_caps_params(fields),
             None,
             "field capabilities",
             index,
@@ -703,10 +699,7 @@ impl HttpCluster {
         what: &str,
         each: &mut dyn FnMut(Hit),
     ) -> Result<u64, EsError> {
-        let mut body = json!({ "size": size, "query": query, "sort": ["_doc"] });
-        if let Some(fields) = source {
-            body["_source"] = json!(fields);
-        }
+        let body = crate::plan::scan_body(query, size, source);
         self.scan_body(index, &body, what, each).await
     }
 
@@ -724,10 +717,7 @@ impl HttpCluster {
             .call(
                 Method::POST,
                 &path,
-                &[
-                    ("scroll", "2m".into()),
-                    ("allow_partial_search_results", "false".into()),
-                ],
+                &crate::plan::scan_params(),
                 Some(body),
                 what,
                 index,
@@ -791,16 +781,7 @@ impl HttpCluster {
     ) -> Result<UpdateByQueryResponse, EsError> {
         let what = "tag events (_update_by_query)";
         let path = format!("/{}/_update_by_query", enc(index));
-        let mut params = vec![
-            ("wait_for_completion", "false".to_string()),
-            ("conflicts", "proceed".to_string()),
-            ("slices", opts.slices.clone()),
-            ("refresh", opts.refresh.to_string()),
-            ("scroll_size", opts.scroll_size.to_string()),
-        ];
-        if let Some(rps) = opts.requests_per_second {
-            params.push(("requests_per_second", rps.to_string()));
-        }
+        let params = opts.params();
         // A node restart loses the task (GET _tasks answers 404) and makes the node
         // unreachable for a while; a node leaving can end the task with a transient error
         // (its scroll went with the node). Tagging is idempotent, so a lost task or one
@@ -897,6 +878,25 @@ pub struct UpdateOptions {
     pub requests_per_second: Option<f64>,
     pub scroll_size: u32,
     pub refresh: bool,
+}
+
+impl UpdateOptions {
+    /// The URL parameters of every `_update_by_query` (also printed by `plan`): a task
+    /// (`wait_for_completion=false`), conflicts counted not fatal, sliced, refreshed.
+    /// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/docs-update-by-query.html>
+    pub fn params(&self) -> Vec<(&'static str, String)> {
+        let mut params = vec![
+            ("wait_for_completion", "false".to_string()),
+            ("conflicts", "proceed".to_string()),
+            ("slices", self.slices.clone()),
+            ("refresh", self.refresh.to_string()),
+            ("scroll_size", self.scroll_size.to_string()),
+        ];
+        if let Some(rps) = self.requests_per_second {
+            params.push(("requests_per_second", rps.to_string()));
+        }
+        params
+    }
 }
 
 impl Default for UpdateOptions {

@@ -546,7 +546,7 @@ fn fake(n_other: usize) -> Fake {
 }
 
 fn report(uc: &UseCase) -> UseCaseReport {
-    crate::app::empty_report(uc, window())
+    super::empty_report(uc, window())
 }
 
 fn window() -> TimeWindow {

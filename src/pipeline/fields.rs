@@ -8,24 +8,21 @@ use std::collections::BTreeMap;
 use crate::config::UseCase;
 use crate::execute::{Cluster, EsError};
 
-/// Checks that every field exists and can be aggregated; returns the `_source` path of
-/// each field that is a multi-field (`x.keyword` is read from `x`).
-pub async fn check_fields<C: Cluster>(
-    cluster: &C,
-    uc: &UseCase,
-) -> Result<BTreeMap<String, String>, EsError> {
-    check_fields_except(cluster, uc, &[]).await
+/// The fields `_field_caps` is asked about: every aggregated field, its parent (a
+/// multi-field's `_source` path) and `.keyword` sub-field, and the summary's placeholders.
+pub fn asked(uc: &UseCase) -> Vec<String> {
+    asked_except(uc, &[])
 }
 
-/// As [`check_fields`], for a model whose summary placeholders may also name values it
+/// True when a summary placeholder names an event field, not one of the values a model
 /// computes (`computed`, lowercase; placeholders compare case-insensitively, as
-/// ee-outliers looks them up): those are not looked for in the mapping.
-pub async fn check_fields_except<C: Cluster>(
-    cluster: &C,
-    uc: &UseCase,
-    computed: &[&str],
-) -> Result<BTreeMap<String, String>, EsError> {
-    let is_event_field = |f: &&&str| !computed.contains(&f.to_lowercase().as_str());
+/// ee-outliers looks them up).
+fn is_event_field(computed: &[&str], placeholder: &str) -> bool {
+    !computed.contains(&placeholder.to_lowercase().as_str())
+}
+
+/// As [`asked`], without the summary placeholders that name `computed` values.
+pub fn asked_except(uc: &UseCase, computed: &[&str]) -> Vec<String> {
     let mut asked: Vec<String> = uc.fields().cloned().collect();
     for f in uc.fields() {
         if let Some((parent, _)) = f.rsplit_once('.') {
@@ -37,12 +34,33 @@ pub async fn check_fields_except<C: Cluster>(
         uc.outlier_summary
             .fields()
             .iter()
-            .filter(is_event_field)
+            .filter(|f| is_event_field(computed, f))
             .map(|f| f.to_string()),
     );
     asked.sort();
     asked.dedup();
-    let caps = cluster.field_caps(&uc.index_pattern, &asked).await?;
+    asked
+}
+
+/// Checks that every field exists and can be aggregated; returns the `_source` path of
+/// each field that is a multi-field (`x.keyword` is read from `x`).
+pub async fn check_fields<C: Cluster>(
+    cluster: &C,
+    uc: &UseCase,
+) -> Result<BTreeMap<String, String>, EsError> {
+    check_fields_except(cluster, uc, &[]).await
+}
+
+/// As [`check_fields`], for a model whose summary placeholders may also name values it
+/// computes (`computed`, see [`asked_except`]): those are not looked for in the mapping.
+pub async fn check_fields_except<C: Cluster>(
+    cluster: &C,
+    uc: &UseCase,
+    computed: &[&str],
+) -> Result<BTreeMap<String, String>, EsError> {
+    let caps = cluster
+        .field_caps(&uc.index_pattern, &asked_except(uc, computed))
+        .await?;
     let fail = |reason: String| EsError::Mapping {
         index: uc.index_pattern.clone(),
         reason,
@@ -53,8 +71,8 @@ pub async fn check_fields_except<C: Cluster>(
             uc.index_pattern
         )));
     }
-    for f in uc.outlier_summary.fields().iter().filter(is_event_field) {
-        if !caps.fields.contains_key(*f) {
+    for f in uc.outlier_summary.fields() {
+        if is_event_field(computed, f) && !caps.fields.contains_key(f) {
             return Err(fail(format!(
                 "outlier_summary names field {f}, which is not in the mapping of any index matching {}",
                 uc.index_pattern

@@ -174,6 +174,28 @@ async fn untagged_events<C: Cluster>(
     Ok((seen.len() as u64, missing))
 }
 
+/// `es_wipe_all_existing_outliers`: removes every entry (whatever its model) from the
+/// events of each `(index, timestamp field, window)`, before the use cases run.
+pub async fn wipe_existing<C: Cluster>(
+    cluster: &C,
+    targets: &BTreeSet<(&str, &str, TimeWindow)>,
+    update: &UpdateOptions,
+) -> Result<(), EsError> {
+    for (index, ts, window) in targets {
+        let (gte, lt) = window.bounds();
+        let q = tag::tagged_events_query(Some((ts, &gte, &lt)));
+        let req = tag::untag_request(index, &q, &tag::Removal::All);
+        let r = cluster
+            .update_by_query(&req.index, &req.body, update, &mut |_| {})
+            .await?;
+        tracing::info!(
+            "es_wipe_all_existing_outliers: {} event(s) of {index} cleared in the window",
+            r.updated
+        );
+    }
+    Ok(())
+}
+
 /// `es_wipe_all_whitelisted_outliers`: removes this use case's entries that its
 /// whitelists now cover, from events in the window. Only tagged events are read.
 pub async fn wipe_whitelisted<C: Cluster>(

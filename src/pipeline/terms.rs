@@ -14,7 +14,7 @@ use super::{Context, Detection};
 use crate::config::UseCase;
 use crate::evaluate::{self, event, Evaluator, Finding};
 use crate::execute::{Cluster, EsError};
-use crate::plan::{self, SearchPlan, TimeWindow};
+use crate::plan::{self, SearchPlan};
 use crate::report::{self, OutlierReport, UseCaseReport};
 use crate::tag;
 
@@ -46,10 +46,7 @@ pub async fn detect<C: Cluster>(
     let source_paths = super::fields::check_fields(cx.cluster, uc).await?;
     // With a baseline, counts and frontiers come from the longer window; only events of
     // the detection window are flagged and tagged.
-    let counting = match cx.baseline_hours {
-        Some(h) => TimeWindow::ending_at(cx.window.end, h),
-        None => cx.window,
-    };
+    let counting = super::counting_window(cx.window, cx.baseline_hours);
     let base = plan::search(uc, counting, cx.page_size);
     let detection_query = plan::filter_query(uc, cx.window);
     let mut cand = Candidates::default();
@@ -165,15 +162,7 @@ async fn fetch_candidates<C: Cluster>(
     };
     let agg_paths: Vec<String> = uc.aggregator.iter().map(|f| path_of(f)).collect();
     let target_paths: Vec<String> = uc.target.iter().map(|f| path_of(f)).collect();
-    // Whitelists look at every value of an event; filling per-event summaries needs only
-    // the aggregator, target and placeholder fields.
-    let source: Option<Vec<String>> = uc.whitelist.is_empty().then(|| {
-        let mut f: Vec<String> = agg_paths.iter().chain(&target_paths).cloned().collect();
-        f.extend(uc.outlier_summary.fields().iter().map(|p| path_of(p)));
-        f.sort();
-        f.dedup();
-        f
-    });
+    let source = candidate_source(uc, source_paths);
     let by_key: BTreeMap<FindingKey, &Finding> = new.iter().map(|f| (key(f), f)).collect();
     let clauses = plan::pair_clauses(uc, new);
     let mut newly = 0u64;
@@ -230,6 +219,28 @@ async fn fetch_candidates<C: Cluster>(
     }
     cand.checked.extend(new.iter().map(key));
     Ok(newly)
+}
+
+/// The `_source` fields of candidate events: whitelists look at every value of an event
+/// (`None`: whole events); filling per-event summaries needs only the aggregator, target
+/// and placeholder fields (at their `_source` paths).
+pub fn candidate_source(
+    uc: &UseCase,
+    source_paths: &BTreeMap<String, String>,
+) -> Option<Vec<String>> {
+    let path_of = |f: &str| {
+        source_paths
+            .get(f)
+            .cloned()
+            .unwrap_or_else(|| f.to_string())
+    };
+    uc.whitelist.is_empty().then(|| {
+        let mut f: Vec<String> = uc.fields().map(|p| path_of(p)).collect();
+        f.extend(uc.outlier_summary.fields().iter().map(|p| path_of(p)));
+        f.sort();
+        f.dedup();
+        f
+    })
 }
 
 /// The bar chart of a flagged within_aggregator group: the 30 largest targets and every

@@ -23,7 +23,7 @@ pub mod sudden;
 pub const DEFAULT_PAGE_SIZE: u32 = 10_000;
 
 /// The detection window `[start, end)`, computed once per run in `app`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TimeWindow {
     pub start: OffsetDateTime,
     pub end: OffsetDateTime,
@@ -50,6 +50,68 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .replace_nanosecond(t.millisecond() as u32 * 1_000_000)
         .unwrap_or(t);
     t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
+}
+
+/// The first request of a scroll over the events of `query`, in `_doc` order, `size` per
+/// page; `source`: the `_source` fields to return (`None`: whole events).
+/// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/paginate-search-results.html#scroll-search-results>
+pub fn scan_body(query: &Value, size: u32, source: Option<&[String]>) -> Value {
+    let mut body = json!({ "size": size, "query": query, "sort": ["_doc"] });
+    if let Some(fields) = source {
+        body["_source"] = json!(fields);
+    }
+    body
+}
+
+/// URL parameters of `_field_caps` for `fields` (indices that are missing or closed are
+/// skipped, a pattern matching nothing is not an error: the caller reports it).
+/// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/search-field-caps.html>
+pub fn field_caps_params(fields: &[String]) -> Vec<(&'static str, String)> {
+    vec![
+        ("fields", fields.join(",")),
+        ("ignore_unavailable", "true".into()),
+        ("allow_no_indices", "true".into()),
+    ]
+}
+
+/// URL parameters of the first request of a scroll: the context lives 2 minutes between
+/// pages; partial results are refused.
+pub fn scan_params() -> Vec<(&'static str, String)> {
+    vec![
+        ("scroll", "2m".into()),
+        ("allow_partial_search_results", "false".into()),
+    ]
+}
+
+/// One request as `plan` prints it: what it is for, method, path, URL parameters, body.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Printed {
+    pub request: String,
+    pub method: &'static str,
+    pub path: String,
+    pub params: std::collections::BTreeMap<String, String>,
+    pub body: Value,
+}
+
+impl Printed {
+    pub fn new(
+        request: impl Into<String>,
+        method: &'static str,
+        path: String,
+        params: Vec<(&'static str, String)>,
+        body: Value,
+    ) -> Printed {
+        Printed {
+            request: request.into(),
+            method,
+            path,
+            params: params
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            body,
+        }
+    }
 }
 
 /// One source of the composite aggregation: `a0..` for aggregator fields, `t0..` for target fields.

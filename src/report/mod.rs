@@ -50,6 +50,8 @@ pub enum Status {
 #[derive(Debug, Clone, Serialize)]
 pub struct UseCaseReport {
     pub name: String,
+    /// `terms`, `simplequery`, `sudden_appearance` or `metrics` (`outliers.model_type`).
+    pub model_type: String,
     pub status: Status,
     /// The error that stopped this use case; `None` when it succeeded.
     pub error: Option<String>,
@@ -253,25 +255,43 @@ fn table(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {
         }
     )?;
     for uc in &s.use_cases {
-        writeln!(out)?;
-        let status = match uc.status {
-            Status::Ok => "ok",
-            Status::Failed => "FAILED",
-            Status::Skipped => "skipped",
-        };
-        writeln!(out, "== {}  [{}]", uc.name, status)?;
+        use_case_lines(uc, out)?;
+        tagging_lines(uc.tagging.as_ref(), out)?;
+        if let Some(sr) = &uc.sudden {
+            sudden_lines(sr, out)?;
+        }
+        // simplequery has no pairs: its one line of outliers says how many events matched.
+        if !uc.outliers.is_empty() && uc.model_type != "simplequery" {
+            outlier_rows(uc, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// The header lines of one use case: status, window, counts, timings.
+fn use_case_lines(uc: &UseCaseReport, out: &mut impl Write) -> io::Result<()> {
+    writeln!(out)?;
+    let status = match uc.status {
+        Status::Ok => "ok",
+        Status::Failed => "FAILED",
+        Status::Skipped => "skipped",
+    };
+    writeln!(out, "== {}  [{}]", uc.name, status)?;
+    writeln!(
+        out,
+        "   index {}   window {} .. {}",
+        uc.index, uc.window_start, uc.window_end
+    )?;
+    if let Some(b) = &uc.baseline_start {
         writeln!(
             out,
-            "   index {}   window {} .. {}",
-            uc.index, uc.window_start, uc.window_end
+            "   counts and frontiers from the baseline window {b} .. {}",
+            uc.window_end
         )?;
-        if let Some(b) = &uc.baseline_start {
-            writeln!(
-                out,
-                "   counts and frontiers from the baseline window {b} .. {}",
-                uc.window_end
-            )?;
-        }
+    }
+    if uc.aggregator.is_empty() && uc.target.is_empty() {
+        writeln!(out, "   model {}", uc.model_type)?;
+    } else {
         writeln!(
             out,
             "   aggregator {}  target {}  trigger {}",
@@ -279,173 +299,185 @@ fn table(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {
             uc.target.join(","),
             uc.trigger
         )?;
-        if let Some(e) = &uc.error {
-            writeln!(out, "   error: {e}")?;
-        }
+    }
+    if let Some(e) = &uc.error {
+        writeln!(out, "   error: {e}")?;
+    }
+    writeln!(
+        out,
+        "   events in window {}   buckets read {} in {} page(s)   requests {}   received {}",
+        uc.events_in_window
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "-".into()),
+        uc.buckets_read,
+        uc.pages,
+        uc.requests,
+        human_bytes(uc.bytes_received)
+    )?;
+    if uc.retries > 0 {
         writeln!(
             out,
-            "   events in window {}   buckets read {} in {} page(s)   requests {}   received {}",
-            uc.events_in_window
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| "-".into()),
-            uc.buckets_read,
-            uc.pages,
-            uc.requests,
-            human_bytes(uc.bytes_received)
+            "   {} request(s) retried after transient failures (429, 5xx, dropped connections)",
+            uc.retries
         )?;
-        if uc.retries > 0 {
+    }
+    writeln!(
+        out,
+        "   detection {} ms (Elasticsearch took {} ms)   tagging {} ms",
+        uc.detection_ms, uc.es_took_ms, uc.tagging_ms
+    )?;
+    writeln!(
+        out,
+        "   outliers: {} ({} events){}",
+        uc.outliers.len(),
+        uc.outlier_events(),
+        if uc.whitelisted_events > 0 {
+            format!("   whitelisted events {}", uc.whitelisted_events)
+        } else {
+            String::new()
+        }
+    )?;
+    Ok(())
+}
+
+/// What tagging did, or that nothing was written.
+fn tagging_lines(tagging: Option<&TaggingReport>, out: &mut impl Write) -> io::Result<()> {
+    match tagging {
+        Some(t) => {
             writeln!(
                 out,
-                "   {} request(s) retried after transient failures (429, 5xx, dropped connections)",
-                uc.retries
+                "   tagged: {} events updated, {} already tagged (noop), {} request(s){}",
+                t.updated,
+                t.noops,
+                t.requests,
+                if t.version_conflicts > 0 {
+                    format!(", {} version conflicts left", t.version_conflicts)
+                } else {
+                    String::new()
+                }
             )?;
-        }
-        writeln!(
-            out,
-            "   detection {} ms (Elasticsearch took {} ms)   tagging {} ms",
-            uc.detection_ms, uc.es_took_ms, uc.tagging_ms
-        )?;
-        writeln!(
-            out,
-            "   outliers: {} ({} events){}",
-            uc.outliers.len(),
-            uc.outlier_events(),
-            if uc.whitelisted_events > 0 {
-                format!("   whitelisted events {}", uc.whitelisted_events)
-            } else {
-                String::new()
-            }
-        )?;
-        match &uc.tagging {
-            Some(t) => {
+            if t.passes > 1 {
                 writeln!(
                     out,
-                    "   tagged: {} events updated, {} already tagged (noop), {} request(s){}",
-                    t.updated,
-                    t.noops,
-                    t.requests,
-                    if t.version_conflicts > 0 {
-                        format!(", {} version conflicts left", t.version_conflicts)
+                    "   tagging passes: {}{}",
+                    t.passes,
+                    if t.retried_failures > 0 {
+                        format!(
+                            " ({} transient failure(s) tagged again after the cluster recovered)",
+                            t.retried_failures
+                        )
                     } else {
-                        String::new()
+                        " (events changed by another writer tagged again)".to_string()
                     }
                 )?;
-                if t.passes > 1 {
-                    writeln!(
-                        out,
-                        "   tagging passes: {}{}",
-                        t.passes,
-                        if t.retried_failures > 0 {
-                            format!(
-                                " ({} transient failure(s) tagged again after the cluster recovered)",
-                                t.retried_failures
-                            )
-                        } else {
-                            " (events changed by another writer tagged again)".to_string()
-                        }
-                    )?;
-                }
-                writeln!(
-                    out,
-                    "   checked after tagging: {} of {} outlier events carry the entry",
-                    t.verified, t.checked
-                )?;
-                for f in &t.failures {
-                    writeln!(out, "   tagging failure: {f}")?;
-                }
             }
-            None => writeln!(out, "   tagged: nothing written")?,
-        }
-        if let Some(sr) = &uc.sudden {
             writeln!(
                 out,
-                "   windows evaluated {} (window {}, step {})   detection requests {} ({} first-event batch(es), {} tie scan(s)); ee-outliers 0.2.17 sends one aggregation per window",
-                sr.windows_evaluated,
-                sr.window,
-                sr.step,
-                sr.detection_requests,
-                sr.first_event_requests,
-                sr.ties
+                "   checked after tagging: {} of {} outlier events carry the entry",
+                t.verified, t.checked
             )?;
-            for w in &sr.warnings {
-                writeln!(out, "   warning: {w}")?;
+            for f in &t.failures {
+                writeln!(out, "   tagging failure: {f}")?;
             }
         }
-        if uc.outliers.is_empty() {
-            continue;
-        }
-        // sudden_appearance has no average or frontier: its events in the window instead.
-        let (head, numeric): (Vec<&str>, std::ops::Range<usize>) = if uc.sudden.is_some() {
-            (vec!["aggregator", "target", "in window", "summary"], 2..3)
-        } else {
-            (
+        None => writeln!(out, "   tagged: nothing written")?,
+    }
+    Ok(())
+}
+
+/// What a sudden_appearance use case evaluated, and 0.2.17's truncations.
+fn sudden_lines(sr: &SuddenReport, out: &mut impl Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "   windows evaluated {} (window {}, step {})   detection requests {} ({} first-event batch(es), {} tie scan(s)); ee-outliers 0.2.17 sends one aggregation per window",
+        sr.windows_evaluated,
+        sr.window,
+        sr.step,
+        sr.detection_requests,
+        sr.first_event_requests,
+        sr.ties
+    )?;
+    for w in &sr.warnings {
+        writeln!(out, "   warning: {w}")?;
+    }
+    Ok(())
+}
+
+/// The table of outliers (columns padded, long cells cut at 48 characters).
+/// sudden_appearance has no average or frontier: its pair's events in the window and
+/// the summary instead.
+fn outlier_rows(uc: &UseCaseReport, out: &mut impl Write) -> io::Result<()> {
+    let sudden = uc.sudden.is_some();
+    let rows: Vec<Vec<String>> = uc
+        .outliers
+        .iter()
+        .map(|o| {
+            let target = o.target.clone().unwrap_or_else(|| "(all)".into());
+            if sudden {
                 vec![
-                    "aggregator",
-                    "target",
-                    "count",
-                    "average",
-                    "frontier",
-                    "usual targets",
-                ],
-                2..5,
-            )
-        };
-        let rows: Vec<Vec<String>> = uc
-            .outliers
-            .iter()
-            .map(|o| {
-                let target = o.target.clone().unwrap_or_else(|| "(all)".into());
-                if uc.sudden.is_some() {
-                    vec![
-                        o.aggregator.clone(),
-                        target,
-                        o.term_count.to_string(),
-                        o.summary.replace('\n', " "),
-                    ]
-                } else {
-                    vec![
-                        o.aggregator.clone(),
-                        target,
-                        o.term_count.to_string(),
-                        num(o.average),
-                        num(o.decision_frontier),
-                        o.non_outlier_values_sample.join(", "),
-                    ]
-                }
-            })
-            .collect();
-        let mut w: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
-        for r in &rows {
-            for (i, c) in r.iter().enumerate() {
-                w[i] = w[i].max(c.chars().count()).min(48);
+                    o.aggregator.clone(),
+                    target,
+                    o.term_count.to_string(),
+                    o.summary.replace('\n', " "),
+                ]
+            } else {
+                vec![
+                    o.aggregator.clone(),
+                    target,
+                    o.term_count.to_string(),
+                    num(o.average),
+                    num(o.decision_frontier),
+                    o.non_outlier_values_sample.join(", "),
+                ]
             }
+        })
+        .collect();
+    let (head, numeric): (Vec<&str>, std::ops::Range<usize>) = if sudden {
+        (vec!["aggregator", "target", "in window", "summary"], 2..3)
+    } else {
+        (
+            vec![
+                "aggregator",
+                "target",
+                "count",
+                "average",
+                "frontier",
+                "usual targets",
+            ],
+            2..5,
+        )
+    };
+    let mut w: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count()).min(48);
         }
-        let line = |cells: &[String]| -> String {
-            let mut l = String::from("   ");
-            for (i, c) in cells.iter().enumerate() {
-                let c: String = if c.chars().count() > 48 {
-                    c.chars().take(47).chain(['…']).collect()
-                } else {
-                    c.clone()
-                };
-                let pad = w[i].saturating_sub(c.chars().count());
-                if numeric.contains(&i) {
-                    l.push_str(&" ".repeat(pad));
-                    l.push_str(&c);
-                } else {
-                    l.push_str(&c);
-                    l.push_str(&" ".repeat(pad));
-                }
-                l.push_str("  ");
+    }
+    let line = |cells: &[String]| -> String {
+        let mut l = String::from("   ");
+        for (i, c) in cells.iter().enumerate() {
+            let c: String = if c.chars().count() > 48 {
+                c.chars().take(47).chain(['…']).collect()
+            } else {
+                c.clone()
+            };
+            let pad = w[i].saturating_sub(c.chars().count());
+            if numeric.contains(&i) {
+                l.push_str(&" ".repeat(pad));
+                l.push_str(&c);
+            } else {
+                l.push_str(&c);
+                l.push_str(&" ".repeat(pad));
             }
-            l.trim_end().to_string()
-        };
-        writeln!(out)?;
-        let head: Vec<String> = head.iter().map(|h| h.to_string()).collect();
-        writeln!(out, "{}", line(&head))?;
-        for r in &rows {
-            writeln!(out, "{}", line(r))?;
+            l.push_str("  ");
         }
+        l.trim_end().to_string()
+    };
+    writeln!(out)?;
+    let head: Vec<String> = head.iter().map(|h| h.to_string()).collect();
+    writeln!(out, "{}", line(&head))?;
+    for r in &rows {
+        writeln!(out, "{}", line(r))?;
     }
     Ok(())
 }
@@ -465,6 +497,7 @@ mod tests {
             use_cases: vec![
                 UseCaseReport {
                     name: "terms_rare".into(),
+                    model_type: "terms".into(),
                     status: Status::Ok,
                     error: None,
                     index: "logs-*".into(),
@@ -535,6 +568,7 @@ mod tests {
     fn failed_use_case() -> UseCaseReport {
         UseCaseReport {
             name: "terms_broken \"quoted\"".into(),
+            model_type: "terms".into(),
             status: Status::Failed,
             error: Some(
                 "search logs-*: illegal_argument_exception: Text fields are not optimised; use process.name.keyword"
@@ -569,6 +603,7 @@ mod tests {
     fn sudden_use_case() -> UseCaseReport {
         UseCaseReport {
             name: "sudden_appearance_new_process".into(),
+            model_type: "sudden_appearance".into(),
             window_start: "2026-11-21T00:00:00.000Z".into(),
             trigger: "sudden_appearance".into(),
             aggregator: vec!["host.name".into()],
