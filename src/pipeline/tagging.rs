@@ -253,13 +253,29 @@ fn whitelisted_entries(uc: &UseCase, source: &Value) -> Vec<String> {
         m.remove("outliers");
     }
     let event_strings = evaluate::whitelist::event_strings(&own);
+    // With one element per entry in every array, entry i is the i-th element of each;
+    // otherwise (ee-outliers extends arrays with list values) only type, reason and
+    // summary are read at i, as ee-outliers' housekeeping rebuilds an outlier.
+    let n = arr("summary").len();
+    let aligned = outliers.as_object().is_some_and(|m| {
+        m.values()
+            .all(|v| v.as_array().is_none_or(|a| a.len() == n))
+    });
+    let keys: Vec<String> = if aligned {
+        outliers
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    } else {
+        ["type", "reason", "summary"].map(String::from).to_vec()
+    };
     let mut out = Vec::new();
     for (i, name) in arr("model_name").iter().enumerate() {
         if name.as_str() != Some(uc.model_name.as_str()) {
             continue;
         }
         let mut strings = event_strings.clone();
-        for k in tag::OUTLIER_KEYS {
+        for k in &keys {
             if let Some(v) = arr(k).get(i) {
                 strings.extend(evaluate::whitelist::event_strings(v));
             }

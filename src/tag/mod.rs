@@ -290,7 +290,7 @@ pub fn untag_request(index: &str, query: &Value, removal: &Removal) -> UpdateByQ
         "script": {
             "lang": "painless",
             "source": UNTAG_SCRIPT,
-            "params": { "model_names": model_names, "summaries_by_id": by_id, "keys": OUTLIER_KEYS }
+            "params": { "model_names": model_names, "summaries_by_id": by_id }
         }
     });
     UpdateByQuery {
