@@ -284,7 +284,8 @@ fn naive_frontier(spec: &TriggerSpec, v: &[f64]) -> f64 {
                 f
             }
         }
-        TriggerMethod::Float | TriggerMethod::CoeffOfVariation => s,
+        TriggerMethod::Float => s,
+        TriggerMethod::CoeffOfVariation => sd / mean,
     }
 }
 

@@ -43,6 +43,8 @@ struct Fake {
     /// Events the script leaves as they are (an `outliers` field of another shape).
     untaggable: BTreeSet<String>,
     tagged: RefCell<BTreeSet<String>>,
+    /// The summary the script wrote on each tagged event.
+    summaries: RefCell<BTreeMap<String, String>>,
     /// Every request, in order: `page <n> after <key>`, `scan`, `update`, `yellow`.
     log: RefCell<Vec<String>>,
     pages_served: RefCell<u64>,
@@ -110,9 +112,20 @@ impl Fake {
 
     fn visible(&self, query: &Value) -> Vec<&(String, Value)> {
         let mut ex = BTreeSet::new();
-        // Only exclusions count; a tagging query's `ids` are a restriction, not used here.
         if let Some(m) = query.get("bool").and_then(|b| b.get("must_not")) {
             excluded_ids(m, &mut ex);
+        }
+        // A tagging request by id restricts to its ids (`filter: [query, {ids}]`).
+        let mut only = BTreeSet::new();
+        for f in query
+            .get("bool")
+            .and_then(|b| b.get("filter"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|f| f.get("ids").is_some())
+        {
+            excluded_ids(f, &mut only);
         }
         // A query restricted to outlier pairs (candidate fetch, tagging, the check after
         // tagging) names their parents and children.
@@ -126,6 +139,7 @@ impl Fake {
             .iter()
             .filter(|(id, src)| {
                 !ex.contains(id)
+                    && (only.is_empty() || only.contains(id))
                     && named_ok(src, &parents, "parent")
                     && named_ok(src, &children, "child")
             })
@@ -159,9 +173,12 @@ impl Cluster for Fake {
         _index: &str,
         fields: &[String],
     ) -> Result<FieldCapsResponse, EsError> {
-        let caps: serde_json::Map<String, Value> = fields
+        // The fake index maps two keyword fields; `*` asks for every field.
+        let all = fields.iter().any(|f| f == "*");
+        let caps: serde_json::Map<String, Value> = ["parent", "child"]
             .iter()
-            .filter(|f| *f == "parent" || *f == "child")
+            .map(|f| f.to_string())
+            .filter(|f| all || fields.contains(f))
             .map(|f| {
                 (
                     f.clone(),
@@ -249,13 +266,15 @@ impl Cluster for Fake {
     ) -> Result<u64, EsError> {
         self.log.borrow_mut().push(format!("scan {what}"));
         let tagged = self.tagged.borrow();
+        let summaries = self.summaries.borrow();
         let hits: Vec<Hit> = self
             .visible(query)
             .into_iter()
             .map(|(id, src)| {
                 let mut src = src.clone();
                 if tagged.contains(id) {
-                    src["outliers"] = json!({ "model_name": ["rare"], "summary": ["s"] });
+                    src["outliers"] =
+                        json!({ "model_name": ["rare"], "summary": [summaries.get(id)] });
                 }
                 serde_json::from_value(json!({ "_index": "fake", "_id": id, "_source": src }))
                     .unwrap()
@@ -288,16 +307,20 @@ impl Cluster for Fake {
             .map(|(id, _)| id.clone())
             .collect();
         // Only the events of outlier pairs are selected by the real query; here: those
-        // whose child the entries name.
-        let entries = &body["script"]["params"]["entries"];
-        let selected: Vec<String> = selected
+        // whose child the entries name (mode `pairs`), or whose id they name (`ids`).
+        let params = &body["script"]["params"];
+        let entry_of = |id: &String| -> Option<Value> {
+            if params["mode"] == "ids" {
+                return params["by_id"].get(id).map(|e| e[0].clone());
+            }
+            let src = &self.events.iter().find(|(i, _)| i == id).unwrap().1;
+            params["entries"][src["parent"].as_str().unwrap()]
+                .get(src["child"].as_str().unwrap())
+                .cloned()
+        };
+        let selected: Vec<(String, Value)> = selected
             .into_iter()
-            .filter(|id| {
-                let src = &self.events.iter().find(|(i, _)| i == id).unwrap().1;
-                entries[src["parent"].as_str().unwrap()]
-                    .get(src["child"].as_str().unwrap())
-                    .is_some()
-            })
+            .filter_map(|id| entry_of(&id).map(|e| (id, e)))
             .collect();
         let script = self
             .updates
@@ -311,16 +334,20 @@ impl Cluster for Fake {
         match script {
             Update::Transient => {
                 r.failures
-                    .push(json!({ "index": "fake", "id": selected[0], "status": 503,
+                    .push(json!({ "index": "fake", "id": selected[0].0, "status": 503,
                     "cause": { "type": "node_not_connected_exception", "reason": "node left" } }));
             }
             Update::Conflicts(c) => {
                 let mut tagged = self.tagged.borrow_mut();
-                for id in selected.iter().skip(c as usize) {
+                for (id, entry) in selected.iter().skip(c as usize) {
                     if self.untaggable.contains(id) || tagged.contains(id) {
                         r.noops += 1;
                     } else {
                         tagged.insert(id.clone());
+                        let summary = entry["summary"].as_str().unwrap_or_default();
+                        self.summaries
+                            .borrow_mut()
+                            .insert(id.clone(), summary.to_string());
                         r.updated += 1;
                     }
                 }
