@@ -243,6 +243,9 @@ pub fn summary_parts(uc: &UseCase, path: impl Fn(&str) -> String) -> Vec<Value> 
         .collect()
 }
 
+/// The tagging requests of a use case whose entries are the same for every event of an
+/// outlier pair (see [`needs_event`]; the others are tagged by [`requests_by_id`], and
+/// here only shown as an example with each event placeholder as `<name>`).
 /// The tagging requests of a use case's findings (sorted by aggregator, as `evaluate`
 /// returns them), excluding `whitelisted_ids`.
 pub fn requests(
@@ -314,7 +317,15 @@ pub fn requests(
         .iter()
         .map(|f| source_path(f, source_paths))
         .collect();
-    let no_event = json!({});
+    // For a use case whose entries need each event (`needs_event`), `run` tags with
+    // `requests_by_id`; here such an entry is only an example (for `plan`), each event
+    // placeholder shown as `<name>`.
+    let no_event: Value = Value::Object(
+        event_placeholders(uc)
+            .into_iter()
+            .map(|n| (n.clone(), json!(format!("<{n}>"))))
+            .collect(),
+    );
 
     chunks
         .into_iter()
