@@ -332,9 +332,7 @@ async fn fetch_candidates<C: Cluster>(
                         }))
                     });
                     let mut all = ev.clone();
-                    for v in entry.values() {
-                        all.extend(evaluate::whitelist::event_strings(v));
-                    }
+                    all.extend(evaluate::whitelist::entry_strings(&entry));
                     if evaluate::whitelist::is_whitelisted(&uc.whitelist, &all) {
                         cand.excluded.insert(hit.id.clone());
                         newly += 1;
