@@ -105,6 +105,52 @@ pub fn fill(text: &str, event: &Value, info: &Info) -> String {
     out
 }
 
+/// `str()` of one value as ee-outliers' `flatten_sentence` gives it: a list of scalars
+/// joined with `" - "`, `None` for a dict, a list holding a list or dict, or null.
+fn flatten(value: &Value) -> Option<String> {
+    match value {
+        Value::Null | Value::Object(_) => None,
+        Value::Array(items) => {
+            if items.iter().any(|i| i.is_array() || i.is_object()) {
+                None
+            } else {
+                Some(items.iter().map(str_of).collect::<Vec<_>>().join(" - "))
+            }
+        }
+        other => Some(str_of(other)),
+    }
+}
+
+/// `outliers.assets` of one event as ee-outliers 0.2.17 writes it
+/// (`helpers/utils.py` `extract_outlier_asset_information`): for each `[assets]` line
+/// `field = type`, in file order, the event's value of `field` (looked up as placeholders
+/// are, in the event only, not in the outlier's information): a list gives one asset per
+/// element, anything else one; each element flattened as `flatten_sentence` does (a
+/// nested list of scalars joined with `" - "`); a dict, null or empty string gives none;
+/// each written `"<type>: <value>"`. Empty when the event has none (0.2.17 then writes no
+/// `assets` key).
+pub fn assets(event: &Value, assets: &[(String, String)]) -> Vec<String> {
+    let none = Info::new();
+    let mut out = Vec::new();
+    for (field, kind) in assets {
+        let Some(v) = lookup(event, &none, field) else {
+            continue;
+        };
+        let values: Vec<Option<String>> = match v {
+            Value::Array(items) => items.iter().map(flatten).collect(),
+            other => vec![flatten(other)],
+        };
+        out.extend(
+            values
+                .into_iter()
+                .flatten()
+                .filter(|s| !s.is_empty())
+                .map(|s| format!("{kind}: {s}")),
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,5 +224,26 @@ mod tests {
         assert!(is_info("Term", &["term"]));
         assert!(!is_info("term.x", &["term"]));
         assert!(!is_info("host.name", &["term"]));
+    }
+
+    #[test]
+    fn assets_are_type_colon_value_per_element_skipping_dicts_nulls_and_empties() {
+        let ev = json!({ "Host": { "Name": "ws-01" }, "user": { "name": ["alice", "", null, ["a", 1]] },
+                         "ip": { "addr": { "v4": "10.0.0.1" } }, "flag": true });
+        let a = |f: &str, t: &str| (f.to_string(), t.to_string());
+        assert_eq!(
+            assets(
+                &ev,
+                &[
+                    a("host.name", "host"),
+                    a("user.name", "user"),
+                    a("ip.addr", "ip"),
+                    a("flag", "f"),
+                    a("missing", "m")
+                ]
+            ),
+            vec!["host: ws-01", "user: alice", "user: a - 1", "f: True"]
+        );
+        assert!(assets(&ev, &[]).is_empty());
     }
 }
