@@ -190,9 +190,10 @@ pub async fn check_fields<C: Cluster>(
             if n > 0 {
                 return Err(fail(format!(
                     "{n} event(s) have a value of {parent} that its keyword sub-field {counted} \
-                     does not index (longer than the sub-field's ignore_above); they would \
-                     vanish from the counts. Raise ignore_above in the mapping (and reindex), \
-                     or filter these events out in es_query_filter"
+                     does not index (longer than the sub-field's ignore_above, or in an index \
+                     where {parent} has no such sub-field); they would vanish from the counts. \
+                     Raise ignore_above in the mapping (and reindex), or filter these events \
+                     out in es_query_filter"
                 )));
             }
         }

@@ -604,6 +604,8 @@ impl TaskFailure {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_entry;
 
 #[cfg(test)]
 mod failure_tests {
