@@ -1,7 +1,11 @@
-//! Pipeline, terms model: count pairs (composite pages), evaluate the trigger, and with
-//! whitelists fetch the events of new candidate pairs, drop the whitelisted ones from the
-//! counts and count again until no whitelisted event is left among the outliers (SPEC
-//! section 5). With a baseline window, only pairs with events in the detection window stay.
+//! Pipeline, terms model: resolve the fields against the mapping, count pairs (composite
+//! pages), evaluate the trigger, and with whitelists fetch the events of new candidate
+//! pairs, drop the whitelisted ones from the counts and count again until no whitelisted
+//! event is left among the outliers (SPEC section 5; under across_aggregators an
+//! aggregator whose events are all whitelisted stays with 0 targets). When placeholders
+//! name event fields, the candidate events are fetched too (only the fields needed) and
+//! each event's entries are built from them and tagged by id. With a baseline window,
+//! only pairs with events in the detection window stay.
 //!
 //! Must not: build request bodies (`plan`, `tag`) or do trigger math (`evaluate`).
 

@@ -1,11 +1,15 @@
-//! Stage `tag` (PURE): findings become `_update_by_query` requests that add ee-outliers'
-//! `outliers.*` fields and the `outlier` tag to exactly the events of the outlier pairs.
+//! Stage `tag` (PURE): findings become `_update_by_query` requests that add ee-outliers
+//! 0.2.17's `outliers.*` fields and the `outlier` tag to exactly the events of the outlier
+//! pairs.
 //!
 //! Invariants:
 //! - one fixed painless source ([`SCRIPT`]); every value travels in `params`;
-//! - requests are grouped by aggregator value and chunked under the cluster's limits
-//!   ([`Limits`]); the union of the requests' queries selects exactly the findings' events
-//!   minus the whitelisted ids;
+//! - every entry is built here ([`entry`]: placeholders, `str()`, `textwrap`, splits),
+//!   never in the script: per outlier pair when the placeholders name only the outlier's
+//!   own information ([`requests`], grouped by aggregator value and chunked under the
+//!   cluster's limits, [`Limits`]), else per event ([`requests_by_id`]); the union of
+//!   the requests' queries selects exactly the findings' events minus the whitelisted ids;
+//! - each request says what the check after tagging must find ([`EntryCheck`]);
 //! - nothing here does I/O; `execute` sends the requests and polls their tasks.
 
 pub mod simplequery;
