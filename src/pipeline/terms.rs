@@ -92,20 +92,19 @@ pub async fn detect<C: Cluster>(
     rep: &mut UseCaseReport,
 ) -> Result<Detection, EsError> {
     let t0 = Instant::now();
-    let fp =
-        super::fields::check_fields(cx.cluster, uc, &plan::filter_query(uc, cx.window)).await?;
-    // The report has no notices field yet (its constructor is in app.rs): the log says it.
-    for n in &fp.notices {
-        tracing::warn!("{}: {n}", uc.name);
-    }
-    let uc = &fp.uc;
-    let source_paths = &fp.source_paths;
     // With a baseline, counts and frontiers come from the longer window; only events of
     // the detection window are flagged and tagged.
     let counting = match cx.baseline_hours {
         Some(h) => TimeWindow::ending_at(cx.window.end, h),
         None => cx.window,
     };
+    let fp = super::fields::check_fields(cx.cluster, uc, &plan::filter_query(uc, counting)).await?;
+    // The report has no notices field yet (its constructor is in app.rs): the log says it.
+    for n in &fp.notices {
+        tracing::warn!("{}: {n}", uc.name);
+    }
+    let uc = &fp.uc;
+    let source_paths = &fp.source_paths;
     let base = plan::search(uc, counting, cx.page_size);
     let detection_query = plan::filter_query(uc, cx.window);
     let mut cand = Candidates::default();
