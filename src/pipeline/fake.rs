@@ -44,8 +44,8 @@ struct Fake {
     updates: RefCell<VecDeque<Update>>,
     /// Events the script leaves as they are (an `outliers` field of another shape).
     untaggable: BTreeSet<String>,
-    /// Tagged events: id -> the model name of the entry written.
-    tagged: RefCell<BTreeMap<String, String>>,
+    /// Tagged events: id -> the model name and the summary of the entry written.
+    tagged: RefCell<BTreeMap<String, (String, String)>>,
     /// Every request, in order: `page <n> after <key>`, `search`, `scan`, `update`, `yellow`.
     log: RefCell<Vec<String>>,
     pages_served: RefCell<u64>,
@@ -173,6 +173,26 @@ fn matches(q: &Value, id: &str, src: &Value) -> bool {
     }
 }
 
+/// The dotted paths of every leaf value of an event (`process.parent.name`).
+fn leaf_paths(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                leaf_paths(x, &p, out);
+            }
+        }
+        _ if !prefix.is_empty() => {
+            out.insert(prefix.to_string());
+        }
+        _ => {}
+    }
+}
+
 impl Fake {
     fn new(events: &[(&str, &str, &str)]) -> Fake {
         Fake::of(
@@ -204,8 +224,8 @@ impl Fake {
     /// `source` is `false`.
     fn hit(&self, id: &str, src: &Value, source: &Value) -> Value {
         let mut src = src.clone();
-        if let Some(model) = self.tagged.borrow().get(id) {
-            src["outliers"] = json!({ "model_name": [model], "summary": ["s"] });
+        if let Some((model, summary)) = self.tagged.borrow().get(id) {
+            src["outliers"] = json!({ "model_name": [model], "summary": [summary] });
         }
         let mut h = json!({ "_index": "fake", "_id": id });
         if source != &json!(false) {
@@ -241,13 +261,21 @@ impl Cluster for Fake {
         _index: &str,
         fields: &[String],
     ) -> Result<FieldCapsResponse, EsError> {
+        // `*` asks for every field the events hold.
+        let all = fields.iter().any(|f| f == "*");
+        let mut names: BTreeSet<String> = fields.iter().filter(|f| *f != "*").cloned().collect();
+        if all {
+            for (_, s) in &self.events {
+                leaf_paths(s, "", &mut names);
+            }
+        }
         let known = |f: &str| {
             self.events
                 .iter()
                 .any(|(_, s)| !event::values(s, f).is_empty())
         };
-        let caps: serde_json::Map<String, Value> = fields
-            .iter()
+        let caps: serde_json::Map<String, Value> = names
+            .into_iter()
             .filter(|f| known(f))
             .map(|f| {
                 (
@@ -465,16 +493,21 @@ impl Cluster for Fake {
         let params = &body["script"]["params"];
         // What the script would write on each selected event: its entry's model name,
         // `None` for a noop. Terms entries go by (parent, child); `ids` by document id.
-        let entry_of = |id: &str, src: &Value| -> Option<String> {
+        let entry_of = |id: &str, src: &Value| -> Option<(String, String)> {
             let e = match params["mode"].as_str() {
-                Some("ids") => params["by_id"].get(id)?,
+                // An id may carry one entry or a list of them (one per pair of the event).
+                Some("ids") => match params["by_id"].get(id)? {
+                    Value::Array(list) => list.first()?,
+                    one => one,
+                },
                 _ => params["entries"]
                     .get(src["parent"].as_str()?)?
                     .get(src["child"].as_str()?)?,
             };
-            Some(e["model_name"].as_str().unwrap_or_default().to_string())
+            let text = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+            Some((text("model_name"), text("summary")))
         };
-        let selected: Vec<(String, String)> = self
+        let selected: Vec<(String, (String, String))> = self
             .visible(&body["query"])
             .into_iter()
             .filter_map(|(id, src)| entry_of(id, src).map(|m| (id.clone(), m)))
@@ -496,11 +529,11 @@ impl Cluster for Fake {
             }
             Update::Conflicts(c) => {
                 let mut tagged = self.tagged.borrow_mut();
-                for (id, model) in selected.iter().skip(c as usize) {
+                for (id, (model, summary)) in selected.iter().skip(c as usize) {
                     if self.untaggable.contains(id) || tagged.contains_key(id) {
                         r.noops += 1;
                     } else {
-                        tagged.insert(id.clone(), model.clone());
+                        tagged.insert(id.clone(), (model.clone(), summary.clone()));
                         r.updated += 1;
                     }
                 }

@@ -117,7 +117,7 @@ fn terms(uc: &UseCase, s: &Settings, window: TimeWindow, baseline: bool) -> Vec<
     let detection_query = plan::filter_query(uc, window);
     let example = example_finding(uc);
     let mut out = vec![
-        field_caps(uc, &super::fields::asked(uc)),
+        field_caps(uc, &["*".to_string()]),
         Printed::new(
             "count pairs: first composite page",
             "POST",
@@ -133,13 +133,14 @@ fn terms(uc: &UseCase, s: &Settings, window: TimeWindow, baseline: bool) -> Vec<
             sp.page_body(Some(&after)),
         ),
     ];
-    if !uc.whitelist.is_empty() || !tag::summary_is_per_pair(uc) {
+    if !uc.whitelist.is_empty() || tag::needs_event(uc) {
         let q = plan::restrict(
             &sp.query,
             &plan::pair_clauses(uc, std::slice::from_ref(&example)),
             &[],
         );
-        let source = super::terms::candidate_source(uc, &BTreeMap::new());
+        let source =
+            super::terms::candidate_source(uc, &BTreeMap::new(), &tag::event_placeholders(uc));
         out.push(Printed::new(
             "events of candidate pairs (whitelists, per-event summaries; scroll)",
             "POST",
@@ -243,7 +244,7 @@ fn sudden(uc: &UseCase, s: &Settings, spec: &crate::config::SuddenAppearanceSpec
         .collect();
     let source = uc.whitelist.is_empty().then_some(&source[..]);
     let mut out = vec![
-        field_caps(uc, &super::fields::asked_except(uc, &COMPUTED_KEYS)),
+        field_caps(uc, &["*".to_string()]),
         Printed::new(
             "count pairs per time bucket: first composite page",
             "POST",

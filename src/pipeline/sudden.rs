@@ -64,7 +64,15 @@ pub async fn detect<C: Cluster>(
     rep: &mut UseCaseReport,
 ) -> Result<Detection, EsError> {
     let t0 = Instant::now();
-    let source_paths = fields::check_fields_except(cx.cluster, uc, &COMPUTED_KEYS).await?;
+    // Fields as the mapping spells them (case-insensitive, a text field counted through its
+    // keyword sub-field); summary placeholders that name computed values are not fields.
+    let query = crate::plan::filter_query(uc, cx.window);
+    let fp = fields::check_fields(cx.cluster, uc, &query).await?;
+    for n in &fp.notices {
+        tracing::warn!("{}: {n}", uc.name);
+    }
+    let uc = &fp.uc;
+    let source_paths = &fp.source_paths;
     let path_of = |f: &str| {
         source_paths
             .get(f)

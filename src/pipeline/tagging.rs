@@ -34,7 +34,7 @@ pub async fn tag_and_check<C: Cluster>(
     let mut tr = passes(cx, uc, requests).await?;
     // Check: every event the requests select now carries this use case's entry. Events
     // left as they were (an `outliers` field of another shape) or missed are named.
-    let (checked, missing) = untagged_events(cx.cluster, uc, requests).await?;
+    let (checked, missing) = untagged_events(cx.cluster, requests).await?;
     tr.checked = checked;
     tr.verified = checked - missing.len() as u64;
     if !missing.is_empty() {
@@ -142,10 +142,11 @@ async fn passes<C: Cluster>(
 }
 
 /// The events the tagging `requests` select (each once), and of them those that do not
-/// carry the entry of `uc`, as `index (document id): why`. Reads only `outliers`.
+/// carry the entry each request expects (its [`tag::EntryCheck`]: by summary where known,
+/// so an event another use case tagged with the same summary counts), as
+/// `index (document id): why`. Reads only `outliers`.
 async fn untagged_events<C: Cluster>(
     cluster: &C,
-    uc: &UseCase,
     requests: &[UpdateByQuery],
 ) -> Result<(u64, Vec<String>), EsError> {
     let fields = ["outliers".to_string()];
@@ -157,7 +158,7 @@ async fn untagged_events<C: Cluster>(
             if !seen.insert((hit.index.clone(), hit.id.clone())) {
                 return; // selected by an earlier request too
             }
-            if let Some(why) = tag::missing_entry(&hit.source, &uc.model_name) {
+            if let Some(why) = tag::missing_entry(&hit.source, &hit.id, &r.check) {
                 missing.push(format!("{} (document {}): {why}", hit.index, hit.id));
             }
         };

@@ -114,11 +114,22 @@ pub fn requests(
                     "extend": EXTEND,
                 } }
             });
+            // Each event must carry its own entry's summary.
+            let check = super::EntryCheck::ById(
+                chunk
+                    .iter()
+                    .map(|(id, e)| {
+                        let summary = e.get("summary").and_then(Value::as_str).unwrap_or_default();
+                        ((*id).clone(), vec![summary.to_string()])
+                    })
+                    .collect(),
+            );
             UpdateByQuery {
                 index: uc.index_pattern.clone(),
                 query: q,
                 body,
                 pairs: chunk.len(),
+                check,
             }
         })
         .collect()

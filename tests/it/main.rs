@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod faults;
 mod harness;
+mod parity;
 mod property;
 mod scenarios;
 mod seed;
