@@ -128,7 +128,13 @@ pub async fn detect<C: Cluster>(
     let ModelSpec::Metrics(spec) = &uc.model else {
         return Ok(Detection::default());
     };
-    let source_paths = super::fields::check_fields_with(cx.cluster, uc, &tag::MODEL_KEYS).await?;
+    let fp = super::fields::check_fields_with(cx.cluster, uc, &plan::filter(uc, cx.window), true)
+        .await?;
+    for n in &fp.notices {
+        tracing::info!("{}: {n}", uc.name);
+    }
+    let uc = &fp.uc;
+    let source_paths = &fp.source_paths;
     let path_of = |f: &str| {
         source_paths
             .get(f)
@@ -154,7 +160,7 @@ pub async fn detect<C: Cluster>(
     // summary and the pair matching need.
     let source: Option<Vec<String>> = uc.whitelist.is_empty().then(|| {
         let mut f: Vec<String> = uc.fields().map(|f| path_of(f)).collect();
-        f.extend(uc.outlier_summary.fields().iter().map(|p| path_of(p)));
+        f.extend(fp.placeholder_paths.iter().cloned());
         f.sort();
         f.dedup();
         f
@@ -183,7 +189,7 @@ pub async fn detect<C: Cluster>(
         fetcher.fetch(cx, &flagged, &wanted, &mut cache).await?;
         (pairs, BTreeSet::new())
     } else {
-        reevaluated(cx, uc, &flagged, &fetcher, &mut cache, &path_of).await?
+        reevaluated(cx, uc, &flagged, &fetcher, &mut cache).await?
     };
     rep.whitelisted_events = whitelisted.len() as u64;
 
@@ -197,12 +203,11 @@ pub async fn detect<C: Cluster>(
             if whitelisted.contains(&h.id) {
                 continue;
             }
-            let s = tag::summary(uc, &keys, p, &h.source, path_of);
-            sample_summary.get_or_insert_with(|| s.clone());
-            by_id
-                .entry(h.id.clone())
-                .or_default()
-                .push(tag::entry(uc, &keys, s));
+            let e = tag::entry(uc, &keys, &h.source);
+            if let Some(s) = e["summary"].as_str() {
+                sample_summary.get_or_insert_with(|| s.to_string());
+            }
+            by_id.entry(h.id.clone()).or_default().push(e);
         }
         rep.outliers
             .push(outlier_report(uc, p, &flagged[key.0].0, sample_summary));
@@ -362,7 +367,6 @@ async fn reevaluated<C: Cluster>(
     flagged: &[(Group, Evaluation)],
     fetcher: &Fetcher<'_>,
     cache: &mut HashMap<PairKey, Events>,
-    path_of: &impl Fn(&str) -> String,
 ) -> Result<(Vec<(PairKey, PairOutlier)>, BTreeSet<String>), EsError> {
     let results = loop {
         let mut missing: BTreeSet<PairKey> = BTreeSet::new();
@@ -378,7 +382,7 @@ async fn reevaluated<C: Cluster>(
                     let o = e.outliers.iter().find(|o| o.index == vi);
                     let p = g.pair(vi, e, o.map_or(0.0, |o| o.confidence), 0);
                     hits.iter()
-                        .filter(|h| is_whitelisted(uc, &p, h, path_of))
+                        .filter(|h| is_whitelisted(uc, &p, h))
                         .map(|h| h.id.clone())
                         .collect()
                 })
@@ -514,18 +518,12 @@ impl Fetcher<'_> {
 
 /// ee-outliers checks the whole hit (metadata and `_source`) plus the outlier's own values
 /// (this round's frontier, confidence and sample) against the whitelists.
-fn is_whitelisted(
-    uc: &UseCase,
-    p: &PairOutlier,
-    hit: &Hit,
-    path_of: &impl Fn(&str) -> String,
-) -> bool {
+fn is_whitelisted(uc: &UseCase, p: &PairOutlier, hit: &Hit) -> bool {
     let mut strings = ev::whitelist::event_strings(&json!({
         "_index": hit.index, "_id": hit.id, "_source": hit.source
     }));
     let keys = tag::model_keys(uc, p);
-    let summary = tag::summary(uc, &keys, p, &hit.source, path_of);
-    for v in tag::entry(uc, &keys, summary).values() {
+    for v in tag::entry(uc, &keys, &hit.source).values() {
         strings.extend(ev::whitelist::event_strings(v));
     }
     ev::whitelist::is_whitelisted(&uc.whitelist, &strings)

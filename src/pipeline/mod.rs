@@ -17,6 +17,7 @@ pub mod fields;
 pub mod metrics;
 pub mod printed;
 pub mod simplequery;
+pub mod sudden;
 pub mod tagging;
 pub mod terms;
 
@@ -62,14 +63,7 @@ pub async fn run_use_case<C: Cluster>(
         ModelSpec::Terms => terms::detect(cx, uc, rep).await?,
         ModelSpec::SimpleQuery(_) => simplequery::detect(cx, uc, rep).await?,
         ModelSpec::Metrics(_) => metrics::detect(cx, uc, rep).await?,
-        other => {
-            rep.status = Status::Skipped;
-            rep.error = Some(format!(
-                "model type {} is not supported yet; use case skipped",
-                other.model_type()
-            ));
-            return Ok(());
-        }
+        ModelSpec::SuddenAppearance(spec) => sudden::detect(cx, uc, spec, rep).await?,
     };
     if detection.requests.is_empty() {
         return Ok(());
@@ -153,5 +147,6 @@ pub fn empty_report(uc: &UseCase, window: TimeWindow) -> UseCaseReport {
         tagging: None,
         charts: Vec::new(),
         baseline_start: None,
+        sudden: None,
     }
 }

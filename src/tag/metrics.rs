@@ -26,8 +26,9 @@ use serde_json::{json, Map, Value};
 use super::simplequery::split_list;
 use super::{UpdateByQuery, SCRIPT};
 use crate::config::UseCase;
-use crate::evaluate::metric::{python_json, python_str, Measure};
-use crate::evaluate::{event, pystr};
+use crate::evaluate::metric::{python_json, Measure};
+use crate::evaluate::placeholder::{self, Info};
+use crate::evaluate::pystr;
 
 /// Events per request: every event carries its own entries in `params.by_id`.
 const IDS_PER_REQUEST: usize = 2_000;
@@ -74,7 +75,7 @@ fn float(x: f64) -> Value {
 }
 
 /// The model keys of a pair (what `{placeholders}` may name besides event fields).
-pub fn model_keys(uc: &UseCase, o: &PairOutlier) -> Map<String, Value> {
+pub fn model_keys(uc: &UseCase, o: &PairOutlier) -> Info {
     let mut e = Map::new();
     e.insert("model_name".into(), json!(uc.model_name));
     e.insert("model_type".into(), json!("metrics"));
@@ -97,64 +98,41 @@ pub fn model_keys(uc: &UseCase, o: &PairOutlier) -> Map<String, Value> {
     e
 }
 
-/// A model key's text in a summary: numbers as Python prints them (`metric` an `int` or a
-/// `float` as computed), a list joined with `, `.
-fn key_text(key: &str, v: &Value, o: &PairOutlier) -> String {
-    match (key, v) {
-        ("metric", _) => python_str(o.measure.value, o.measure.integral),
-        ("decision_frontier", _) => pystr::float_repr(o.decision_frontier),
-        ("confidence", _) => pystr::float_repr(o.confidence),
-        (_, Value::Array(items)) => items
-            .iter()
-            .map(pystr::str_of)
-            .collect::<Vec<_>>()
-            .join(", "),
-        (_, other) => pystr::str_of(other),
-    }
-}
-
-/// The summary for one event of the pair: a placeholder names a model key (case-
-/// insensitively, the key wins over an event field of the same name) or an event field
-/// (`path` gives its `_source` path): a list joined with `, `, a scalar as Python's `str()`,
-/// a missing field `{field <name> not found in event}`, as 0.2.17 fills it.
-pub fn summary(
-    uc: &UseCase,
-    keys: &Map<String, Value>,
-    o: &PairOutlier,
-    source: &Value,
-    path: impl Fn(&str) -> String,
-) -> String {
-    uc.outlier_summary.fill(|field| {
-        if let Some((k, v)) = keys.iter().find(|(k, _)| k.eq_ignore_ascii_case(field)) {
-            return Some(key_text(k, v, o));
-        }
-        Some(match event::value(source, &path(field)) {
-            None | Some(Value::Null) => format!("{{field {field} not found in event}}"),
-            Some(Value::Array(items)) if items.iter().all(Value::is_string) => items
-                .iter()
-                .map(pystr::str_of)
-                .collect::<Vec<_>>()
-                .join(", "),
-            Some(Value::Array(_)) => format!("complex field {field}"),
-            Some(v) => pystr::str_of(v),
-        })
-    })
-}
-
-/// The whole entry of one pair on one event whose summary is `summary`.
-pub fn entry(uc: &UseCase, keys: &Map<String, Value>, summary: String) -> Map<String, Value> {
+/// The whole entry of one pair on one event whose `_source` is `event`, as 0.2.17 builds
+/// it: `type` and `reason` with placeholders filled and split on commas; `summary` filled
+/// and hard-wrapped at 150 columns; `assets` when the event has some; `elasticsearch_filter`
+/// when the use case has a filter; the copied keys; then the model keys (`info`). A
+/// placeholder names a model key or an event field ([`placeholder::fill`]: the outlier's
+/// keys win, case-insensitively).
+pub fn entry(uc: &UseCase, info: &Info, event: &Value) -> Map<String, Value> {
+    let fill = |t: &str| placeholder::fill(t, event, info);
     let mut e = Map::new();
-    e.insert("type".into(), json!(split_list(&uc.outlier_type)));
-    e.insert("reason".into(), json!(split_list(&uc.outlier_reason)));
-    e.insert("summary".into(), json!(summary));
+    e.insert("type".into(), json!(split_list(&fill(&uc.outlier_type))));
     e.insert(
-        "elasticsearch_filter".into(),
-        json!(uc.elasticsearch_filter),
+        "reason".into(),
+        json!(split_list(&fill(&uc.outlier_reason))),
     );
+    e.insert(
+        "summary".into(),
+        json!(pystr::textwrap_fill(
+            &fill(&uc.outlier_summary.raw),
+            super::SUMMARY_WIDTH
+        )),
+    );
+    let assets = placeholder::assets(event, &uc.assets);
+    if !assets.is_empty() {
+        e.insert("assets".into(), json!(assets));
+    }
+    if !uc.elasticsearch_filter.is_empty() {
+        e.insert(
+            "elasticsearch_filter".into(),
+            json!(uc.elasticsearch_filter),
+        );
+    }
     for (k, v) in &uc.copied {
         e.insert(k.clone(), json!(v));
     }
-    for (k, v) in keys {
+    for (k, v) in info {
         e.insert(k.clone(), v.clone());
     }
     e
@@ -163,9 +141,15 @@ pub fn entry(uc: &UseCase, keys: &Map<String, Value>, summary: String) -> Map<St
 /// The keys the script writes: the common ones, the copied ones, the model keys and every
 /// metric's observation keys (an entry without one does not write it).
 fn keys(uc: &UseCase) -> Vec<String> {
-    let mut k: Vec<String> = ["type", "reason", "summary", "elasticsearch_filter"]
-        .map(String::from)
-        .to_vec();
+    let mut k: Vec<String> = [
+        "type",
+        "reason",
+        "summary",
+        "assets",
+        "elasticsearch_filter",
+    ]
+    .map(String::from)
+    .to_vec();
     k.extend(uc.copied.iter().map(|(key, _)| key.clone()));
     k.extend(MODEL_KEYS.map(String::from));
     k
@@ -196,15 +180,28 @@ pub fn requests(
                     "mode": "ids",
                     "by_id": entries,
                     "keys": keys(uc),
-                    "extend": ["type", "reason", "non_outlier_values_sample"],
+                    "extend": super::EXTEND,
                     "summary_parts": [],
                 } }
             });
+            let check = super::EntryCheck::ById(
+                chunk
+                    .iter()
+                    .map(|(id, es)| {
+                        let summaries = es
+                            .iter()
+                            .filter_map(|e| e["summary"].as_str().map(String::from))
+                            .collect();
+                        ((*id).clone(), summaries)
+                    })
+                    .collect(),
+            );
             UpdateByQuery {
                 index: uc.index_pattern.clone(),
                 query: q,
                 body,
                 pairs: chunk.len(),
+                check,
             }
         })
         .collect()
@@ -277,8 +274,8 @@ mod tests {
         let k = model_keys(&uc, &o);
         let src = json!({"cmd": "x aGVsbG8gd29ybGQ=", "host": {"name": ["h1", "h2"]}});
         assert_eq!(
-            summary(&uc, &k, &o, &src, |f| f.to_string()),
-            "11 in x aGVsbG8gd29ybGQ= on h1, h2 (0.0) {field user.name not found in event}"
+            entry(&uc, &k, &src)["summary"],
+            json!("11 in x aGVsbG8gd29ybGQ= on h1, h2 (0.0) {field user.name not found in event}")
         );
     }
 
@@ -288,7 +285,7 @@ mod tests {
         let o = outlier("x aGVsbG8gd29ybGQ=", &[]);
         let k = model_keys(&uc, &o);
         let by_id: BTreeMap<String, Vec<Map<String, Value>>> = (0..IDS_PER_REQUEST + 1)
-            .map(|i| (format!("id{i:05}"), vec![entry(&uc, &k, "s".into())]))
+            .map(|i| (format!("id{i:05}"), vec![entry(&uc, &k, &json!({}))]))
             .collect();
         let r = requests(&uc, &json!({"match_all": {}}), &by_id);
         assert_eq!(r.len(), 2);
