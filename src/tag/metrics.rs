@@ -8,8 +8,9 @@
 //! events. The pipeline fetches those events anyway (ids and the fields the summary needs),
 //! so each event's entries come ready, summary filled.
 //!
-//! Fields, as 0.2.17 writes them (tests/parity/README.md): `type` / `reason` split on
-//! commas, `summary`, `elasticsearch_filter`, the copied keys, `model_name`, `model_type`,
+//! Fields, as 0.2.17 writes them (tests/parity/README.md): `type` / `reason` filled and
+//! split on commas, `summary` filled and wrapped at 150 columns, `assets`,
+//! `elasticsearch_filter`, the copied keys, `model_name`, `model_type`,
 //! `aggregator` (values joined with ` - `), `target` (the flattened value), `metric`
 //! (integer or float as Python computed it), `decision_frontier` and `confidence` (floats),
 //! `non_outlier_values_sample` (one string, or `[]`: with `params.extend` it adds nothing)
@@ -50,8 +51,8 @@ pub struct PairOutlier {
     pub sample: Vec<String>,
 }
 
-/// The keys [`model_keys`] may hold: what summary placeholders can name besides event
-/// fields.
+/// The keys [`model_keys`] may hold (what placeholders can name besides event fields),
+/// all of them written by the script when an entry has them.
 pub const MODEL_KEYS: [&str; 14] = [
     "model_name",
     "model_type",
