@@ -139,7 +139,7 @@ fn describe(uc: &config::UseCase) -> String {
             s.window_minutes, s.step_minutes
         ),
         config::ModelSpec::Metrics(m) => format!(
-            "metrics {fields} metric={} {} (not supported yet: skipped by run)",
+            "metrics {fields} metric={} {}",
             m.metric.as_str(),
             trigger(uc)
         ),

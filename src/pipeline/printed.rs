@@ -41,7 +41,7 @@ pub fn use_case(uc: &UseCase, s: &Settings) -> Value {
         ModelSpec::Terms => terms(uc, s, window, baseline.is_some()),
         ModelSpec::SimpleQuery(q) => simplequery(uc, s, window, q.highlight_match),
         ModelSpec::SuddenAppearance(spec) => sudden(uc, s, spec),
-        ModelSpec::Metrics(_) => Vec::new(),
+        ModelSpec::Metrics(m) => metrics(uc, s, window, m.metric),
     };
     let (start, end) = window.bounds();
     json!({
@@ -51,8 +51,6 @@ pub fn use_case(uc: &UseCase, s: &Settings) -> Value {
         "baseline_window": baseline.map(|_| json!({ "start": counting.bounds().0, "end": end })),
         "page_size": s.page_size,
         "requests": requests,
-        // metrics is read but not run yet: no requests.
-        "supported": !matches!(uc.model, ModelSpec::Metrics(_)),
     })
 }
 
@@ -284,6 +282,86 @@ fn sudden(uc: &UseCase, s: &Settings, spec: &crate::config::SuddenAppearanceSpec
     let by_id = BTreeMap::from([("<document id>".to_string(), entry)]);
     for r in tag::sudden::requests(uc, &sp.query, &by_id) {
         out.extend(tagging(uc, s, &r, "tag the first events of sudden pairs"));
+    }
+    out
+}
+
+fn metrics(
+    uc: &UseCase,
+    s: &Settings,
+    window: TimeWindow,
+    metric: crate::config::Metric,
+) -> Vec<Printed> {
+    use crate::plan::metrics::{self as pm, TargetSource};
+    use crate::tag::metrics as tm;
+    let target = &uc.target[0];
+    let filter = pm::filter(uc, window);
+    let page = |sp: &plan::SearchPlan, what: &str| {
+        Printed::new(
+            what,
+            "POST",
+            search_path(uc),
+            sp.page_params(),
+            sp.page_body(None),
+        )
+    };
+    let doc_values = pm::search(uc, window, s.page_size, target, TargetSource::DocValues);
+    let from_source = pm::search(uc, window, s.page_size, target, TargetSource::Source);
+    // The example outlier: a placeholder value whose measure is the metric of "<value>".
+    let measure = crate::evaluate::metric::measure(metric, "<value>").unwrap_or(
+        crate::evaluate::metric::Measure {
+            value: 0.0,
+            integral: true,
+            observations: Vec::new(),
+        },
+    );
+    let example = tm::PairOutlier {
+        aggregator: (0..uc.aggregator.len())
+            .map(|i| format!("<a{i}>"))
+            .collect(),
+        target: "<value>".into(),
+        measure,
+        doc_count: 1,
+        decision_frontier: 1.5,
+        confidence: 1.0,
+        sample: vec!["<usual metric>".into()],
+    };
+    // An event holding a placeholder for every field the texts name.
+    let mut event = json!({});
+    for f in tag::event_placeholders(uc) {
+        event[f.as_str()] = json!(format!("<{f}>"));
+    }
+    let entry = tm::entry(uc, &tm::model_keys(uc, &example), &event);
+    let by_id = BTreeMap::from([("<document id>".to_string(), vec![entry])]);
+    let mut out = vec![
+        field_caps(uc, &["*".to_string()]),
+        Printed::new(
+            "the target's mapping (ignore_above, normalizer, type)",
+            "GET",
+            format!("/{}/_mapping/field/{target}", uc.index_pattern),
+            Vec::new(),
+            Value::Null,
+        ),
+        Printed::new(
+            "count events whose target doc values are not their value (lists, values over ignore_above)",
+            "POST",
+            search_path(uc),
+            vec![("allow_partial_search_results", "false".into())],
+            pm::single_value_check_body(&filter, target, true),
+        ),
+        page(&doc_values, "count (aggregator, target value): first page, target from doc values"),
+        page(
+            &from_source,
+            "count (aggregator, target value): first page, target from _source (when doc values do not stand for every value)",
+        ),
+    ];
+    for r in tm::requests(uc, &filter, &by_id) {
+        out.extend(tagging(
+            uc,
+            s,
+            &r,
+            "tag the events of outlier (aggregator, target value) pairs",
+        ));
     }
     out
 }

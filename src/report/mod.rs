@@ -42,8 +42,6 @@ pub struct RunSummary {
 pub enum Status {
     Ok,
     Failed,
-    /// A model type esoutliers reads but does not run yet (the report says which).
-    Skipped,
 }
 
 /// The result of one use case.
@@ -274,7 +272,6 @@ fn use_case_lines(uc: &UseCaseReport, out: &mut impl Write) -> io::Result<()> {
     let status = match uc.status {
         Status::Ok => "ok",
         Status::Failed => "FAILED",
-        Status::Skipped => "skipped",
     };
     writeln!(out, "== {}  [{}]", uc.name, status)?;
     writeln!(
