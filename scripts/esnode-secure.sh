@@ -147,10 +147,14 @@ partial:
   description: "esoutliers test: the detector's privileges on secure-part-a* only"
 EOF
   # The detector's privileges, documented in README ("Secured clusters"). The cluster
-  # ones: GET / (cluster:monitor/main), the limits (cluster:monitor/settings, state),
+  # ones: GET / (cluster:monitor/main), the limits (cluster:monitor/settings, state), the
+  # indices a pattern matches and whether they are closed (cluster:monitor/state),
   # waiting for shards (cluster:monitor/health), polling the tagging task
-  # (cluster:monitor/task/get), and scrolls (indices:data/read/scroll*, cluster-level in
-  # OpenSearch).
+  # (cluster:monitor/task/get), scrolls (indices:data/read/scroll*) and the bulk requests
+  # of _update_by_query (indices:data/write/bulk), which OpenSearch checks at cluster
+  # level. Field caps need their shard-level action too (field_caps[index]); the first
+  # tagging of an index adds the outliers.* fields to its mapping (mapping/put), and
+  # tagging refreshes the index so the check after it sees the tags (refresh).
   cat >"$d/roles.yml" <<'EOF'
 _meta: {type: "roles", config_version: 2}
 esoutliers_detector:
@@ -162,16 +166,19 @@ esoutliers_detector:
     - "cluster:monitor/task/get"
     - "indices:data/read/scroll"
     - "indices:data/read/scroll/clear"
+    - "indices:data/write/bulk"
   index_permissions:
     - index_patterns: ["secure-*"]
       allowed_actions:
         - "indices:data/read/search"
-        - "indices:data/read/field_caps"
+        - "indices:data/read/field_caps*"
         - "indices:monitor/settings/get"
         - "indices:admin/resolve/index"
         - "indices:data/write/update/byquery"
-        - "indices:data/write/bulk*"
+        - "indices:data/write/bulk[s]"
         - "indices:data/write/index"
+        - "indices:admin/mapping/put"
+        - "indices:admin/refresh*"
 esoutliers_reader:
   cluster_permissions:
     - "cluster:monitor/main"
@@ -185,7 +192,7 @@ esoutliers_reader:
     - index_patterns: ["secure-*"]
       allowed_actions:
         - "indices:data/read/search"
-        - "indices:data/read/field_caps"
+        - "indices:data/read/field_caps*"
         - "indices:monitor/settings/get"
         - "indices:admin/resolve/index"
 esoutliers_partial:
@@ -197,16 +204,19 @@ esoutliers_partial:
     - "cluster:monitor/task/get"
     - "indices:data/read/scroll"
     - "indices:data/read/scroll/clear"
+    - "indices:data/write/bulk"
   index_permissions:
     - index_patterns: ["secure-part-a*"]
       allowed_actions:
         - "indices:data/read/search"
-        - "indices:data/read/field_caps"
+        - "indices:data/read/field_caps*"
         - "indices:monitor/settings/get"
         - "indices:admin/resolve/index"
         - "indices:data/write/update/byquery"
-        - "indices:data/write/bulk*"
+        - "indices:data/write/bulk[s]"
         - "indices:data/write/index"
+        - "indices:admin/mapping/put"
+        - "indices:admin/refresh*"
 EOF
   cat >"$d/roles_mapping.yml" <<'EOF'
 _meta: {type: "rolesmapping", config_version: 2}

@@ -14,6 +14,7 @@
 
 pub mod count;
 pub mod fields;
+pub mod indices;
 pub mod printed;
 pub mod simplequery;
 pub mod tagging;
@@ -58,8 +59,16 @@ pub async fn run_use_case<C: Cluster>(
     rep: &mut UseCaseReport,
 ) -> Result<(), EsError> {
     let detection = match &uc.model {
-        ModelSpec::Terms => terms::detect(cx, uc, rep).await?,
-        ModelSpec::SimpleQuery(_) => simplequery::detect(cx, uc, rep).await?,
+        ModelSpec::Terms => {
+            rep.skipped_indices =
+                indices::check_indices(cx.cluster, &uc.index_pattern, &uc.timestamp_field).await?;
+            terms::detect(cx, uc, rep).await?
+        }
+        ModelSpec::SimpleQuery(_) => {
+            rep.skipped_indices =
+                indices::check_indices(cx.cluster, &uc.index_pattern, &uc.timestamp_field).await?;
+            simplequery::detect(cx, uc, rep).await?
+        }
         other => {
             rep.status = Status::Skipped;
             rep.error = Some(format!(
@@ -150,6 +159,7 @@ pub fn empty_report(uc: &UseCase, window: TimeWindow) -> UseCaseReport {
         outliers: Vec::new(),
         tagging: None,
         charts: Vec::new(),
+        skipped_indices: Vec::new(),
         baseline_start: None,
     }
 }

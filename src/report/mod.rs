@@ -83,6 +83,18 @@ pub struct UseCaseReport {
     pub tagging: Option<TaggingReport>,
     /// One chart per flagged aggregator: its targets' counts and the frontier.
     pub charts: Vec<Chart>,
+    /// Indices the pattern matches that were not searched (closed ones), and why; left
+    /// out of the JSON when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_indices: Vec<SkippedIndex>,
+}
+
+/// An index matched by the pattern but not searched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedIndex {
+    pub index: String,
+    /// Why, e.g. `closed`.
+    pub reason: String,
 }
 
 /// The counts of one flagged aggregator's targets, for the HTML report.
@@ -217,6 +229,9 @@ fn use_case_lines(uc: &UseCaseReport, out: &mut impl Write) -> io::Result<()> {
         "   index {}   window {} .. {}",
         uc.index, uc.window_start, uc.window_end
     )?;
+    for s in &uc.skipped_indices {
+        writeln!(out, "   skipped index {}: {}", s.index, s.reason)?;
+    }
     if let Some(b) = &uc.baseline_start {
         writeln!(
             out,
@@ -451,6 +466,7 @@ mod tests {
                             },
                         ],
                     }],
+                    skipped_indices: Vec::new(),
                 },
                 failed_use_case(),
             ],
@@ -488,6 +504,10 @@ mod tests {
             outliers: Vec::new(),
             tagging: None,
             charts: Vec::new(),
+            skipped_indices: vec![SkippedIndex {
+                index: "logs-2019.01".into(),
+                reason: "closed".into(),
+            }],
         }
     }
 
