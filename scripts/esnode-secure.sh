@@ -179,6 +179,7 @@ esoutliers_detector:
         - "indices:data/write/index"
         - "indices:admin/mapping/put"
         - "indices:admin/refresh*"
+        - "indices:admin/shards/search_shards"
 esoutliers_reader:
   cluster_permissions:
     - "cluster:monitor/main"
@@ -217,6 +218,7 @@ esoutliers_partial:
         - "indices:data/write/index"
         - "indices:admin/mapping/put"
         - "indices:admin/refresh*"
+        - "indices:admin/shards/search_shards"
 EOF
   cat >"$d/roles_mapping.yml" <<'EOF'
 _meta: {type: "rolesmapping", config_version: 2}
@@ -253,6 +255,8 @@ plugins.security.authcz.admin_dn: ["CN=esoutliers admin,O=esoutliers test"]
 plugins.security.audit.type: noop
 plugins.security.restapi.roles_enabled: ["all_access"]
 plugins.security.system_indices.enabled: true
+# A test node on a developer's disk: a full disk must not block creating .tasks.
+cluster.routing.allocation.disk.threshold_enabled: false
 EOF
 }
 
