@@ -8,6 +8,7 @@ mod faults;
 mod harness;
 mod property;
 mod scenarios;
+mod secure;
 mod seed;
 mod simplequery;
 mod snapshots;
