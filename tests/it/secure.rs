@@ -686,3 +686,84 @@ fn a_report_with_event_values_is_written_readable_by_its_owner_only() {
     let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "mode {mode:o}");
 }
+
+/// Runs `esoutliers run` on `conf` with the temporary folder at `tmp` and no
+/// XDG_RUNTIME_DIR, against no cluster (the lock is taken before connecting).
+fn run_with_tmp(conf: &Path, tmp: &Path) -> Run {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_esoutliers"))
+        .args(["run", "--config", path_str(conf)])
+        .env("TMPDIR", tmp)
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("ES_URL", "http://127.0.0.1:9")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A config file and a shared temporary folder (world-writable and sticky, as /tmp).
+fn lock_fixture() -> (tempfile::TempDir, PathBuf, PathBuf, u32) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let d = tempfile::tempdir().unwrap();
+    let conf = d.path().join("case.conf");
+    std::fs::write(
+        &conf,
+        format!("[general]\nes_index_pattern=logs-*\ntimestamp_field=@timestamp\nhistory_window_days=1\n\n{TERMS}"),
+    )
+    .unwrap();
+    let shared = d.path().join("shared-tmp");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let uid = std::fs::metadata(&conf).unwrap().uid();
+    (d, conf, shared, uid)
+}
+
+#[test]
+fn the_run_lock_refuses_a_lock_folder_that_is_a_symbolic_link_in_a_shared_directory() {
+    let (d, conf, shared, uid) = lock_fixture();
+    let victim = d.path().join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    std::os::unix::fs::symlink(&victim, shared.join(format!("esoutliers-{uid}"))).unwrap();
+    let r = run_with_tmp(&conf, &shared);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("refusing the lock folder"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        std::fs::read_dir(&victim).unwrap().count(),
+        0,
+        "nothing created through the link"
+    );
+}
+
+#[test]
+fn the_run_lock_file_is_never_opened_through_a_symbolic_link() {
+    use std::hash::{Hash, Hasher};
+    let (d, conf, shared, uid) = lock_fixture();
+    // First run: the folder of our own is made (0700); the run then fails to connect.
+    let first = run_with_tmp(&conf, &shared);
+    assert_eq!(first.code, 3, "{}", first.stderr);
+    let dir = shared.join(format!("esoutliers-{uid}"));
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::fs::canonicalize(&conf).unwrap().hash(&mut h);
+    let lock = dir.join(format!("esoutliers-{:016x}.lock", h.finish()));
+    assert!(lock.exists(), "the lock is where this test expects it");
+    // Replace it with a link to a file that must not be created.
+    std::fs::remove_file(&lock).unwrap();
+    let victim = d.path().join("victim-file");
+    std::os::unix::fs::symlink(&victim, &lock).unwrap();
+    let r = run_with_tmp(&conf, &shared);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot open the lock file"),
+        "{}",
+        r.stderr
+    );
+    assert!(!victim.exists(), "nothing created through the link");
+}
