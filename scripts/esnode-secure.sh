@@ -266,6 +266,11 @@ up() {
     return 0
   fi
   down >/dev/null
+  # The runner would silently take the next free port, and env would name the wrong one.
+  if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+    echo "esnode-secure: port $PORT is in use by another program; set ES_SECURE_PORT" >&2
+    exit 1
+  fi
   resolve
   local java ctl cp; java=$(java_bin)
   ctl="$ROOT/esnode/target/control"
