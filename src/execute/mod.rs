@@ -734,12 +734,7 @@ impl HttpCluster {
             .call(
                 Method::GET,
                 &path,
-                &[
-                    ("expand_wildcards", "open,closed".into()),
-                    ("ignore_unavailable", "true".into()),
-                    ("allow_no_indices", "true".into()),
-                    ("filter_path", "metadata.indices.*.state".into()),
-                ],
+                &crate::plan::index_states_params(),
                 None,
                 "list the indices of the pattern",
                 pattern,

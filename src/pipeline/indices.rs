@@ -57,7 +57,7 @@ pub async fn check_indices<C: Cluster>(
         .filter(|(_, state)| state.as_str() == "open")
         .map(|(i, _)| i)
         .collect();
-    let asked = ["_id".to_string(), timestamp_field.to_string()];
+    let asked = crate::plan::index_check_fields(timestamp_field);
     let caps = match cluster.field_caps(pattern, &asked).await {
         Ok(caps) => caps,
         Err(EsError::Forbidden {
