@@ -104,6 +104,48 @@ fn check(args: &ConfigArgs) -> ExitStatus {
     ExitStatus::Success
 }
 
+/// One line on what a use case does, per model type.
+fn describe(uc: &config::UseCase) -> String {
+    let trigger = |uc: &config::UseCase| {
+        format!(
+            "{} {} {}",
+            uc.trigger.on.as_str(),
+            uc.trigger.method.as_str(),
+            uc.trigger.sensitivity
+        )
+    };
+    let fields = format!(
+        "aggregator={} target={}",
+        uc.aggregator.join(","),
+        uc.target.join(",")
+    );
+    match &uc.model {
+        config::ModelSpec::Terms => format!(
+            "terms {fields} {} {}",
+            uc.count_method.as_str(),
+            trigger(uc)
+        ),
+        config::ModelSpec::SimpleQuery(q) => format!(
+            "simplequery query={}{}",
+            uc.elasticsearch_filter,
+            if q.highlight_match {
+                " highlight_match"
+            } else {
+                ""
+            }
+        ),
+        config::ModelSpec::SuddenAppearance(s) => format!(
+            "sudden_appearance {fields} window={}m step={}m",
+            s.window_minutes, s.step_minutes
+        ),
+        config::ModelSpec::Metrics(m) => format!(
+            "metrics {fields} metric={} {} (not supported yet: skipped by run)",
+            m.metric.as_str(),
+            trigger(uc)
+        ),
+    }
+}
+
 fn check_one(cfg: &Config) {
     println!(
         "{}: ok, {} use case(s)",
@@ -111,38 +153,17 @@ fn check_one(cfg: &Config) {
         cfg.use_cases.len()
     );
     for uc in &cfg.use_cases {
-        let supported = matches!(
-            uc.model,
-            config::ModelSpec::Terms | config::ModelSpec::SimpleQuery(_)
-        );
-        if !supported {
-            println!(
-                "  {}  {}: not supported yet, skipped by run",
-                uc.name,
-                uc.model.model_type()
-            );
-            continue;
-        }
-        println!(
-            "  {}  {}  aggregator={} target={} {} {} {} {}{}",
-            uc.name,
-            if uc.run_model {
-                "run"
-            } else {
-                "skip (run_model=0)"
-            },
-            uc.aggregator.join(","),
-            uc.target.join(","),
-            uc.count_method.as_str(),
-            uc.trigger.on.as_str(),
-            uc.trigger.method.as_str(),
-            uc.trigger.sensitivity,
-            if uc.whitelist.is_empty() {
-                String::new()
-            } else {
-                "  (whitelists)".into()
-            },
-        );
+        let run = if uc.run_model {
+            "run"
+        } else {
+            "skip (run_model=0)"
+        };
+        let whitelists = if uc.whitelist.is_empty() {
+            ""
+        } else {
+            "  (whitelists)"
+        };
+        println!("  {}  {run}  {}{whitelists}", uc.name, describe(uc));
     }
     for n in &cfg.notices {
         println!("  note: {}: {}", n.location, n.message);

@@ -10,11 +10,13 @@ use super::select::{load_all, select_all, Span};
 use super::ExitStatus;
 use crate::cli::RunArgs;
 use crate::config::{Config, UseCase};
-use crate::execute::{redact_url, ClusterOptions, Credentials, HttpCluster, Policy, UpdateOptions};
+use crate::execute::{
+    redact_url, ClusterOptions, Credentials, EsError, HttpCluster, Policy, UpdateOptions,
+};
 use crate::pipeline;
 use crate::plan::{TimeWindow, DEFAULT_PAGE_SIZE};
-use crate::report::{self, RunSummary, Status};
-use crate::tag::{self, Limits};
+use crate::report::{self, RunSummary, Status, UseCaseReport};
+use crate::tag::Limits;
 
 /// `run`: every selected use case of every config, then the report.
 pub(crate) async fn run(args: &RunArgs) -> Result<ExitStatus> {
@@ -123,33 +125,16 @@ pub(crate) async fn run_config(
     if cfg.general.wipe_all_existing_outliers && !dry_run {
         // ee-outliers' es_wipe_all_existing_outliers: clear every entry in the window of
         // each selected use case's indices first.
-        let targets: BTreeSet<(&str, &str, u64)> = ucs
+        let targets: BTreeSet<(&str, &str, TimeWindow)> = ucs
             .iter()
             .map(|u| {
-                (
-                    u.index_pattern.as_str(),
-                    u.timestamp_field.as_str(),
-                    u.history_window_hours,
-                )
+                let w = span.window(u.history_window_hours);
+                (u.index_pattern.as_str(), u.timestamp_field.as_str(), w)
             })
             .collect();
-        for (index, ts, hours) in targets {
-            let (gte, lt) = span.window(hours).bounds();
-            let q = tag::tagged_events_query(Some((ts, &gte, &lt)));
-            let req = tag::untag_request(index, &q, &tag::Removal::All);
-            match cluster
-                .update_by_query(&req.index, &req.body, &update, &mut |_| {})
-                .await
-            {
-                Ok(r) => tracing::info!(
-                    "es_wipe_all_existing_outliers: {} event(s) of {index} cleared in the window",
-                    r.updated
-                ),
-                Err(e) => {
-                    eprintln!("error: es_wipe_all_existing_outliers: {e}");
-                    return ExitStatus::of(&e);
-                }
-            }
+        if let Err(e) = pipeline::tagging::wipe_existing(&cluster, &targets, &update).await {
+            eprintln!("error: es_wipe_all_existing_outliers: {e}");
+            return ExitStatus::of(&e);
         }
     }
 
@@ -181,22 +166,7 @@ pub(crate) async fn run_config(
         rep.requests = t.requests;
         rep.retries = t.retries;
         rep.bytes_received = t.bytes_received;
-        if let Err(e) = res {
-            tracing::error!("use case {}: {e}", uc.name);
-            rep.status = Status::Failed;
-            rep.error = Some(e.to_string());
-            status = ExitStatus::of(&e);
-        } else if rep
-            .tagging
-            .as_ref()
-            .is_some_and(|t| !t.failures.is_empty() || t.version_conflicts > 0)
-        {
-            rep.status = Status::Failed;
-            rep.error = Some("tagging did not complete; see the failures".into());
-            if status == ExitStatus::Success {
-                status = ExitStatus::UseCaseFailed;
-            }
-        }
+        status = status.max(conclude(uc, res, &mut rep));
         summary.use_cases.push(rep);
     }
 
@@ -218,6 +188,28 @@ fn report_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     }
     #[cfg(not(unix))]
     o.open(path)
+}
+
+/// The use case's status from how its run ended: an error fails it (exit 3 when the
+/// cluster could not be reached, else 1), and so does tagging that left failures or
+/// version conflicts.
+fn conclude(uc: &UseCase, res: Result<(), EsError>, rep: &mut UseCaseReport) -> ExitStatus {
+    if let Err(e) = res {
+        tracing::error!("use case {}: {e}", uc.name);
+        rep.status = Status::Failed;
+        rep.error = Some(e.to_string());
+        return ExitStatus::of(&e);
+    }
+    let incomplete = rep
+        .tagging
+        .as_ref()
+        .is_some_and(|t| !t.failures.is_empty() || t.version_conflicts > 0);
+    if incomplete {
+        rep.status = Status::Failed;
+        rep.error = Some("tagging did not complete; see the failures".into());
+        return ExitStatus::UseCaseFailed;
+    }
+    ExitStatus::Success
 }
 
 /// One run per config at a time: an exclusive lock on a file named after the config's

@@ -23,7 +23,7 @@ use crate::es::{
     AfterKey, CompositePage, ErrorBody, FieldCapsResponse, Hit, RootInfo, SearchResponse,
     TaskResponse, TaskStarted, UpdateByQueryResponse,
 };
-use crate::plan::SearchPlan;
+use crate::plan::PageRequest;
 pub use policy::Policy;
 use retry::{classify, Verdict};
 
@@ -204,11 +204,20 @@ pub trait Cluster {
     /// One composite page of `plan`; `Err(TooManyBuckets)` asks the caller to halve it.
     async fn composite_page(
         &self,
-        plan: &SearchPlan,
+        plan: &dyn PageRequest,
         after: Option<&AfterKey>,
     ) -> Result<CompositePage, EsError>;
     /// A search whose answer is read whole (small aggregations); partial results are errors.
     async fn search(&self, index: &str, body: &Value, what: &str) -> Result<Value, EsError>;
+    /// As [`Cluster::search`], with the URL parameters `params` (e.g. `filter_path`,
+    /// `preference`) instead of only `allow_partial_search_results=false`.
+    async fn search_with(
+        &self,
+        index: &str,
+        body: &Value,
+        params: &[(&'static str, String)],
+        what: &str,
+    ) -> Result<Value, EsError>;
     /// Every event matching `query`, passed to `each`.
     async fn scan(
         &self,
@@ -264,13 +273,22 @@ impl Cluster for HttpCluster {
     }
     async fn composite_page(
         &self,
-        plan: &SearchPlan,
+        plan: &dyn PageRequest,
         after: Option<&AfterKey>,
     ) -> Result<CompositePage, EsError> {
         HttpCluster::composite_page(self, plan, after).await
     }
     async fn search(&self, index: &str, body: &Value, what: &str) -> Result<Value, EsError> {
         HttpCluster::search(self, index, body, what).await
+    }
+    async fn search_with(
+        &self,
+        index: &str,
+        body: &Value,
+        params: &[(&'static str, String)],
+        what: &str,
+    ) -> Result<Value, EsError> {
+        HttpCluster::search_with(self, index, body, params, what).await
     }
     async fn scan(
         &self,
@@ -754,11 +772,12 @@ impl HttpCluster {
     /// One composite page. `Err(TooManyBuckets)` tells the caller to halve the page.
     pub async fn composite_page(
         &self,
-        plan: &SearchPlan,
+        plan: &dyn PageRequest,
         after: Option<&AfterKey>,
     ) -> Result<CompositePage, EsError> {
-        let what = format!("composite page of use case {}", plan.use_case);
-        let path = format!("/{}/_search", enc(&plan.index));
+        let what = format!("composite page of use case {}", plan.use_case());
+        let index = plan.index();
+        let path = format!("/{}/_search", enc(index));
         let body = plan.page_body(after);
         let (status, bytes) = self
             .send(
@@ -767,20 +786,20 @@ impl HttpCluster {
                 &plan.page_params(),
                 Some(&body),
                 &what,
-                &plan.index,
+                index,
             )
             .await?;
         if classify(status, &bytes) == Verdict::TooManyBuckets {
             return Err(EsError::TooManyBuckets {
                 request: what,
-                index: plan.index.clone(),
-                page_size: plan.page_size,
+                index: index.to_string(),
+                page_size: plan.page_size(),
             });
         }
-        let page: CompositePage = self.decode(status, &bytes, &what, &plan.index)?;
+        let page: CompositePage = self.decode(status, &bytes, &what, index)?;
         check_complete(
             &what,
-            &plan.index,
+            index,
             page.shards.failed,
             page.shards.total,
             page.timed_out,
@@ -791,16 +810,22 @@ impl HttpCluster {
     /// One search whose whole answer is returned (aggregations without paging, e.g. a
     /// `filters` aggregation over findings). Partial results are errors.
     pub async fn search(&self, index: &str, body: &Value, what: &str) -> Result<Value, EsError> {
+        let params = [("allow_partial_search_results", "false".to_string())];
+        self.search_with(index, body, &params, what).await
+    }
+
+    /// As [`HttpCluster::search`] with the URL parameters `params`, which should hold
+    /// `allow_partial_search_results=false` (partial results are errors either way).
+    pub async fn search_with(
+        &self,
+        index: &str,
+        body: &Value,
+        params: &[(&'static str, String)],
+        what: &str,
+    ) -> Result<Value, EsError> {
         let path = format!("/{}/_search", enc(index));
         let v: Value = self
-            .call(
-                Method::POST,
-                &path,
-                &[("allow_partial_search_results", "false".into())],
-                Some(body),
-                what,
-                index,
-            )
+            .call(Method::POST, &path, params, Some(body), what, index)
             .await?;
         let failed = v["_shards"]["failed"].as_u64().unwrap_or(0);
         let total = v["_shards"]["total"].as_u64().unwrap_or(0);

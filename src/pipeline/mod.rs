@@ -17,6 +17,7 @@ pub mod fields;
 pub mod indices;
 pub mod printed;
 pub mod simplequery;
+pub mod sudden;
 pub mod tagging;
 pub mod terms;
 
@@ -60,14 +61,16 @@ pub async fn run_use_case<C: Cluster>(
 ) -> Result<(), EsError> {
     let detection = match &uc.model {
         ModelSpec::Terms => {
-            rep.skipped_indices =
-                indices::check_indices(cx.cluster, &uc.index_pattern, &uc.timestamp_field).await?;
+            index_check(cx, uc, rep).await?;
             terms::detect(cx, uc, rep).await?
         }
         ModelSpec::SimpleQuery(_) => {
-            rep.skipped_indices =
-                indices::check_indices(cx.cluster, &uc.index_pattern, &uc.timestamp_field).await?;
+            index_check(cx, uc, rep).await?;
             simplequery::detect(cx, uc, rep).await?
+        }
+        ModelSpec::SuddenAppearance(spec) => {
+            index_check(cx, uc, rep).await?;
+            sudden::detect(cx, uc, spec, rep).await?
         }
         other => {
             rep.status = Status::Skipped;
@@ -82,6 +85,18 @@ pub async fn run_use_case<C: Cluster>(
         return Ok(());
     }
     tagging::tag_and_check(cx, uc, &detection.requests, rep).await
+}
+
+/// Before a model runs: the closed indices of the pattern (into the report), an index the
+/// user cannot read, a timestamp field that is not a date ([`indices::check_indices`]).
+async fn index_check<C: Cluster>(
+    cx: &Context<'_, C>,
+    uc: &UseCase,
+    rep: &mut UseCaseReport,
+) -> Result<(), EsError> {
+    rep.skipped_indices =
+        indices::check_indices(cx.cluster, &uc.index_pattern, &uc.timestamp_field).await?;
+    Ok(())
 }
 
 /// Buckets per composite page: the cluster's `search.max_buckets` (capped at 65,536), else
@@ -161,5 +176,6 @@ pub fn empty_report(uc: &UseCase, window: TimeWindow) -> UseCaseReport {
         charts: Vec::new(),
         skipped_indices: Vec::new(),
         baseline_start: None,
+        sudden: None,
     }
 }

@@ -40,7 +40,8 @@ pub fn use_case(uc: &UseCase, s: &Settings) -> Value {
     let mut requests = match &uc.model {
         ModelSpec::Terms => terms(uc, s, window, baseline.is_some()),
         ModelSpec::SimpleQuery(q) => simplequery(uc, s, window, q.highlight_match),
-        _ => Vec::new(),
+        ModelSpec::SuddenAppearance(spec) => sudden(uc, s, spec),
+        ModelSpec::Metrics(_) => Vec::new(),
     };
     if !requests.is_empty() {
         requests.splice(0..0, index_check(uc));
@@ -53,8 +54,8 @@ pub fn use_case(uc: &UseCase, s: &Settings) -> Value {
         "baseline_window": baseline.map(|_| json!({ "start": counting.bounds().0, "end": end })),
         "page_size": s.page_size,
         "requests": requests,
-        // sudden_appearance and metrics are read but not run yet: no requests.
-        "supported": matches!(uc.model, ModelSpec::Terms | ModelSpec::SimpleQuery(_)),
+        // metrics is read but not run yet: no requests.
+        "supported": !matches!(uc.model, ModelSpec::Metrics(_)),
     })
 }
 
@@ -141,7 +142,7 @@ fn terms(uc: &UseCase, s: &Settings, window: TimeWindow, baseline: bool) -> Vec<
     let detection_query = plan::filter_query(uc, window);
     let example = example_finding(uc);
     let mut out = vec![
-        field_caps(uc, &super::fields::asked(uc)),
+        field_caps(uc, &["*".to_string()]),
         Printed::new(
             "count pairs: first composite page",
             "POST",
@@ -157,13 +158,14 @@ fn terms(uc: &UseCase, s: &Settings, window: TimeWindow, baseline: bool) -> Vec<
             sp.page_body(Some(&after)),
         ),
     ];
-    if !uc.whitelist.is_empty() || !tag::summary_is_per_pair(uc) {
+    if !uc.whitelist.is_empty() || tag::needs_event(uc) {
         let q = plan::restrict(
             &sp.query,
             &plan::pair_clauses(uc, std::slice::from_ref(&example)),
             &[],
         );
-        let source = super::terms::candidate_source(uc, &BTreeMap::new());
+        let source =
+            super::terms::candidate_source(uc, &BTreeMap::new(), &tag::event_placeholders(uc));
         out.push(Printed::new(
             "events of candidate pairs (whitelists, per-event summaries; scroll)",
             "POST",
@@ -234,5 +236,70 @@ fn simplequery(uc: &UseCase, s: &Settings, window: TimeWindow, highlight: bool) 
         tag::simplequery::request_all(uc, &query, &[])
     };
     out.extend(tagging(uc, s, &r, "tag the matching events"));
+    out
+}
+
+fn sudden(uc: &UseCase, s: &Settings, spec: &crate::config::SuddenAppearanceSpec) -> Vec<Printed> {
+    use crate::evaluate::sudden::{SuddenFinding, COMPUTED_KEYS};
+    let sp = plan::sudden::search(uc, spec, s.now, s.page_size);
+    let after: AfterKey = sp
+        .sources
+        .iter()
+        .map(|src| (src.name.clone(), json!(format!("<{}>", src.name))))
+        .chain([(
+            plan::sudden::TIME_SOURCE.to_string(),
+            json!("<time bucket>"),
+        )])
+        .collect();
+    let window = sp.windows.window(0);
+    let example = SuddenFinding {
+        aggregator: (0..uc.aggregator.len())
+            .map(|i| format!("<a{i}>"))
+            .collect(),
+        target: (0..uc.target.len()).map(|i| format!("<t{i}>")).collect(),
+        window,
+        first_ms: window.end_ms,
+    };
+    let source: Vec<String> = uc
+        .outlier_summary
+        .fields()
+        .iter()
+        .filter(|f| !COMPUTED_KEYS.contains(&f.to_lowercase().as_str()))
+        .map(|f| f.to_string())
+        .collect();
+    let source = uc.whitelist.is_empty().then_some(&source[..]);
+    let mut out = vec![
+        field_caps(uc, &["*".to_string()]),
+        Printed::new(
+            "count pairs per time bucket: first composite page",
+            "POST",
+            search_path(uc),
+            sp.page_params(),
+            sp.page_body(None),
+        ),
+        Printed::new(
+            "count pairs per time bucket: next composite page",
+            "POST",
+            search_path(uc),
+            sp.page_params(),
+            sp.page_body(Some(&after)),
+        ),
+        Printed::new(
+            "first events of sudden pairs (batch)",
+            "POST",
+            search_path(uc),
+            sp.first_events_params(),
+            sp.first_events_body(std::slice::from_ref(&example), source),
+        ),
+    ];
+    let entry = tag::sudden::entry(
+        uc,
+        "<summary filled from the event>",
+        &example.extra_information(&uc.aggregator, &uc.target, sp.windows.window_minutes(), 1),
+    );
+    let by_id = BTreeMap::from([("<document id>".to_string(), entry)]);
+    for r in tag::sudden::requests(uc, &sp.query, &by_id) {
+        out.extend(tagging(uc, s, &r, "tag the first events of sudden pairs"));
+    }
     out
 }
