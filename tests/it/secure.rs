@@ -258,6 +258,19 @@ outlier_reason=cmd started
 outlier_summary=cmd under {process.parent.name}
 ";
 
+const SUDDEN: &str = "[sudden_appearance_new]
+aggregator=process.parent.name
+target=process.name
+history_window_days=1
+sliding_window_size=00:08:00
+sliding_window_step_size=00:04:00
+outlier_type=first observation
+outlier_reason=sudden process
+outlier_summary=sudden {process.name}
+run_model=1
+test_model=0
+";
+
 /// The one line esoutliers prints on stderr for a refused connection.
 fn error_lines(r: &Run) -> Vec<&str> {
     r.stderr
@@ -425,30 +438,33 @@ fn refused_credentials_exit_3_naming_the_url_without_credentials_and_write_nothi
 }
 
 #[test]
-fn the_detector_role_runs_terms_and_simplequery_end_to_end_and_untags() {
+fn the_detector_role_runs_every_model_end_to_end_and_untags() {
     let Some(s) = Secure::get("detector") else {
         return;
     };
     let idx = s.index("detector", &one_rare());
-    let conf = idx.config(None, &format!("{TERMS}\n{SIMPLEQUERY}"));
+    let conf = idx.config(None, &format!("{TERMS}\n{SIMPLEQUERY}\n{SUDDEN}"));
     let r = s.run(
         &["run", "--config", path_str(&conf), "--format", "json"],
         &s.detector(),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let rep = r.json();
-    for uc in rep["use_cases"].as_array().unwrap() {
+    let ucs = rep["use_cases"].as_array().unwrap();
+    assert_eq!(ucs.len(), 3);
+    for uc in ucs {
         assert_eq!(uc["status"], "ok", "{uc}");
-        assert_eq!(uc["tagging"]["updated"], json!(1), "{uc}");
+        assert!(uc["tagging"]["updated"].as_u64().unwrap() >= 1, "{uc}");
     }
     let docs = idx.docs();
-    assert_eq!(idx.tagged(), vec!["rare".to_string()]);
-    let models = &docs["rare"]["outliers"]["model_name"];
-    assert_eq!(models, &json!(["rare", "cmd"]), "{}", docs["rare"]);
+    let models = docs["rare"]["outliers"]["model_name"].as_array().unwrap();
+    for m in ["rare", "cmd", "new"] {
+        assert!(models.contains(&json!(m)), "{}", docs["rare"]);
+    }
 
     let u = s.run(&["untag", "--config", path_str(&conf)], &s.detector());
     assert_eq!(u.code, 0, "{}", u.stderr);
-    assert!(idx.tagged().is_empty(), "untag removed both entries");
+    assert!(idx.tagged().is_empty(), "untag removed every entry");
 }
 
 #[test]
