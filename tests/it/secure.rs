@@ -783,3 +783,42 @@ fn the_run_lock_file_is_never_opened_through_a_symbolic_link() {
     );
     assert!(!victim.exists(), "nothing created through the link");
 }
+
+/// OpenSearch's security plugin has no API keys: `ES_API_KEY_FILE` is proved behind the
+/// harness's authenticating proxy in front of the plain node, which forwards only the
+/// expected `Authorization: ApiKey ...` header.
+#[test]
+fn an_api_key_from_a_file_is_sent_as_the_api_key_header() {
+    use crate::harness::{esoutliers_env, proxy, Action, TestIndex};
+    let key = "S2V5LWlkOnNlY3JldC1hcGkta2V5LTQ3MTE=";
+    let idx = TestIndex::new("apikeyfile");
+    idx.load(&one_rare());
+    let expected = format!("ApiKey {key}");
+    let port = proxy(move |seen| {
+        if seen.authorization.as_deref() == Some(expected.as_str()) {
+            Action::Forward
+        } else {
+            Action::Respond(
+                401,
+                r#"{"error":{"type":"security_exception","reason":"missing or wrong credentials"},"status":401}"#.into(),
+            )
+        }
+    });
+    let conf = idx.config("", TERMS);
+    let key_file = idx.dir.path().join("api-key");
+    std::fs::write(&key_file, format!("{key}\n")).unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let r = esoutliers_env(
+        &["-vv", "run", "--config", path_str(&conf), "--dry-run"],
+        &[("ES_URL", &url), ("ES_API_KEY_FILE", path_str(&key_file))],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("cmd.exe"), "{}", r.stdout);
+    assert!(!r.stdout.contains(key) && !r.stderr.contains(key));
+    // Without the file: refused, exit 3.
+    let r = esoutliers_env(
+        &["run", "--config", path_str(&conf), "--dry-run"],
+        &[("ES_URL", &url)],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+}
