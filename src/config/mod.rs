@@ -100,6 +100,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     }
     let per_model = per_model_whitelists(&mut diag, &roles);
     let derived_fields = derived_field_names(&roles);
+    // ee-outliers reads `[assets]` as `field = asset type` (configparser lower-cases keys).
+    let assets: Vec<(String, String)> = roles
+        .iter()
+        .filter(|(_, r)| *r == Role::Assets)
+        .flat_map(|(s, _)| s.entries.iter().filter(|e| !e.duplicate))
+        .map(|e| (e.lower.clone(), e.value.trim().to_string()))
+        .collect();
     let mut params = ModelParams::default();
     for (s, role) in &roles {
         if let Role::ModelParams(kind) = role {
@@ -122,6 +129,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
                     params: &params,
                     whitelist: wl,
                     derived_fields: &derived_fields,
+                    assets: &assets,
                 };
                 let read = use_case::read(&mut diag, s, *kind, cx);
                 needs_index |= read.needs_general_index;
@@ -139,6 +147,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
             ),
             Role::Unknown => diag.error(diag.at(s.line, Some(&s.name), None), unknown_section(&s.name)),
             Role::General
+            | Role::Assets
             | Role::Literals
             | Role::Regexps
             | Role::ModelWhitelist(..)
@@ -180,6 +189,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
     General,
+    /// `[assets]`: fields written as `outliers.assets`.
+    Assets,
     Literals,
     Regexps,
     /// `[whitelist_literals_<section>]` / `[whitelist_regexps_<section>]`.
@@ -201,11 +212,7 @@ const OTHER_MODELS: &str =
     "ignored: this section sets parameters of ee-outliers' other model types";
 
 /// ee-outliers' own sections, accepted and ignored.
-const IGNORED_SECTIONS: [(&str, &str); 7] = [
-    (
-        "assets",
-        "ignored: esoutliers does not write ee-outliers' outliers.assets field",
-    ),
+const IGNORED_SECTIONS: [(&str, &str); 6] = [
     (
         "notifier",
         "ignored: esoutliers does not send e-mail notifications",
@@ -231,6 +238,7 @@ impl Role {
     fn of(name: &str) -> Role {
         match name {
             "general" => return Role::General,
+            "assets" => return Role::Assets,
             "whitelist_literals" => return Role::Literals,
             "whitelist_regexps" => return Role::Regexps,
             "DEFAULT" => return Role::Default,

@@ -147,6 +147,10 @@ pub struct UseCase {
     /// Python's configparser gives it), the value trimmed. Never a key naming a field the
     /// model writes itself. Empty when there are none.
     pub copied: Vec<(String, String)>,
+    /// The file's `[assets]` lines, `field = asset type` in file order (keys in lower case,
+    /// as configparser reads them): each outlier event's values of those fields are written
+    /// as `outliers.assets` (`"<type>: <value>"`). Empty when the file has no `[assets]`.
+    pub assets: Vec<(String, String)>,
 }
 
 /// The model type of a use case (`[<model type>_<name>]`) and the keys only it reads.

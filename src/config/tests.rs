@@ -236,7 +236,6 @@ fn ee_outliers_default_config_loads_unchanged() {
         "model type beaconing is recognised but not supported yet"
     ));
     for s in [
-        "assets",
         "notifier",
         "daemon",
         "beaconing",
@@ -556,11 +555,26 @@ fn ee_outliers_sections_are_notices_not_errors() {
         "{GENERAL}[assets]\nmeta.hostname = host\n[notifier]\nsmtp_pass=secret\n[daemon]\nschedule=0 0 * * *\n\
          [terms]\nterms_batch_eval_size=1\n[word2vec]\n#seed=43\n"
     ));
-    assert_eq!(c.notices.len(), 5);
+    // [assets] is read (outliers.assets), the others are ignored with a notice.
+    assert_eq!(c.notices.len(), 4);
     assert!(c
         .notices
         .iter()
         .all(|n| n.message.starts_with("ignored") && !n.message.contains("secret")));
+}
+
+#[test]
+fn assets_lines_reach_every_use_case_in_file_order_with_keys_in_lower_case() {
+    let c = ok(&format!(
+        "{GENERAL}[assets]\nHost.Name = host\nuser.name = user\n\n{SEED_USE_CASE}"
+    ));
+    assert_eq!(
+        c.use_cases[0].assets,
+        vec![
+            ("host.name".to_string(), "host".to_string()),
+            ("user.name".to_string(), "user".to_string())
+        ]
+    );
 }
 
 #[test]

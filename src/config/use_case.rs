@@ -56,6 +56,8 @@ pub(super) struct Context<'a> {
     pub whitelist: Whitelist,
     /// Field names that `[derivedfields]` GROK patterns create in ee-outliers.
     pub derived_fields: &'a BTreeSet<String>,
+    /// The `[assets]` lines (field, asset type).
+    pub assets: &'a [(String, String)],
 }
 
 /// The result of reading one section.
@@ -237,6 +239,7 @@ pub(super) fn read(diag: &mut Diagnostics, s: &RawSection, kind: Kind, cx: Conte
             model: sp.model,
             elasticsearch_filter: elasticsearch_filter.unwrap_or_default(),
             copied,
+            assets: cx.assets.to_vec(),
         }),
         needs_general_index: es_index.is_none(),
         needs_general_window: !overrides_window,

@@ -358,6 +358,7 @@ mod tests {
             model: crate::config::ModelSpec::Terms,
             elasticsearch_filter: String::new(),
             copied: Vec::new(),
+            assets: Vec::new(),
         }
     }
 

@@ -214,23 +214,31 @@ fn simplequery(uc: &UseCase, s: &Settings, window: TimeWindow, highlight: bool) 
             sq::count_body(&query),
         ),
     ];
-    if highlight || !uc.whitelist.is_empty() {
+    if highlight || !uc.whitelist.is_empty() || !uc.assets.is_empty() {
         out.push(Printed::new(
-            "matching events (whitelists, highlights; scroll)",
+            "matching events (whitelists, highlights, assets; scroll)",
             "POST",
             search_path(uc),
             plan::scan_params(),
             sq::events_body(uc, &query, highlight, SCAN_SIZE),
         ));
     }
-    let r = if highlight {
-        let by_id = BTreeMap::from([(
-            "<document id>".to_string(),
-            (
-                json!({ "<field>": ["<value>matched</value>"] }),
-                "{'<field>': ['matched']}".to_string(),
-            ),
-        )]);
+    let per_event = highlight || !uc.assets.is_empty();
+    let r = if per_event {
+        let per = tag::simplequery::PerEvent {
+            matched: highlight.then(|| {
+                (
+                    json!({ "<field>": ["<value>matched</value>"] }),
+                    "{'<field>': ['matched']}".to_string(),
+                )
+            }),
+            assets: uc
+                .assets
+                .iter()
+                .map(|(_, t)| format!("{t}: <value>"))
+                .collect(),
+        };
+        let by_id = BTreeMap::from([("<document id>".to_string(), per)]);
         tag::simplequery::requests_by_id(uc, &query, &by_id).remove(0)
     } else {
         tag::simplequery::request_all(uc, &query, &[])
@@ -296,6 +304,7 @@ fn sudden(uc: &UseCase, s: &Settings, spec: &crate::config::SuddenAppearanceSpec
         uc,
         "<summary filled from the event>",
         &example.extra_information(&uc.aggregator, &uc.target, sp.windows.window_minutes(), 1),
+        &[],
     );
     let by_id = BTreeMap::from([("<document id>".to_string(), entry)]);
     for r in tag::sudden::requests(uc, &sp.query, &by_id) {

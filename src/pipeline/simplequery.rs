@@ -41,8 +41,10 @@ pub async fn detect<C: Cluster>(
     rep.events_in_window = Some(matched);
     rep.es_took_ms += counted["took"].as_u64().unwrap_or(0);
     let mut whitelisted: Vec<String> = Vec::new();
-    let mut by_id: BTreeMap<String, (serde_json::Value, String)> = BTreeMap::new();
-    if matched > 0 && (highlight || !uc.whitelist.is_empty()) {
+    // Events are read only when their contents matter: whitelists, highlights, assets.
+    let per_event = highlight || !uc.assets.is_empty();
+    let mut by_id: BTreeMap<String, tag::PerEvent> = BTreeMap::new();
+    if matched > 0 && (per_event || !uc.whitelist.is_empty()) {
         let body = plan::events_body(uc, &query, highlight, crate::execute::SCAN_SIZE);
         let mut each = |hit: crate::es::Hit| {
             let h = hit.highlight.clone().unwrap_or_default();
@@ -51,8 +53,12 @@ pub async fn detect<C: Cluster>(
                 && is_whitelisted(uc, &hit, highlight.then_some((&fields, &values)))
             {
                 whitelisted.push(hit.id.clone());
-            } else if highlight {
-                by_id.insert(hit.id.clone(), (fields, values));
+            } else if per_event {
+                let per = tag::PerEvent {
+                    matched: highlight.then_some((fields, values)),
+                    assets: crate::evaluate::placeholder::assets(&hit.source, &uc.assets),
+                };
+                by_id.insert(hit.id.clone(), per);
             }
         };
         cx.cluster
@@ -77,7 +83,7 @@ pub async fn detect<C: Cluster>(
     if cx.dry_run || outliers == 0 {
         return Ok(Detection::default());
     }
-    let requests = if highlight {
+    let requests = if per_event {
         tag::requests_by_id(uc, &query, &by_id)
     } else {
         vec![tag::request_all(uc, &query, &whitelisted)]

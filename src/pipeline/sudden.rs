@@ -141,6 +141,8 @@ pub async fn detect<C: Cluster>(
         .filter(|f| !COMPUTED_KEYS.contains(&f.to_lowercase().as_str()))
         .map(|f| path_of(f))
         .collect();
+    // `[assets]` are read from the event too.
+    event_fields.extend(uc.assets.iter().map(|(f, _)| path_of(f)));
     event_fields.sort();
     event_fields.dedup();
     let source: Option<&[String]> = uc.whitelist.is_empty().then_some(&event_fields[..]);
@@ -261,7 +263,8 @@ pub async fn detect<C: Cluster>(
             &src,
             path_of,
         );
-        let entry = tag::entry(uc, &summary, &extras);
+        let assets = crate::evaluate::placeholder::assets(&src, &uc.assets);
+        let entry = tag::entry(uc, &summary, &extras, &assets);
         if !uc.whitelist.is_empty() {
             let mut strings = whitelist::event_strings(
                 &json!({ "_index": c.index, "_id": c.id, "_source": src }),

@@ -22,7 +22,8 @@ pub mod sudden;
 /// (the limit on Elasticsearch 7.0-7.8); `run` raises it to the cluster's own limit.
 pub const DEFAULT_PAGE_SIZE: u32 = 10_000;
 
-/// The detection window `[start, end)`, computed once per run in `app`.
+/// The detection window `[start, end]` (closed, as ee-outliers' range), computed once per
+/// run in `app`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TimeWindow {
     pub start: OffsetDateTime,
@@ -196,10 +197,12 @@ impl PageRequest for SearchPlan {
 }
 
 /// The use case's filter: its own query, the time range, and `exists` on every field.
+/// The range is closed (`gte`/`lte`), as ee-outliers 0.2.17's (`es.py` `get_time_filter`):
+/// an event stamped exactly at the run's end is in the window.
 pub fn filter_query(uc: &UseCase, window: TimeWindow) -> Value {
-    let (gte, lt) = window.bounds();
+    let (gte, lte) = window.bounds();
     let mut filters = vec![json!({
-        "range": { uc.timestamp_field.as_str(): { "gte": gte, "lt": lt, "format": "strict_date_optional_time" } }
+        "range": { uc.timestamp_field.as_str(): { "gte": gte, "lte": lte, "format": "strict_date_optional_time" } }
     })];
     filters.extend(use_case_clauses(uc));
     json!({ "bool": { "filter": filters } })

@@ -48,13 +48,19 @@ pub fn count_body(query: &Value) -> Value {
 }
 
 /// The search that fetches the matching events: whole events when a whitelist needs
-/// them, else only the highlight; highlights with `<value>`/`</value>` tags over every
+/// them, else only the `[assets]` fields and the highlight; highlights with `<value>`/`</value>` tags over every
 /// field when `highlight_match` is set (ee-outliers' `_get_highlight_settings`).
 /// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/highlighting.html>
 pub fn events_body(uc: &UseCase, query: &Value, highlight: bool, page: u32) -> Value {
     let mut body = json!({ "size": page, "query": query, "sort": ["_doc"] });
     if uc.whitelist.is_empty() {
-        body["_source"] = json!(false);
+        // Only the `[assets]` fields, or nothing.
+        let assets: Vec<&String> = uc.assets.iter().map(|(f, _)| f).collect();
+        body["_source"] = if assets.is_empty() {
+            json!(false)
+        } else {
+            json!(assets)
+        };
     }
     if highlight {
         body["highlight"] = json!({

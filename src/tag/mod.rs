@@ -125,21 +125,26 @@ fn templates(uc: &UseCase) -> [&str; 3] {
 /// target). Otherwise every event of a finding gets the same entry.
 pub fn needs_event(uc: &UseCase) -> bool {
     let across = uc.count_method == CountMethod::AcrossAggregators;
-    templates(uc)
-        .iter()
-        .flat_map(|t| placeholder::names(t))
-        .any(|n| {
-            !placeholder::is_info(&n, &INFO_KEYS) || (across && n.eq_ignore_ascii_case("term"))
-        })
+    // `[assets]` are the event's own values.
+    !uc.assets.is_empty()
+        || templates(uc)
+            .iter()
+            .flat_map(|t| placeholder::names(t))
+            .any(|n| {
+                !placeholder::is_info(&n, &INFO_KEYS) || (across && n.eq_ignore_ascii_case("term"))
+            })
 }
 
-/// The placeholder names of the use case's texts that name event fields.
+/// The placeholder names of the use case's texts that name event fields, and the
+/// `[assets]` fields.
 pub fn event_placeholders(uc: &UseCase) -> Vec<String> {
     let mut out: Vec<String> = templates(uc)
         .iter()
         .flat_map(|t| placeholder::names(t))
         .filter(|n| !placeholder::is_info(n, &INFO_KEYS))
         .collect();
+    // `[assets]` fields are read from the event too.
+    out.extend(uc.assets.iter().map(|(field, _)| field.clone()));
     out.sort();
     out.dedup();
     out
@@ -148,6 +153,9 @@ pub fn event_placeholders(uc: &UseCase) -> Vec<String> {
 /// The keys of a terms entry, in ee-outliers' order (see [`entry`]).
 pub fn entry_keys(uc: &UseCase) -> Vec<String> {
     let mut k: Vec<String> = vec!["type".into(), "reason".into(), "summary".into()];
+    if !uc.assets.is_empty() {
+        k.push("assets".into());
+    }
     if !uc.elasticsearch_filter.is_empty() {
         k.push("elasticsearch_filter".into());
     }
@@ -161,6 +169,7 @@ pub fn entry_keys(uc: &UseCase) -> Vec<String> {
 /// when no placeholder names an event field, see [`needs_event`]) and whose target is
 /// `term` (`None`: filled by the script from the event, across_aggregators):
 /// - `type`, `reason`: placeholders filled, split on `,`, each part stripped;
+/// - `assets`: the `[assets]` values of the event, when it has some;
 /// - `summary`: placeholders filled ([`placeholder::fill`]), hard-wrapped at 150 columns
 ///   ([`textwrap_fill`]);
 /// - `elasticsearch_filter` (when the use case has a filter) and the copied keys;
@@ -182,6 +191,12 @@ pub fn entry(uc: &UseCase, f: &Finding, term: Option<&str>, event: &Value) -> Ma
         "summary".into(),
         json!(textwrap_fill(&fill(&uc.outlier_summary.raw), SUMMARY_WIDTH)),
     );
+    // ee-outliers writes `assets` only when the event has some (an empty list would add
+    // nothing to the arrays anyway).
+    let assets = placeholder::assets(event, &uc.assets);
+    if !assets.is_empty() {
+        e.insert("assets".into(), json!(assets));
+    }
     if !uc.elasticsearch_filter.is_empty() {
         e.insert(
             "elasticsearch_filter".into(),
@@ -479,11 +494,11 @@ pub fn untag_request(index: &str, query: &Value, removal: &Removal) -> UpdateByQ
 }
 
 /// Selects events that carry outlier entries, optionally only inside a time range
-/// `(timestamp_field, gte, lt)`.
+/// `(timestamp_field, gte, lte)` (closed, as every window).
 pub fn tagged_events_query(range: Option<(&str, &str, &str)>) -> Value {
     let mut filter = vec![json!({ "exists": { "field": "outliers.summary" } })];
-    if let Some((field, gte, lt)) = range {
-        filter.push(json!({ "range": { field: { "gte": gte, "lt": lt, "format": "strict_date_optional_time" } } }));
+    if let Some((field, gte, lte)) = range {
+        filter.push(json!({ "range": { field: { "gte": gte, "lte": lte, "format": "strict_date_optional_time" } } }));
     }
     json!({ "bool": { "filter": filter } })
 }

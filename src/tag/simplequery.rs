@@ -41,11 +41,21 @@ pub fn entry(uc: &UseCase) -> Map<String, Value> {
     e
 }
 
+/// What one event adds to the shared entry: its highlight (`matched_fields`,
+/// `matched_values`) with `highlight_match`, and its `[assets]` values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PerEvent {
+    pub matched: Option<(Value, String)>,
+    pub assets: Vec<String>,
+}
+
 /// The keys written, in ee-outliers' order.
 fn keys(uc: &UseCase, highlight: bool) -> Vec<String> {
-    let mut k: Vec<String> = ["type", "reason", "summary", "elasticsearch_filter"]
-        .map(String::from)
-        .to_vec();
+    let mut k: Vec<String> = ["type", "reason", "summary"].map(String::from).to_vec();
+    if !uc.assets.is_empty() {
+        k.push("assets".into());
+    }
+    k.push("elasticsearch_filter".into());
     k.extend(uc.copied.iter().map(|(key, _)| key.clone()));
     if highlight {
         k.extend(["matched_fields", "matched_values"].map(String::from));
@@ -59,7 +69,7 @@ fn params(uc: &UseCase, highlight: bool) -> Map<String, Value> {
     let mut p = Map::new();
     p.insert("summary_parts".into(), json!(summary_parts));
     p.insert("keys".into(), json!(keys(uc, highlight)));
-    p.insert("extend".into(), json!(["type", "reason"]));
+    p.insert("extend".into(), json!(["type", "reason", "assets"]));
     p.insert("missing_prefix".into(), json!("{field "));
     p
 }
@@ -86,26 +96,33 @@ pub fn request_all(uc: &UseCase, query: &Value, whitelisted_ids: &[String]) -> U
     request(uc, crate::plan::excluding(query, whitelisted_ids), p, 1)
 }
 
-/// Requests that tag exactly the events of `by_id` (document id -> `matched_fields`,
-/// `matched_values`), each with its own highlight.
+/// Requests that tag exactly the events of `by_id` (document id -> what the event adds:
+/// its highlight, its assets), each with its own entry.
 pub fn requests_by_id(
     uc: &UseCase,
     query: &Value,
-    by_id: &BTreeMap<String, (Value, String)>,
+    by_id: &BTreeMap<String, PerEvent>,
 ) -> Vec<UpdateByQuery> {
-    let all: Vec<(&String, &(Value, String))> = by_id.iter().collect();
+    let highlight = by_id.values().any(|p| p.matched.is_some());
+    let all: Vec<(&String, &PerEvent)> = by_id.iter().collect();
     all.chunks(IDS_PER_REQUEST)
         .map(|chunk| {
             let mut entries = Map::new();
-            for (id, (fields, values)) in chunk {
+            for (id, per) in chunk {
                 let mut e = entry(uc);
-                e.insert("matched_fields".into(), fields.clone());
-                e.insert("matched_values".into(), json!(values));
+                if let Some((fields, values)) = &per.matched {
+                    e.insert("matched_fields".into(), fields.clone());
+                    e.insert("matched_values".into(), json!(values));
+                }
+                // 0.2.17 writes assets only when the event has some.
+                if !per.assets.is_empty() {
+                    e.insert("assets".into(), json!(per.assets));
+                }
                 entries.insert((*id).clone(), Value::Object(e));
             }
             let ids: Vec<&String> = chunk.iter().map(|(id, _)| *id).collect();
             let q = json!({ "bool": { "filter": [ query, { "ids": { "values": ids } } ] } });
-            let mut p = params(uc, true);
+            let mut p = params(uc, highlight);
             p.insert("mode".into(), json!("ids"));
             p.insert("by_id".into(), Value::Object(entries));
             request(uc, q, p, chunk.len())

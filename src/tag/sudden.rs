@@ -31,16 +31,26 @@ const IDS_PER_REQUEST: usize = 10_000;
 pub const MODEL_TYPE: &str = "sudden_appearance";
 
 /// The keys whose list values add one element per item.
-const EXTEND: [&str; 4] = ["type", "reason", "aggregator", "target"];
+const EXTEND: [&str; 5] = ["type", "reason", "assets", "aggregator", "target"];
 
 /// The entry of one event: the common keys, the use case's copied keys, then `extras`
 /// (`evaluate::sudden::SuddenFinding::extra_information`, in its order) and the model.
 /// `summary` is the filled, wrapped summary.
-pub fn entry(uc: &UseCase, summary: &str, extras: &[(&str, Value)]) -> Map<String, Value> {
+/// `assets`: the event's `[assets]` values (`evaluate::placeholder::assets`); written only
+/// when there are some, as 0.2.17.
+pub fn entry(
+    uc: &UseCase,
+    summary: &str,
+    extras: &[(&str, Value)],
+    assets: &[String],
+) -> Map<String, Value> {
     let mut e = Map::new();
     e.insert("type".into(), json!(split_list(&uc.outlier_type)));
     e.insert("reason".into(), json!(split_list(&uc.outlier_reason)));
     e.insert("summary".into(), json!(summary));
+    if !assets.is_empty() {
+        e.insert("assets".into(), json!(assets));
+    }
     if has_filter(uc) {
         e.insert(
             "elasticsearch_filter".into(),
@@ -67,6 +77,9 @@ fn has_filter(uc: &UseCase) -> bool {
 /// The keys written, in the order of [`entry`] (the script appends in this order).
 fn keys(uc: &UseCase, extras: &[String]) -> Vec<String> {
     let mut k: Vec<String> = ["type", "reason", "summary"].map(String::from).to_vec();
+    if !uc.assets.is_empty() {
+        k.push("assets".into());
+    }
     if has_filter(uc) {
         k.push("elasticsearch_filter".into());
     }
@@ -162,7 +175,7 @@ mod tests {
     #[test]
     fn entry_holds_common_copied_extra_and_model_keys() {
         let uc = use_case();
-        let e = entry(&uc, "s cmd.exe", &extras());
+        let e = entry(&uc, "s cmd.exe", &extras(), &[]);
         assert_eq!(
             Value::Object(e),
             json!({
@@ -186,8 +199,8 @@ mod tests {
         let uc = use_case();
         let q = json!({ "match_all": {} });
         let by_id: BTreeMap<String, Map<String, Value>> = [
-            ("e2".to_string(), entry(&uc, "s b", &extras())),
-            ("e1".to_string(), entry(&uc, "s a", &extras())),
+            ("e2".to_string(), entry(&uc, "s b", &extras(), &[])),
+            ("e1".to_string(), entry(&uc, "s a", &extras(), &[])),
         ]
         .into_iter()
         .collect();
@@ -202,7 +215,7 @@ mod tests {
         assert_eq!(p["by_id"]["e1"]["summary"], "s a");
         assert_eq!(
             p["extend"],
-            json!(["type", "reason", "aggregator", "target"])
+            json!(["type", "reason", "assets", "aggregator", "target"])
         );
         assert_eq!(
             p["keys"],
@@ -229,7 +242,7 @@ mod tests {
         let mut uc = use_case();
         uc.filter = Filter::None;
         uc.elasticsearch_filter = String::new();
-        let e = entry(&uc, "s", &extras());
+        let e = entry(&uc, "s", &extras(), &[]);
         assert!(!e.contains_key("elasticsearch_filter"));
         assert!(!keys(&uc, &[]).contains(&"elasticsearch_filter".to_string()));
     }

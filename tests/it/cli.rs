@@ -73,7 +73,7 @@ fn check_lists_use_cases_and_plan_prints_requests_without_a_cluster() {
     // --baseline 30: counts over 30 days ending at --now; detection in the window.
     let range = &first["query"]["bool"]["filter"][0]["range"]["@timestamp"];
     assert_eq!(range["gte"], "2026-10-29T00:00:00Z", "{range}");
-    assert_eq!(range["lt"], "2026-11-28T00:00:00Z");
+    assert_eq!(range["lte"], "2026-11-28T00:00:00Z");
     assert_eq!(v[0]["baseline_window"]["start"], "2026-10-29T00:00:00Z");
     let recent = &named("count findings in the detection window")["body"];
     assert_eq!(

@@ -527,6 +527,30 @@ fn cases() -> Vec<Case> {
                 }),
             )]),
         },
+        Case {
+            // [assets] lines, in file order: each one the event's value, "<type>: <value>";
+            // a list gives one asset per element (helpers/utils.py
+            // extract_outlier_asset_information).
+            name: "11-assets",
+            mapping: None,
+            events: with(vec![(
+                "cmd".into(),
+                json!({ "@timestamp": "2026-11-27T10:00:00Z", "host": { "name": "ws-07" },
+                        "user": { "name": ["alice", "bob"] },
+                        "process": { "name": "cmd.exe", "parent": { "name": "explorer.exe" } } }),
+            )]),
+            general: "",
+            sections: format!(
+                "[assets]\nhost.name=host\nuser.name=user\n\n{}",
+                section("assets", "")
+            ),
+            expect: Expect::Tagged(vec![(
+                "cmd",
+                entry("assets", "explorer.exe", "cmd.exe", 1, frontier, json!({
+                    "assets": ["host: ws-07", "user: alice", "user: bob"],
+                    "non_outlier_values_sample": sample })),
+            )]),
+        },
     ]
 }
 
