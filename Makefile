@@ -6,7 +6,7 @@ ES_URL ?= http://127.0.0.1:$(ES_PORT)
 export ES_URL
 CARGO ?= cargo
 
-.PHONY: all build test test-cluster test-matrix bench-pairs lint snapshots demo bench es-up es-down es-clean
+.PHONY: all build test test-cluster test-matrix bench-pairs lint snapshots demo bench es-up es-down es-clean es-up-secure es-down-secure
 
 all: build
 
@@ -78,3 +78,12 @@ es-down:
 
 es-clean:
 	scripts/esnode.sh clean
+
+## The secured node (OpenSearch 2.19.1 with its security plugin, TLS with a CA made at
+## start, users detector/reader/partial/admin) at https://127.0.0.1:9201; credentials and
+## the CA's path in .esnode/secure/env (tests/it/secure.rs reads it).
+es-up-secure:
+	scripts/esnode-secure.sh up
+
+es-down-secure:
+	scripts/esnode-secure.sh down

@@ -72,7 +72,7 @@ pub(crate) async fn run(args: &RunArgs) -> Result<ExitStatus> {
     let format = args.format;
     match &args.output {
         Some(path) => {
-            let mut f = std::fs::File::create(path)
+            let mut f = report_file(path)
                 .with_context(|| format!("cannot write the report to {}", path.display()))?;
             report::render(&summary, format, &mut f)?;
         }
@@ -173,6 +173,23 @@ pub(crate) async fn run_config(
     status
 }
 
+/// Opens `--output` for the report, readable by its owner only (0600, also when the file
+/// existed): reports hold event values (host and user names, command lines).
+fn report_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        o.mode(0o600);
+        let f = o.open(path)?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(f)
+    }
+    #[cfg(not(unix))]
+    o.open(path)
+}
+
 /// The use case's status from how its run ended: an error fails it (exit 3 when the
 /// cluster could not be reached, else 1), and so does tagging that left failures or
 /// version conflicts.
@@ -196,18 +213,22 @@ fn conclude(uc: &UseCase, res: Result<(), EsError>, rep: &mut UseCaseReport) -> 
 }
 
 /// One run per config at a time: an exclusive lock on a file named after the config's
-/// canonical path, in the system's temporary folder. Released when the process ends,
-/// however it ends.
+/// canonical path, in a folder of the user's own ([`lock_dir`]), opened without following
+/// a symbolic link. Released when the process ends, however it ends.
 pub(crate) fn lock(cfg: &Config) -> Result<std::fs::File, String> {
     use std::hash::{Hash, Hasher};
     let canon = std::fs::canonicalize(&cfg.path).unwrap_or_else(|_| cfg.path.clone());
     let mut h = std::collections::hash_map::DefaultHasher::new();
     canon.hash(&mut h);
-    let path = std::env::temp_dir().join(format!("esoutliers-{:016x}.lock", h.finish()));
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
+    let path = lock_dir()?.join(format!("esoutliers-{:016x}.lock", h.finish()));
+    let mut o = std::fs::OpenOptions::new();
+    o.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    let file = o
         .open(&path)
         .map_err(|e| format!("cannot open the lock file {}: {e}", path.display()))?;
     match file.try_lock() {
@@ -219,6 +240,38 @@ pub(crate) fn lock(cfg: &Config) -> Result<std::fs::File, String> {
         )),
         Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", path.display())),
     }
+}
+
+/// Where run locks live: `$XDG_RUNTIME_DIR` (the user's own, 0700) when set, else
+/// `esoutliers-<uid>` in the temporary folder, made 0700. In a folder others can write
+/// to (`/tmp`), a lock path could be a symbolic link planted by another user; the
+/// folder of our own is refused unless it is a real folder of this user that nobody
+/// else can write to.
+fn lock_dir() -> Result<std::path::PathBuf, String> {
+    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR").map(std::path::PathBuf::from) {
+        if d.is_absolute() && d.is_dir() {
+            return Ok(d);
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+        // SAFETY: getuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::getuid() };
+        let dir = std::env::temp_dir().join(format!("esoutliers-{uid}"));
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        let m = std::fs::symlink_metadata(&dir)
+            .map_err(|e| format!("cannot make the lock folder {}: {e}", dir.display()))?;
+        if !m.file_type().is_dir() || m.uid() != uid || m.mode() & 0o022 != 0 {
+            return Err(format!(
+                "refusing the lock folder {}: it is not a folder of this user that only this user can write to (a symbolic link or another user's folder?); remove it or set XDG_RUNTIME_DIR",
+                dir.display()
+            ));
+        }
+        Ok(dir)
+    }
+    #[cfg(not(unix))]
+    Ok(std::env::temp_dir())
 }
 
 /// SIGINT and SIGTERM cancel `stop`; the run stops before its next request, and any wait
@@ -262,7 +315,10 @@ pub(crate) async fn connect(
     policy: &Policy,
 ) -> Result<(HttpCluster, String), ExitStatus> {
     let url = cluster_url(cfg);
-    let mut opts = cluster_options(&url, cfg.general.es_timeout_secs, insecure);
+    let mut opts = cluster_options(&url, cfg.general.es_timeout_secs, insecure).map_err(|msg| {
+        eprintln!("error: {msg}");
+        ExitStatus::Cluster
+    })?;
     opts.policy = policy.clone();
     let cluster = HttpCluster::open(opts).map_err(|e| {
         eprintln!("error: {e}");
@@ -280,30 +336,66 @@ pub(crate) async fn connect(
     }
 }
 
-pub(crate) fn cluster_options(url: &str, general_timeout: u64, insecure: bool) -> ClusterOptions {
+/// Connection settings from the environment: `ES_API_KEY` or `ES_API_KEY_FILE`,
+/// `ES_USER` with `ES_PASSWORD` or `ES_PASSWORD_FILE` (basic wins over an API key, as
+/// before), `ES_CA_CERT`. A `_FILE` variable names a file holding the secret (one
+/// trailing newline is dropped), so the secret need not sit in the environment (systemd
+/// `LoadCredential`, Kubernetes secrets). The error names the variable and the file, never
+/// a secret.
+pub(crate) fn cluster_options(
+    url: &str,
+    general_timeout: u64,
+    insecure: bool,
+) -> Result<ClusterOptions, String> {
     let mut o = ClusterOptions::new(url);
     o.timeout = std::time::Duration::from_secs(general_timeout.max(1));
     o.insecure = insecure;
     if insecure {
-        tracing::warn!("--insecure: TLS certificates are NOT verified");
+        tracing::warn!("--insecure: TLS certificates are NOT verified; anyone between this machine and the cluster can read and change the traffic");
     }
-    if let Ok(k) = std::env::var("ES_API_KEY") {
-        if !k.is_empty() {
-            o.credentials = Credentials::ApiKey(k);
-        }
+    if let Some(k) = secret("ES_API_KEY")? {
+        o.credentials = Credentials::ApiKey(k);
     }
-    if let (Ok(u), Ok(p)) = (std::env::var("ES_USER"), std::env::var("ES_PASSWORD")) {
-        if !u.is_empty() {
-            o.credentials = Credentials::Basic {
-                user: u,
-                password: p,
-            };
-        }
+    let user = std::env::var("ES_USER").ok().filter(|u| !u.is_empty());
+    if let Some(user) = user {
+        let password = secret("ES_PASSWORD")?.unwrap_or_default();
+        o.credentials = Credentials::Basic { user, password };
     }
     if let Ok(ca) = std::env::var("ES_CA_CERT") {
         if !ca.is_empty() {
             o.ca_cert = Some(ca.into());
         }
     }
-    o
+    Ok(o)
+}
+
+/// The secret in `$NAME`, or in the file `$NAME_FILE`; both set is an error.
+fn secret(name: &str) -> Result<Option<String>, String> {
+    let direct = std::env::var(name).ok().filter(|v| !v.is_empty());
+    let file_var = format!("{name}_FILE");
+    let file = std::env::var_os(&file_var).filter(|v| !v.is_empty());
+    match (direct, file) {
+        (Some(_), Some(_)) => Err(format!("both {name} and {file_var} are set; keep one")),
+        (Some(v), None) => Ok(Some(v)),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                format!(
+                    "cannot read {file_var} ({}): {e}",
+                    std::path::Path::new(&path).display()
+                )
+            })?;
+            let v = text
+                .strip_suffix('\n')
+                .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                .unwrap_or(&text);
+            if v.is_empty() {
+                return Err(format!(
+                    "{file_var} ({}) is empty",
+                    std::path::Path::new(&path).display()
+                ));
+            }
+            Ok(Some(v.to_string()))
+        }
+        (None, None) => Ok(None),
+    }
 }

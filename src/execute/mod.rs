@@ -6,9 +6,11 @@
 //! never formatted into errors or logs; partial search results (`_shards.failed > 0`,
 //! `timed_out`) are errors, never counts.
 
+pub mod explain;
 pub mod policy;
 pub mod retry;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -31,8 +33,26 @@ use retry::{classify, Verdict};
 pub enum EsError {
     #[error("cannot reach the cluster at {url}: {reason}")]
     Unreachable { url: String, reason: String },
-    #[error("the cluster at {url} refused the credentials (HTTP {status}); check ES_USER/ES_PASSWORD or ES_API_KEY")]
+    #[error("the cluster at {url} refused the credentials (HTTP {status}); check ES_USER/ES_PASSWORD (or ES_PASSWORD_FILE) or ES_API_KEY (or ES_API_KEY_FILE)")]
     Auth { url: String, status: u16 },
+    /// The TLS handshake failed; `message` names the URL and says what to do.
+    #[error("cannot connect: {message}")]
+    Tls { message: String },
+    /// `GET /` answered, but not like Elasticsearch or OpenSearch.
+    #[error(
+        "{url} does not answer like Elasticsearch or OpenSearch to GET / ({what}); check ES_URL"
+    )]
+    NotElasticsearch { url: String, what: String },
+    /// HTTP 403 (or a task ended by a security exception): the user is known but lacks a
+    /// privilege. `indices` are the ones refused, when known.
+    #[error("{request} on index {index} was refused: the user lacks the privilege for {action}{}; grant it (README, \"Secured clusters\"). The cluster said: {reason}", on_indices(.indices))]
+    Forbidden {
+        request: String,
+        index: String,
+        action: String,
+        indices: Vec<String>,
+        reason: String,
+    },
     #[error("{request} on index {index} failed (HTTP {status}): {summary}")]
     Request {
         request: String,
@@ -77,7 +97,34 @@ pub enum EsError {
 impl EsError {
     /// True when the cluster could not be reached or refused the credentials (exit code 3).
     pub fn is_connection(&self) -> bool {
-        matches!(self, EsError::Unreachable { .. } | EsError::Auth { .. })
+        matches!(
+            self,
+            EsError::Unreachable { .. }
+                | EsError::Auth { .. }
+                | EsError::Tls { .. }
+                | EsError::NotElasticsearch { .. }
+        )
+    }
+}
+
+fn on_indices(indices: &[String]) -> String {
+    match indices {
+        [] => String::new(),
+        [one] => format!(" on index {one}"),
+        many => format!(" on indices {}", many.join(", ")),
+    }
+}
+
+/// A 403 body (or a task's security exception) as [`EsError::Forbidden`].
+fn forbidden(request: &str, index: &str, reason: String) -> EsError {
+    EsError::Forbidden {
+        request: request.into(),
+        index: index.into(),
+        action: explain::denied_action(&reason)
+            .unwrap_or("this request")
+            .to_string(),
+        indices: explain::denied_indices_named(&reason),
+        reason,
     }
 }
 
@@ -153,6 +200,9 @@ pub trait Cluster {
     ) -> Result<FieldCapsResponse, EsError>;
     /// `GET <index>/_mapping/field/<field>` as returned (index -> mappings -> field).
     async fn field_mapping(&self, index: &str, field: &str) -> Result<Value, EsError>;
+    /// The indices `pattern` matches, open or closed (hidden ones left out): name ->
+    /// state as the cluster names it (`open`, `close`).
+    async fn index_states(&self, pattern: &str) -> Result<BTreeMap<String, String>, EsError>;
     /// One composite page of `plan`; `Err(TooManyBuckets)` asks the caller to halve it.
     async fn composite_page(
         &self,
@@ -223,6 +273,9 @@ impl Cluster for HttpCluster {
     async fn field_mapping(&self, index: &str, field: &str) -> Result<Value, EsError> {
         HttpCluster::field_mapping(self, index, field).await
     }
+    async fn index_states(&self, pattern: &str) -> Result<BTreeMap<String, String>, EsError> {
+        HttpCluster::index_states(self, pattern).await
+    }
     async fn composite_page(
         &self,
         plan: &dyn PageRequest,
@@ -282,6 +335,14 @@ pub struct HttpCluster {
     bytes_received: AtomicU64,
     requests: AtomicU64,
     retries: AtomicU64,
+}
+
+/// One HTTP answer.
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+    /// The `Content-Type` header; `None` when absent.
+    content_type: Option<String>,
 }
 
 /// Counters since the cluster was opened.
@@ -383,6 +444,22 @@ impl HttpCluster {
         what: &str,
         index: &str,
     ) -> Result<(u16, Vec<u8>), EsError> {
+        let a = self
+            .send_full(method, path, params, body, what, index)
+            .await?;
+        Ok((a.status, a.body))
+    }
+
+    /// As [`HttpCluster::send`], with the answer's content type.
+    async fn send_full(
+        &self,
+        method: Method,
+        path: &str,
+        params: &[(&str, String)],
+        body: Option<&Value>,
+        what: &str,
+        index: &str,
+    ) -> Result<Answer, EsError> {
         let url = format!("{}/{}", self.opts.url, path.trim_start_matches('/'));
         let mut attempt = 0u32;
         loop {
@@ -401,48 +478,68 @@ impl HttpCluster {
             self.requests.fetch_add(1, Ordering::Relaxed);
             // A transport failure (connection refused or dropped, body cut off) is retried
             // like a 503: the request is sent again from the start.
-            let result: Result<(u16, Vec<u8>, Option<Duration>), reqwest::Error> = async {
+            let result: Result<(Answer, Option<Duration>), reqwest::Error> = async {
                 let resp = req.send().await?;
                 let status = resp.status().as_u16();
-                let retry_after = resp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
+                let header = |name: &str| {
+                    resp.headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(|v| v.trim().to_string())
+                };
+                let retry_after = header("retry-after")
+                    .and_then(|v| v.parse::<u64>().ok())
                     .map(Duration::from_secs);
-                let body = resp.bytes().await?;
-                Ok((status, body.to_vec(), retry_after))
+                let content_type = header("content-type");
+                let body = resp.bytes().await?.to_vec();
+                Ok((
+                    Answer {
+                        status,
+                        body,
+                        content_type,
+                    },
+                    retry_after,
+                ))
             }
             .await;
-            let (status, bytes, retry_after) = match result {
+            let (answer, retry_after) = match result {
                 Ok(r) => {
                     self.bytes_received
-                        .fetch_add(r.1.len() as u64, Ordering::Relaxed);
+                        .fetch_add(r.0.body.len() as u64, Ordering::Relaxed);
                     r
                 }
-                Err(e) if attempt < self.opts.policy.max_attempts => {
-                    tracing::warn!(
-                        "{what} on {index}: {}; retrying (attempt {attempt})",
-                        reason_of(&e)
-                    );
+                Err(e) => {
+                    let reason = reason_of(&e);
+                    // A certificate does not become trusted by asking again.
+                    if let Some(problem) = explain::tls_problem(&reason) {
+                        return Err(EsError::Tls {
+                            message: explain::tls_message(
+                                &problem,
+                                &self.opts.url,
+                                self.opts.ca_cert.is_some(),
+                            ),
+                        });
+                    }
+                    if attempt >= self.opts.policy.max_attempts {
+                        return Err(EsError::Unreachable {
+                            url: self.opts.url.clone(),
+                            reason,
+                        });
+                    }
+                    tracing::warn!("{what} on {index}: {reason}; retrying (attempt {attempt})");
                     self.backoff(attempt, None, what).await?;
                     continue;
                 }
-                Err(e) => {
-                    return Err(EsError::Unreachable {
-                        url: self.opts.url.clone(),
-                        reason: reason_of(&e),
-                    });
-                }
             };
-            match classify(status, &bytes) {
+            match classify(answer.status, &answer.body) {
                 Verdict::Retry if attempt < self.opts.policy.max_attempts => {
                     tracing::warn!(
-                        "{what} on {index}: HTTP {status}; retrying (attempt {attempt})"
+                        "{what} on {index}: HTTP {}; retrying (attempt {attempt})",
+                        answer.status
                     );
                     self.backoff(attempt, retry_after, what).await?;
                 }
-                _ => return Ok((status, bytes)),
+                _ => return Ok(answer),
             }
         }
     }
@@ -484,7 +581,7 @@ impl HttpCluster {
         what: &str,
         index: &str,
     ) -> Result<T, EsError> {
-        if status == StatusCode::UNAUTHORIZED.as_u16() || status == StatusCode::FORBIDDEN.as_u16() {
+        if status == StatusCode::UNAUTHORIZED.as_u16() {
             return Err(EsError::Auth {
                 url: self.opts.url.clone(),
                 status,
@@ -495,6 +592,9 @@ impl HttpCluster {
                 Ok(e) => e.error.summary(),
                 Err(_) => String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned(),
             };
+            if status == StatusCode::FORBIDDEN.as_u16() {
+                return Err(forbidden(what, index, summary));
+            }
             return Err(EsError::Request {
                 request: what.into(),
                 index: index.into(),
@@ -510,8 +610,34 @@ impl HttpCluster {
     }
 
     /// `GET /`: product and version.
+    /// An answer that is not an Elasticsearch or OpenSearch root document (a web server,
+    /// a proxy's error page) is [`EsError::NotElasticsearch`], naming its status, content
+    /// type and first bytes.
     pub async fn info(&self) -> Result<RootInfo, EsError> {
-        self.call(Method::GET, "/", &[], None, "GET /", "-").await
+        let what = "GET /";
+        let a = self
+            .send_full(Method::GET, "/", &[], None, what, "-")
+            .await?;
+        if a.status == StatusCode::UNAUTHORIZED.as_u16() {
+            return Err(EsError::Auth {
+                url: self.opts.url.clone(),
+                status: a.status,
+            });
+        }
+        if let Some(why) = explain::not_elasticsearch(a.status, a.content_type.as_deref(), &a.body)
+        {
+            // A 403 to GET / from a real cluster is a JSON security exception.
+            if a.status == StatusCode::FORBIDDEN.as_u16()
+                && serde_json::from_slice::<ErrorBody>(&a.body).is_ok()
+            {
+                return self.decode(a.status, &a.body, what, "-");
+            }
+            return Err(EsError::NotElasticsearch {
+                url: self.opts.url.clone(),
+                what: why,
+            });
+        }
+        self.decode(a.status, &a.body, what, "-")
     }
 
     /// `search.max_buckets` and `indices.query.bool.max_clause_count` as the cluster has them.
@@ -638,6 +764,32 @@ impl HttpCluster {
             index,
         )
         .await
+    }
+
+    /// The indices `pattern` matches, open or closed, from the cluster state's metadata
+    /// (privilege: cluster `monitor`; it needs none on the indices themselves).
+    /// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/cluster-state.html>
+    pub async fn index_states(&self, pattern: &str) -> Result<BTreeMap<String, String>, EsError> {
+        let path = format!("/_cluster/state/metadata/{}", enc(pattern));
+        let v: Value = self
+            .call(
+                Method::GET,
+                &path,
+                &crate::plan::index_states_params(),
+                None,
+                "list the indices of the pattern",
+                pattern,
+            )
+            .await?;
+        Ok(v["metadata"]["indices"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(name, m)| {
+                let state = m["state"].as_str().unwrap_or("open").to_string();
+                (name.clone(), state)
+            })
+            .collect())
     }
 
     /// One composite page. `Err(TooManyBuckets)` tells the caller to halve the page.
@@ -869,6 +1021,11 @@ impl HttpCluster {
                             policy.sleep(Duration::from_secs(2), what).await?;
                             self.wait_for_yellow(index, policy.recovery_wait_secs).await;
                             continue 'submit;
+                        }
+                        // A user without write privilege: the task was accepted, then
+                        // refused before its first batch was written.
+                        if e.has_type("security_exception") {
+                            return Err(forbidden(what, index, e.summary()));
                         }
                         return Err(EsError::Task {
                             request: what.into(),

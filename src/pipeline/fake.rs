@@ -54,6 +54,8 @@ struct Fake {
     ignore_above: Option<u64>,
     /// Per composite page served: whether a source was a script (metrics' `_source` path).
     script_sources: RefCell<Vec<bool>>,
+    /// What `index_states` answers (empty: the pattern matches no index by name).
+    index_states: BTreeMap<String, String>,
 }
 
 fn fake_policy() -> Policy {
@@ -311,14 +313,18 @@ impl Cluster for Fake {
                 .iter()
                 .any(|(_, s)| !event::values(s, f).is_empty())
         };
+        // `@timestamp` is the date field of the mapping, whatever the events hold (every
+        // event is in the window).
         let caps: serde_json::Map<String, Value> = names
             .into_iter()
-            .filter(|f| known(f))
+            .filter(|f| f == "@timestamp" || known(f))
             .map(|f| {
-                (
-                    f.clone(),
-                    json!({ "keyword": { "type": "keyword", "aggregatable": true } }),
-                )
+                let cap = if f == "@timestamp" {
+                    json!({ "date": { "type": "date", "aggregatable": true } })
+                } else {
+                    json!({ "keyword": { "type": "keyword", "aggregatable": true } })
+                };
+                (f, cap)
             })
             .collect();
         Ok(serde_json::from_value(json!({ "indices": ["fake"], "fields": caps })).unwrap())
@@ -330,6 +336,9 @@ impl Cluster for Fake {
         }
         Ok(json!({ "fake": { "mappings": { field: { "full_name": field,
             "mapping": { field: leaf } } } } }))
+    }
+    async fn index_states(&self, _pattern: &str) -> Result<BTreeMap<String, String>, EsError> {
+        Ok(self.index_states.clone())
     }
     /// Reads the page body as Elasticsearch would: the query, the composite sources
     /// (`terms`, `date_histogram` with `fixed_interval` in minutes and `offset`), the
@@ -817,6 +826,50 @@ async fn a_stop_before_paging_sends_nothing() {
     let (r, rep) = run(&f, &use_case(""), 100, false).await;
     assert!(matches!(r, Err(EsError::Interrupted { .. })), "{r:?}");
     assert_eq!(rep.status, Status::Ok);
+    assert!(f.log().is_empty(), "{:?}", f.log());
+}
+
+#[tokio::test]
+async fn a_closed_index_of_the_pattern_is_reported_as_skipped() {
+    let mut f = fake(3);
+    f.index_states = [("fake", "open"), ("fake-old", "close")]
+        .map(|(i, s)| (i.to_string(), s.to_string()))
+        .into();
+    let (r, rep) = run(&f, &use_case(""), 100, true).await;
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(
+        rep.skipped_indices,
+        vec![crate::report::SkippedIndex {
+            index: "fake-old".into(),
+            reason: "closed".into()
+        }]
+    );
+}
+
+#[tokio::test]
+async fn an_open_index_left_out_of_the_users_answer_is_named_and_nothing_is_counted() {
+    // Elasticsearch leaves indices the user cannot read out of a wildcard's answer.
+    let mut f = fake(3);
+    f.index_states = [("fake", "open"), ("fake-secret", "open")]
+        .map(|(i, s)| (i.to_string(), s.to_string()))
+        .into();
+    let (r, _) = run(&f, &use_case(""), 100, false).await;
+    match r {
+        Err(EsError::Forbidden { indices, .. }) => assert_eq!(indices, vec!["fake-secret"]),
+        other => panic!("{other:?}"),
+    }
+    assert!(f.log().is_empty(), "{:?}", f.log());
+}
+
+#[tokio::test]
+async fn a_timestamp_field_not_in_the_mapping_fails_before_counting() {
+    let f = fake(3);
+    let (r, _) = run(&f, &use_case("timestamp_field=@timestmp"), 100, false).await;
+    let e = r.unwrap_err().to_string();
+    assert!(
+        e.contains("index fake: timestamp_field @timestmp is not in the mapping"),
+        "{e}"
+    );
     assert!(f.log().is_empty(), "{:?}", f.log());
 }
 

@@ -230,3 +230,73 @@ pub async fn check_fields_with<C: Cluster>(
     plan.placeholder_paths = paths;
     Ok(plan)
 }
+
+/// Checks `timestamp_field` against the `_field_caps` of `pattern` (which asked for it):
+/// it must be in the mapping, and a `date` or `date_nanos` field in every index that has
+/// it. A missing one would otherwise match no event and the use case would end `[ok]`
+/// with nothing counted. The error's text names the field and what it is; the caller
+/// names the index.
+pub fn check_timestamp(
+    caps: &crate::es::FieldCapsResponse,
+    pattern: &str,
+    field: &str,
+) -> Result<(), String> {
+    let Some(types) = caps.fields.get(field) else {
+        return Err(format!(
+            "timestamp_field {field} is not in the mapping of any index matching {pattern}; set timestamp_field in [general] (or the use case) to the events' date field"
+        ));
+    };
+    let not_dates: Vec<&str> = types
+        .keys()
+        .map(String::as_str)
+        .filter(|k| *k != "date" && *k != "date_nanos")
+        .collect();
+    if !not_dates.is_empty() {
+        return Err(format!(
+            "timestamp_field {field} is a {} field, not a date; the window is a range on a date field (map it as date, or name the date field in timestamp_field)",
+            not_dates.join("/")
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod timestamp_tests {
+    use super::check_timestamp;
+    use crate::es::FieldCapsResponse;
+
+    fn caps(fields: serde_json::Value) -> FieldCapsResponse {
+        serde_json::from_value(serde_json::json!({ "indices": ["logs-1"], "fields": fields }))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_timestamp_field_missing_from_the_mapping_is_named() {
+        let c = caps(serde_json::json!({ "@timestamp": { "date": { "type": "date" } } }));
+        let e = check_timestamp(&c, "logs-*", "@timestmp").unwrap_err();
+        assert!(
+            e.contains("timestamp_field @timestmp is not in the mapping") && e.contains("logs-*"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_keyword_timestamp_is_refused_with_its_type() {
+        let c = caps(serde_json::json!({ "ts": { "keyword": { "type": "keyword" } } }));
+        let e = check_timestamp(&c, "logs-*", "ts").unwrap_err();
+        assert!(e.contains("ts is a keyword field, not a date"), "{e}");
+        // Date in one index, keyword in another: still refused.
+        let c = caps(
+            serde_json::json!({ "ts": { "date": { "type": "date" }, "keyword": { "type": "keyword" } } }),
+        );
+        assert!(check_timestamp(&c, "logs-*", "ts").is_err());
+    }
+
+    #[test]
+    fn date_and_date_nanos_are_accepted() {
+        let c = caps(
+            serde_json::json!({ "ts": { "date": { "type": "date" }, "date_nanos": { "type": "date_nanos" } } }),
+        );
+        assert_eq!(check_timestamp(&c, "logs-*", "ts"), Ok(()));
+    }
+}

@@ -14,6 +14,7 @@
 
 pub mod count;
 pub mod fields;
+pub mod indices;
 pub mod metrics;
 pub mod printed;
 pub mod simplequery;
@@ -60,15 +61,39 @@ pub async fn run_use_case<C: Cluster>(
     rep: &mut UseCaseReport,
 ) -> Result<(), EsError> {
     let detection = match &uc.model {
-        ModelSpec::Terms => terms::detect(cx, uc, rep).await?,
-        ModelSpec::SimpleQuery(_) => simplequery::detect(cx, uc, rep).await?,
-        ModelSpec::Metrics(_) => metrics::detect(cx, uc, rep).await?,
-        ModelSpec::SuddenAppearance(spec) => sudden::detect(cx, uc, spec, rep).await?,
+        ModelSpec::Terms => {
+            index_check(cx, uc, rep).await?;
+            terms::detect(cx, uc, rep).await?
+        }
+        ModelSpec::SimpleQuery(_) => {
+            index_check(cx, uc, rep).await?;
+            simplequery::detect(cx, uc, rep).await?
+        }
+        ModelSpec::Metrics(_) => {
+            index_check(cx, uc, rep).await?;
+            metrics::detect(cx, uc, rep).await?
+        }
+        ModelSpec::SuddenAppearance(spec) => {
+            index_check(cx, uc, rep).await?;
+            sudden::detect(cx, uc, spec, rep).await?
+        }
     };
     if detection.requests.is_empty() {
         return Ok(());
     }
     tagging::tag_and_check(cx, uc, &detection.requests, rep).await
+}
+
+/// Before a model runs: the closed indices of the pattern (into the report), an index the
+/// user cannot read, a timestamp field that is not a date ([`indices::check_indices`]).
+async fn index_check<C: Cluster>(
+    cx: &Context<'_, C>,
+    uc: &UseCase,
+    rep: &mut UseCaseReport,
+) -> Result<(), EsError> {
+    rep.skipped_indices =
+        indices::check_indices(cx.cluster, &uc.index_pattern, &uc.timestamp_field).await?;
+    Ok(())
 }
 
 /// Buckets per composite page: the cluster's `search.max_buckets` (capped at 65,536), else
@@ -146,6 +171,7 @@ pub fn empty_report(uc: &UseCase, window: TimeWindow) -> UseCaseReport {
         outliers: Vec::new(),
         tagging: None,
         charts: Vec::new(),
+        skipped_indices: Vec::new(),
         baseline_start: None,
         sudden: None,
     }

@@ -37,12 +37,15 @@ pub fn use_case(uc: &UseCase, s: &Settings) -> Value {
     let window = TimeWindow::ending_at(s.now, uc.history_window_hours);
     let baseline = super::baseline_hours(uc, s.baseline_days);
     let counting = super::counting_window(window, baseline);
-    let requests = match &uc.model {
+    let mut requests = match &uc.model {
         ModelSpec::Terms => terms(uc, s, window, baseline.is_some()),
         ModelSpec::SimpleQuery(q) => simplequery(uc, s, window, q.highlight_match),
         ModelSpec::SuddenAppearance(spec) => sudden(uc, s, spec),
         ModelSpec::Metrics(m) => metrics(uc, s, window, m.metric),
     };
+    if !requests.is_empty() {
+        requests.splice(0..0, index_check(uc));
+    }
     let (start, end) = window.bounds();
     json!({
         "use_case": uc.name,
@@ -56,6 +59,28 @@ pub fn use_case(uc: &UseCase, s: &Settings) -> Value {
 
 fn search_path(uc: &UseCase) -> String {
     format!("/{}/_search", uc.index_pattern)
+}
+
+/// The index check every model starts with ([`super::indices::check_indices`]): the
+/// pattern's indices and their state, then the indices the user can read and the
+/// timestamp field's type.
+fn index_check(uc: &UseCase) -> Vec<Printed> {
+    vec![
+        Printed::new(
+            "indices of the pattern, open or closed (index check)",
+            "GET",
+            format!("/_cluster/state/metadata/{}", uc.index_pattern),
+            plan::index_states_params(),
+            Value::Null,
+        ),
+        Printed::new(
+            "indices the user can read, timestamp field type (index check)",
+            "GET",
+            format!("/{}/_field_caps", uc.index_pattern),
+            plan::field_caps_params(&plan::index_check_fields(&uc.timestamp_field)),
+            Value::Null,
+        ),
+    ]
 }
 
 fn field_caps(uc: &UseCase, fields: &[String]) -> Printed {

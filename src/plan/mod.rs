@@ -76,6 +76,25 @@ pub fn field_caps_params(fields: &[String]) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// URL parameters of the cluster-state request that lists the indices of a pattern with
+/// their state (`open`, `close`), hidden indices left out; a pattern that matches nothing
+/// is an empty answer, not an error.
+/// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/cluster-state.html>
+pub fn index_states_params() -> Vec<(&'static str, String)> {
+    vec![
+        ("expand_wildcards", "open,closed".into()),
+        ("ignore_unavailable", "true".into()),
+        ("allow_no_indices", "true".into()),
+        ("filter_path", "metadata.indices.*.state".into()),
+    ]
+}
+
+/// The fields of the index check's `_field_caps`: `_id` (in every index, so the answer's
+/// `indices` are all the indices the user can read) and the timestamp field.
+pub fn index_check_fields(timestamp_field: &str) -> Vec<String> {
+    vec!["_id".to_string(), timestamp_field.to_string()]
+}
+
 /// URL parameters of the first request of a scroll: the context lives 2 minutes between
 /// pages; partial results are refused.
 pub fn scan_params() -> Vec<(&'static str, String)> {

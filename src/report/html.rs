@@ -65,6 +65,10 @@ fn use_case(uc: &UseCaseReport) -> Markup {
                 p.failed { (e) }
                 "\n"
             }
+            @for s in &uc.skipped_indices {
+                p.skipped { "skipped index " (s.index) ": " (s.reason) }
+                "\n"
+            }
             p.meta {
                 "index " (uc.index) " · window " (uc.window_start) " .. " (uc.window_end)
                 " · " (uc.trigger) " · events in window " (events) " · buckets read "

@@ -85,6 +85,18 @@ pub struct UseCaseReport {
     /// the other models (and absent from the JSON).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sudden: Option<SuddenReport>,
+    /// Indices the pattern matches that were not searched (closed ones), and why; left
+    /// out of the JSON when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_indices: Vec<SkippedIndex>,
+}
+
+/// An index matched by the pattern but not searched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedIndex {
+    pub index: String,
+    /// Why, e.g. `closed`.
+    pub reason: String,
 }
 
 /// What a sudden_appearance use case evaluated, and how.
@@ -279,6 +291,9 @@ fn use_case_lines(uc: &UseCaseReport, out: &mut impl Write) -> io::Result<()> {
         "   index {}   window {} .. {}",
         uc.index, uc.window_start, uc.window_end
     )?;
+    for s in &uc.skipped_indices {
+        writeln!(out, "   skipped index {}: {}", s.index, s.reason)?;
+    }
     if let Some(b) = &uc.baseline_start {
         writeln!(
             out,
@@ -553,6 +568,7 @@ mod tests {
                         ],
                     }],
                     sudden: None,
+                    skipped_indices: Vec::new(),
                 },
                 failed_use_case(),
                 sudden_use_case(),
@@ -592,6 +608,10 @@ mod tests {
             tagging: None,
             charts: Vec::new(),
             sudden: None,
+            skipped_indices: vec![SkippedIndex {
+                index: "logs-2019.01".into(),
+                reason: "closed".into(),
+            }],
         }
     }
 
@@ -660,6 +680,7 @@ mod tests {
             error: None,
             baseline_start: None,
             retries: 0,
+            skipped_indices: Vec::new(),
             ..failed_use_case()
         }
     }

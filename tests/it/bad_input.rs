@@ -163,14 +163,30 @@ fn cluster_side_problems_name_the_index_and_field() {
     one_rare(&idx);
     let section = GOOD.split_once("\n\n").unwrap().1.to_string();
     // (what, config section, expected fragment)
-    let rows = [(
-        "field missing from the mapping",
-        section.replace("target=process.name", "target=process.nmae"),
-        format!(
-            "field process.nmae is not in the mapping of any index matching {}",
-            idx.name
+    let rows = [
+        (
+            "field missing from the mapping",
+            section.replace("target=process.name", "target=process.nmae"),
+            format!(
+                "field process.nmae is not in the mapping of any index matching {}",
+                idx.name
+            ),
         ),
-    )];
+        (
+            // A typo: without the check, 0 events in the window and an [ok] use case.
+            "timestamp field missing from the mapping",
+            format!("{section}timestamp_field=@timestmp\n"),
+            format!(
+                "timestamp_field @timestmp is not in the mapping of any index matching {}",
+                idx.name
+            ),
+        ),
+        (
+            "timestamp field that is not a date",
+            format!("{section}timestamp_field=host.name\n"),
+            "timestamp_field host.name is a keyword field, not a date".to_string(),
+        ),
+    ];
     for (what, sec, expected) in rows {
         let conf = idx.config("", &sec);
         let run = esoutliers(&["run", "--config", path_str(&conf), "--format", "json"]);
@@ -315,4 +331,99 @@ fn a_million_distinct_pairs_are_counted_exactly_and_only_the_rare_one_is_tagged(
     assert_eq!(outliers[0]["target"], "rare.exe");
     assert_eq!(outliers[0]["term_count"], 1);
     assert_eq!(idx.tagged_ids(), vec!["rare".to_string()]);
+}
+
+/// A web server that answers every request with the same page (at most 20 requests).
+fn web_server(status: &'static str, content_type: &'static str, body: &'static str) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(20) {
+            let Ok(mut c) = conn else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let _ = write!(
+                c,
+                "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn an_es_url_that_is_not_elasticsearch_exits_3_naming_status_content_type_and_first_bytes() {
+    let idx = TestIndex::new("notes");
+    let conf = idx.config("", GOOD.split_once("\n\n").unwrap().1);
+    for (status, ctype, body, expect) in [
+        (
+            "200 OK",
+            "text/html",
+            "<!DOCTYPE html><html><body>It works!</body></html>",
+            "\"<!DOCTYPE html><html><body>It works!",
+        ),
+        (
+            "404 Not Found",
+            "application/json",
+            "{\"message\":\"no route\"}",
+            "HTTP 404, content type application/json",
+        ),
+    ] {
+        let port = web_server(status, ctype, body);
+        let url = format!("http://127.0.0.1:{port}");
+        let r = esoutliers_env(&["run", "--config", path_str(&conf)], &[("ES_URL", &url)]);
+        assert_eq!(r.code, 3, "{status}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!(
+                "{url} does not answer like Elasticsearch or OpenSearch to GET /"
+            )) && r.stderr.contains(ctype)
+                && r.stderr.contains(expect),
+            "{status}: {}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("expected value at line"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn closed_indices_matched_by_the_pattern_are_reported_as_skipped() {
+    let open = TestIndex::new("closeda");
+    let closed = TestIndex::new("closedb");
+    one_rare(&open);
+    one_rare(&closed);
+    let c = reqwest::blocking::Client::new();
+    let r = c
+        .post(format!("{}/{}/_close", closed.url, closed.name))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().unwrap());
+    // it-closeda-<pid>-<n> and it-closedb-<pid>-<m>
+    let pattern = format!("it-closed*-{}-*", std::process::id());
+    let conf = open.dir.path().join("closed.conf");
+    std::fs::write(&conf, GOOD.replace("logs-*", &pattern)).unwrap();
+    let r = esoutliers(&[
+        "run",
+        "--config",
+        path_str(&conf),
+        "--format",
+        "json",
+        "--dry-run",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let uc = &r.json()["use_cases"][0];
+    assert_eq!(
+        uc["skipped_indices"],
+        json!([{ "index": closed.name, "reason": "closed" }]),
+        "{uc}"
+    );
+    assert_eq!(uc["outliers"].as_array().map(Vec::len), Some(1), "{uc}");
+    let t = esoutliers(&["run", "--config", path_str(&conf), "--dry-run"]);
+    assert!(
+        t.stdout
+            .contains(&format!("skipped index {}: closed", closed.name)),
+        "{}",
+        t.stdout
+    );
 }

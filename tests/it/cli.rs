@@ -222,12 +222,16 @@ fn every_format_reports_the_outlier() {
 fn a_second_run_of_the_same_config_is_refused_while_one_holds_the_lock() {
     let idx = loaded("lock");
     let conf = idx.config("", CASE);
-    // Hold the same lock the binary takes (a file named after the canonical config path).
+    // Hold the same lock the binary takes (a file named after the canonical config path,
+    // in XDG_RUNTIME_DIR when set).
     let canon = std::fs::canonicalize(&conf).unwrap();
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     canon.hash(&mut h);
-    let path = std::env::temp_dir().join(format!("esoutliers-{:016x}.lock", h.finish()));
+    let runtime = idx.dir.path().join("run");
+    std::fs::create_dir(&runtime).unwrap();
+    let runtime_dir = path_str(&runtime).to_string();
+    let path = runtime.join(format!("esoutliers-{:016x}.lock", h.finish()));
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -235,7 +239,10 @@ fn a_second_run_of_the_same_config_is_refused_while_one_holds_the_lock() {
         .open(&path)
         .unwrap();
     f.lock().unwrap();
-    let run = esoutliers(&["run", "--config", path_str(&conf)]);
+    let run = esoutliers_env(
+        &["run", "--config", path_str(&conf)],
+        &[("XDG_RUNTIME_DIR", &runtime_dir)],
+    );
     drop(f);
     assert_eq!(run.code, 1);
     assert!(
@@ -244,7 +251,10 @@ fn a_second_run_of_the_same_config_is_refused_while_one_holds_the_lock() {
         run.stderr
     );
     assert!(idx.tagged_ids().is_empty(), "the refused run wrote nothing");
-    let again = esoutliers(&["run", "--config", path_str(&conf)]);
+    let again = esoutliers_env(
+        &["run", "--config", path_str(&conf)],
+        &[("XDG_RUNTIME_DIR", &runtime_dir)],
+    );
     assert_eq!(again.code, 0, "{}", again.stderr);
 }
 

@@ -412,6 +412,32 @@ fn spawn_throttled_run(url: &str, conf: &std::path::Path) -> std::process::Child
         .unwrap()
 }
 
+/// Waits (at most 60 s) until an `_update_by_query` task runs on the node at `url`, then
+/// one more second so that part of the events are tagged: the fault then hits tagging,
+/// whatever detection took on this machine.
+fn wait_for_tagging_task(url: &str) {
+    let c = reqwest::blocking::Client::new();
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(60) {
+        let tasks: Value = c
+            .get(format!("{url}/_tasks?actions=*byquery&detailed=false"))
+            .send()
+            .ok()
+            .and_then(|r| r.json().ok())
+            .unwrap_or(Value::Null);
+        let running = tasks["nodes"].as_object().is_some_and(|n| {
+            n.values()
+                .any(|v| v["tasks"].as_object().is_some_and(|t| !t.is_empty()))
+        });
+        if running {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("no _update_by_query task started on {url} within 60 s");
+}
+
 /// `scripts/esnode.sh <cmd>` for a node of its own on `port`.
 fn esnode(cmd: &str, port: u16) {
     esnode_cluster(&[cmd], port, 1);
@@ -450,7 +476,7 @@ fn node_restarted_during_tagging_every_outlier_ends_up_tagged_once() {
     idx.load(&spread_events(n));
     let conf = idx.config("", EVERY_EVENT);
     let child = spawn_throttled_run(&url, &conf);
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    wait_for_tagging_task(&url);
     esnode("down", port);
     esnode("up", port);
     let out = child.wait_with_output().unwrap();
@@ -537,7 +563,7 @@ fn tag_while_node3_restarts(port: u16, idx: &TestIndex) -> Value {
     let before = idx.snapshot();
     let conf = idx.config("", EVERY_EVENT);
     let child = spawn_throttled_run(&url, &conf);
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    wait_for_tagging_task(&url);
     esnode_cluster(&["stop-node", "3"], port, 3);
     std::thread::sleep(std::time::Duration::from_secs(2));
     esnode_cluster(&["start-node", "3"], port, 3);

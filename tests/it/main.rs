@@ -10,6 +10,7 @@ mod metrics;
 mod parity;
 mod property;
 mod scenarios;
+mod secure;
 mod seed;
 mod simplequery;
 mod snapshots;
