@@ -1,4 +1,5 @@
-//! The command line's commands: `check`, `plan`, `run`, `untag`. Each loads the config
+//! The command line's commands: `check`, `plan`, `run`, `untag`, `report` (the HTML of
+//! a history folder), `tune` (one counting pass, many sensitivities). Each loads the config
 //! (`select`), then `run` hands every selected use case to [`crate::pipeline`], which runs
 //! the stages in order; `plan` prints the requests the same builders produce.
 //!
@@ -6,8 +7,11 @@
 //! One failing use case does not stop the others.
 
 mod plan;
+mod report;
+mod review;
 mod run;
 mod select;
+mod tune;
 mod untag;
 
 use anyhow::Result;
@@ -25,6 +29,9 @@ pub enum ExitStatus {
     UseCaseFailed = 1,
     Usage = 2,
     Cluster = 3,
+    /// Detection and tagging succeeded; a notification was not sent (never chosen over
+    /// 1-3: `run` sets it only when everything else succeeded).
+    NotifyFailed = 4,
 }
 
 impl ExitStatus {
@@ -69,6 +76,8 @@ pub fn main(cli: Cli) -> ExitStatus {
         Command::Plan(args) => plan::plan_cmd(&args),
         Command::Run(args) => block_on(run::run(&args)),
         Command::Untag(args) => block_on(untag::untag(&args)),
+        Command::Report(args) => report::report_cmd(&args),
+        Command::Tune(args) => block_on(tune::tune(&args)),
     }
 }
 

@@ -8,12 +8,12 @@
 //! `path:line: [section] key: message`; unknown sections included.
 //! Keys are case-insensitive; section names are case-sensitive, as in ee-outliers.
 //!
-//! Sections: `[general]`; `[whitelist_literals]`, `[whitelist_regexps]` and their
+//! Sections: `[general]`; `[notifier]` (`notifier`); `[whitelist_literals]`, `[whitelist_regexps]` and their
 //! per-use-case forms `[whitelist_literals_<use case section>]`; use cases
 //! `[terms_<name>]`, `[simplequery_<name>]`, `[sudden_appearance_<name>]`,
 //! `[metrics_<name>]`, and the parameter sections of those model types (`[terms]`,
 //! `[simplequery]`, `[sudden_appearance]`, `[metrics]`). ee-outliers' other sections
-//! (`[assets]`, `[notifier]`, `[daemon]`, `[derivedfields]`, `[beaconing]`, `[word2vec]`,
+//! (`[assets]`, `[daemon]`, `[derivedfields]`, `[beaconing]`, `[word2vec]`,
 //! `[machine_learning]`) and the use cases of the model types esoutliers does not run
 //! (word2vec, beaconing) are accepted with a notice, so that ee-outliers' files load
 //! unchanged.
@@ -27,6 +27,7 @@ mod general;
 mod kind;
 mod model;
 mod model_params;
+mod notifier;
 mod scan;
 mod summary;
 mod use_case;
@@ -38,6 +39,8 @@ use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
+pub use notifier::{Notifier, Secret, Smtp, SmtpSecurity};
+pub use use_case::sensitivity_fits;
 
 use error::Diagnostics;
 use kind::Kind;
@@ -83,6 +86,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
         roles
             .iter()
             .find(|(_, r)| *r == Role::General)
+            .map(|(s, _)| *s),
+    );
+
+    let notifier = notifier::read(
+        &mut diag,
+        roles
+            .iter()
+            .find(|(_, r)| *r == Role::Notifier)
             .map(|(s, _)| *s),
     );
 
@@ -139,6 +150,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
             ),
             Role::Unknown => diag.error(diag.at(s.line, Some(&s.name), None), unknown_section(&s.name)),
             Role::General
+            | Role::Notifier
             | Role::Literals
             | Role::Regexps
             | Role::ModelWhitelist(..)
@@ -171,6 +183,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     Ok(Config {
         path: path.to_path_buf(),
         general: general.general,
+        notifier,
         use_cases,
         notices,
     })
@@ -180,6 +193,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
     General,
+    /// `[notifier]` (e-mail and webhook notifications).
+    Notifier,
     Literals,
     Regexps,
     /// `[whitelist_literals_<section>]` / `[whitelist_regexps_<section>]`.
@@ -201,14 +216,10 @@ const OTHER_MODELS: &str =
     "ignored: this section sets parameters of ee-outliers' other model types";
 
 /// ee-outliers' own sections, accepted and ignored.
-const IGNORED_SECTIONS: [(&str, &str); 7] = [
+const IGNORED_SECTIONS: [(&str, &str); 6] = [
     (
         "assets",
         "ignored: esoutliers does not write ee-outliers' outliers.assets field",
-    ),
-    (
-        "notifier",
-        "ignored: esoutliers does not send e-mail notifications",
     ),
     (
         "daemon",
@@ -231,6 +242,7 @@ impl Role {
     fn of(name: &str) -> Role {
         match name {
             "general" => return Role::General,
+            "notifier" => return Role::Notifier,
             "whitelist_literals" => return Role::Literals,
             "whitelist_regexps" => return Role::Regexps,
             "DEFAULT" => return Role::Default,

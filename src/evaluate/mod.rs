@@ -34,6 +34,7 @@ pub mod pystr;
 pub mod simplequery;
 pub mod sudden;
 pub mod trigger;
+pub mod tune;
 pub mod whitelist;
 pub mod within;
 

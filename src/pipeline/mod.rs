@@ -154,5 +154,6 @@ pub fn empty_report(uc: &UseCase, window: TimeWindow) -> UseCaseReport {
         charts: Vec::new(),
         baseline_start: None,
         sudden: None,
+        over_time: None,
     }
 }

@@ -6,6 +6,7 @@
 //! only ever appear as structured JSON (`term`, `terms`, `ids` queries), never inside a
 //! query string or a script source.
 
+pub mod review;
 pub mod simplequery;
 
 use serde_json::{json, Value};
