@@ -67,6 +67,7 @@ pub(crate) async fn notify_config(
     }
     let rep = report.get_or_insert_with(NotificationReport::default);
     rep.dry_run |= dry_run;
+    rep.state_files.push(state.display().to_string());
     if let Some(m) = &n.email {
         rep.channels.push(format!(
             "e-mail via {}:{} ({})",

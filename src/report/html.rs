@@ -20,9 +20,10 @@ use super::{human_bytes, num, Chart, RunSummary, Status, Timeline, UseCaseReport
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}\
 td.n{text-align:right}.failed,ul.failures{color:#b00}.chart{margin:1em 0 2em}.meta{color:#555}\
-ul.warnings{color:#a60}svg{max-width:100%;height:auto}.mark{font-size:80%;padding:0 4px;border-radius:3px}\
+ul.warnings{color:#a60}figure{max-width:100%;overflow-x:auto;margin-left:0;margin-right:0}\
+.mark{font-size:80%;padding:0 4px;border-radius:3px}\
 .mark.new{background:#d62728;color:#fff}.mark.recurring{background:#ddd}.mark.gone{background:#eee;color:#555}\
-table.outliers{max-width:100%}td{overflow-wrap:anywhere}@media(max-width:600px){body{margin:.5em}}";
+@media(max-width:600px){body{margin:.5em}table.outliers{display:block;overflow-x:auto}}";
 
 /// Writes the page with linear bars.
 pub fn render(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {

@@ -66,6 +66,8 @@ pub struct NotificationReport {
     pub webhook_posts: u64,
     /// True with `--dry-run`: nothing was sent, `new` says what would have been.
     pub dry_run: bool,
+    /// The cache's state files (one per config), in the system's temporary folder.
+    pub state_files: Vec<String>,
     /// Notes such as a state file that could not be read (every summary was new again).
     pub notes: Vec<String>,
     /// What was not sent, and why. Not empty = exit status 4.

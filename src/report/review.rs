@@ -240,6 +240,7 @@ mod tests {
             emails_sent: 1,
             webhook_posts: 0,
             dry_run: false,
+            state_files: vec!["/tmp/esoutliers-0.notified.json".into()],
             notes: Vec::new(),
             failures: vec!["1 new outlier(s): webhook http://127.0.0.1:9/…: answered 500".into()],
         });

@@ -7,6 +7,7 @@ mod cli;
 mod faults;
 mod harness;
 mod property;
+mod review;
 mod scenarios;
 mod seed;
 mod simplequery;
