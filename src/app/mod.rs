@@ -155,6 +155,42 @@ fn describe(uc: &config::UseCase) -> String {
     }
 }
 
+/// What `[notifier]` sends, and for which use cases; `None` when it sends nothing.
+fn notifier_line(cfg: &Config) -> Option<String> {
+    let n = &cfg.notifier;
+    let mut ch = Vec::new();
+    if let Some(m) = &n.email {
+        ch.push(format!(
+            "e-mail to {} via {}:{} ({})",
+            m.to.join(", "),
+            m.server,
+            m.port,
+            m.security.as_str()
+        ));
+    }
+    if let Some(u) = &n.webhook_url {
+        ch.push(format!("webhook {}", crate::notify::send::shown_url(u)));
+    }
+    if ch.is_empty() {
+        return None;
+    }
+    let notified: Vec<&str> = cfg
+        .use_cases
+        .iter()
+        .filter(|u| u.should_notify)
+        .map(|u| u.name.as_str())
+        .collect();
+    Some(format!(
+        "notifier: {}; use cases with should_notify=1: {}",
+        ch.join(", "),
+        if notified.is_empty() {
+            "none".to_string()
+        } else {
+            notified.join(", ")
+        }
+    ))
+}
+
 fn check_one(cfg: &Config) {
     println!(
         "{}: ok, {} use case(s)",
@@ -173,6 +209,9 @@ fn check_one(cfg: &Config) {
             "  (whitelists)"
         };
         println!("  {}  {run}  {}{whitelists}", uc.name, describe(uc));
+    }
+    if let Some(line) = notifier_line(cfg) {
+        println!("  {line}");
     }
     for n in &cfg.notices {
         println!("  note: {}: {}", n.location, n.message);

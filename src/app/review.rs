@@ -308,3 +308,65 @@ pub(crate) fn keep(dir: &Path, summary: &mut RunSummary) -> std::io::Result<Path
     summary.history = Some(view);
     Ok(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_reports_are_private_sortable_and_the_last_n_are_read_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut names = Vec::new();
+        for _ in 0..3 {
+            let mut s = crate::report::RunSummary {
+                schema_version: crate::report::JSON_SCHEMA_VERSION,
+                esoutliers_version: "0".into(),
+                config: "c".into(),
+                cluster_url: "u".into(),
+                cluster_product: None,
+                dry_run: true,
+                use_cases: Vec::new(),
+                notifications: None,
+                history: None,
+            };
+            names.push(keep(dir.path(), &mut s).unwrap());
+            assert!(s.history.is_some());
+        }
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(sorted, names, "names sort in run order");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&names[0]).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::write(dir.path().join("notes.txt"), "not a report").unwrap();
+        let last2 = read_history(dir.path(), Some(2)).unwrap();
+        let want: Vec<String> = names[1..]
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            last2.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+            want
+        );
+        assert!(read_history(&dir.path().join("absent"), None)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_report_is_named_and_left_out() {
+        let mut bad = Vec::new();
+        let files = vec![
+            ("run-1.json".to_string(), "{".to_string()),
+            (
+                "run-2.json".to_string(),
+                "{\"schema_version\":1,\"use_cases\":[]}".to_string(),
+            ),
+        ];
+        assert_eq!(past_runs(&files, &mut bad).len(), 1);
+        assert_eq!(bad, vec!["run-1.json".to_string()]);
+    }
+}

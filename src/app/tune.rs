@@ -1,7 +1,9 @@
 //! `app`: the `tune` command: one counting pass of a terms use case (the field check and
 //! the composite pages `run --dry-run` sends), then the trigger evaluated locally for
 //! every sensitivity (and with `--methods` every trigger method) by
-//! [`crate::evaluate::tune::sweep`]. Never writes to the cluster.
+//! [`crate::evaluate::tune::sweep`]. Never writes to the cluster. With a baseline window
+//! the counts come from it, as in `run`; `run` then keeps only pairs with events in the
+//! detection window (one more request), which tune does not check.
 
 use std::io::Write;
 
@@ -81,7 +83,9 @@ pub(crate) async fn tune(args: &TuneArgs) -> Result<ExitStatus> {
     let mut observations = Vec::new();
     let counted: Result<(), crate::execute::EsError> = async {
         pipeline::fields::check_fields(&cluster, uc).await?;
-        let mut sp = plan::search(uc, window, pipeline::page_size(max_buckets));
+        // As `run`: counts from the baseline window when the use case has one.
+        let counting = pipeline::counting_window(window, pipeline::baseline_hours(uc, None));
+        let mut sp = plan::search(uc, counting, pipeline::page_size(max_buckets));
         let observe = sp.clone();
         pipeline::count::pages(&cluster, &mut sp, &mut rep, |b| {
             observations.push(observe.observation(b))

@@ -103,7 +103,7 @@ impl Notifier {
 /// ee-outliers' default for `max_cache_ignore`.
 pub const DEFAULT_CACHE: usize = 1000;
 
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 10] = [
     "email_notifier",
     "notification_email",
     "smtp_user",
@@ -114,7 +114,6 @@ const KEYS: [&str; 11] = [
     "smtp_security",
     "smtp_ca_cert",
     "webhook_url",
-    "smtp_from",
 ];
 
 /// Reads `[notifier]`; `None` (no section) sends nothing.
@@ -190,19 +189,12 @@ pub(super) fn read(diag: &mut Diagnostics, s: Option<&RawSection>) -> Notifier {
                     ))
                 }
             }
-            "smtp_from" => {
-                diag.notice(
-                    at.clone(),
-                    "ignored: the sender is smtp_user (as in ee-outliers), or the first recipient when smtp_user is empty",
-                );
-                Ok(())
-            }
             k => {
                 let hint = match did_you_mean(k, &KEYS) {
                     Some(m) => format!("unknown key in [notifier]; did you mean {m}?"),
                     None => format!(
                         "unknown key in [notifier]; esoutliers reads {}",
-                        KEYS[..10].join(", ")
+                        KEYS.join(", ")
                     ),
                 };
                 diag.error(at.clone(), hint);
@@ -219,7 +211,8 @@ pub(super) fn read(diag: &mut Diagnostics, s: Option<&RawSection>) -> Notifier {
         if smtp.server.is_empty() {
             missing.push("smtp_server");
         }
-        if smtp.port == 0 {
+        // A written but invalid port has its own error already.
+        if smtp.port == 0 && s.get("smtp_port").is_none_or(|e| e.value.trim().is_empty()) {
             missing.push("smtp_port");
         }
         if smtp.to.is_empty() {
@@ -229,7 +222,7 @@ pub(super) fn read(diag: &mut Diagnostics, s: Option<&RawSection>) -> Notifier {
             diag.error(
                 header,
                 format!(
-                    "email_notifier=1 needs {}; set them, or email_notifier=0",
+                    "email_notifier=1 needs {}; set each, or write email_notifier=0",
                     missing.join(", ")
                 ),
             );
@@ -315,7 +308,7 @@ mod tests {
             "{e}"
         );
         assert!(
-            e.contains("t.conf:1: [notifier] email_notifier: email_notifier=1 needs smtp_server, smtp_port, notification_email"),
+            e.contains("t.conf:1: [notifier] email_notifier: email_notifier=1 needs smtp_server, notification_email; set each"),
             "{e}"
         );
         assert!(!e.contains("s3cr3t"), "{e}");
