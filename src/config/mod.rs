@@ -179,6 +179,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
         );
     }
 
+    if !notifier.enabled() {
+        for uc in use_cases.iter().filter(|u| u.should_notify) {
+            diag.notice(
+                uc.location.clone(),
+                "should_notify=1, but [notifier] has no channel (email_notifier=1 or webhook_url): nothing is sent for this use case",
+            );
+        }
+    }
+
     let notices = diag.finish()?;
     Ok(Config {
         path: path.to_path_buf(),

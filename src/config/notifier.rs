@@ -352,6 +352,26 @@ mod tests {
     }
 
     #[test]
+    fn should_notify_without_a_channel_is_a_notice_on_the_use_case() {
+        let text =
+            "[general]\nes_index_pattern=x\ntimestamp_field=@timestamp\nhistory_window_days=1\n\
+            [notifier]\nemail_notifier=0\n[simplequery_q]\nes_query_filter=a:b\noutlier_type=t\n\
+            outlier_reason=r\noutlier_summary=s\nshould_notify=1\n";
+        let c = super::super::parse(Path::new("t.conf"), text).unwrap();
+        let n: Vec<String> = c
+            .notices
+            .iter()
+            .map(|n| format!("{}: {}", n.location, n.message))
+            .collect();
+        assert!(
+            n.iter().any(
+                |x| x.starts_with("t.conf:7: [simplequery_q]") && x.contains("nothing is sent")
+            ),
+            "{n:?}"
+        );
+    }
+
+    #[test]
     fn a_password_is_starred_in_debug_output() {
         let (n, _) = notifier(
             "[notifier]\nemail_notifier=1\nnotification_email=a@x.org\nsmtp_user=u@x.org\nsmtp_pass=p4ss\nsmtp_server=h\nsmtp_port=465\n",
