@@ -129,7 +129,8 @@ fn method_chart(method: &str, steps: Vec<&Step>) -> Markup {
     let max = steps.iter().map(|s| s.pairs).max().unwrap_or(0).max(1) as f64;
     let n = steps.len().max(1) as f64;
     let x = |i: usize| 40.0 + (w - 60.0) * (i as f64 + 0.5) / n;
-    let y = |v: usize| 10.0 + (h - 40.0) * (1.0 - v as f64 / max);
+    // 22 px above the highest point for its label, 30 below the lowest for the axis.
+    let y = |v: usize| 22.0 + (h - 52.0) * (1.0 - v as f64 / max);
     let points: Vec<String> = steps
         .iter()
         .enumerate()
