@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, UseCase};
-use crate::execute::{Cluster, HttpCluster, Policy};
+use crate::execute::{Cluster, Policy};
 use crate::notify::{self, Alert, Cache};
 use crate::plan::{review as rplan, TimeWindow};
 use crate::report::history::{self, PastRun};
@@ -18,8 +18,8 @@ use crate::report::{NotificationReport, OverTime, RunSummary, Status, UseCaseRep
 
 /// The use case's tagged events over `window`, when this run tagged some; `None` (with
 /// a warning) when the request fails.
-pub(crate) async fn over_time(
-    cluster: &HttpCluster,
+pub(crate) async fn over_time<C: Cluster>(
+    cluster: &C,
     uc: &UseCase,
     window: TimeWindow,
     rep: &UseCaseReport,
@@ -52,9 +52,9 @@ const MAX_EVENTS_READ: usize = 50;
 /// Notifies the new outliers of one config's use cases (`reps`, in the order of `ucs`)
 /// and adds what it did to `report`. `dry_run` (`--dry-run`) sends nothing. Returns
 /// whether everything that had to be sent was sent.
-pub(crate) async fn notify_config(
+pub(crate) async fn notify_config<C: Cluster>(
     cfg: &Config,
-    cluster: &HttpCluster,
+    cluster: &C,
     ucs: &[&UseCase],
     reps: &[UseCaseReport],
     dry_run: bool,
