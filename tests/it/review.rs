@@ -698,3 +698,74 @@ fn tune_counts_once_and_shows_more_pairs_as_the_sensitivity_grows() {
         "one chart per trigger method"
     );
 }
+
+#[test]
+fn a_webhook_alone_posts_the_new_outliers_and_a_dry_run_sends_nothing() {
+    let idx = TestIndex::new("notify-hook");
+    load_rare(&idx);
+    let (hport, posts) = receiver(Vec::new());
+    let conf = idx.config(
+        "",
+        &format!(
+            "[notifier]\nemail_notifier=0\nwebhook_url=http://127.0.0.1:{hport}/hook/{HOOK_SECRET}\n\n{}",
+            notified_case()
+        ),
+    );
+    let dry = esoutliers(&[
+        "run",
+        "--config",
+        path_str(&conf),
+        "--format",
+        "json",
+        "--dry-run",
+    ]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    let n = &dry.json()["notifications"];
+    assert_eq!(
+        (n["new"].as_u64(), n["dry_run"].as_bool()),
+        (Some(2), Some(true))
+    );
+    assert!(posts.lock().unwrap().is_empty(), "a dry run sends nothing");
+
+    let run = esoutliers(&["run", "--config", path_str(&conf), "--format", "table"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("0 e-mail(s) sent, 1 webhook post(s)"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains(HOOK_SECRET));
+    let p = posts.lock().unwrap().clone();
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].0, format!("/hook/{HOOK_SECRET}"));
+    let body: Value = serde_json::from_str(&p[0].1).unwrap();
+    let mut summaries: Vec<&str> = body["outliers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["summary"].as_str().unwrap())
+        .collect();
+    summaries.sort();
+    assert_eq!(
+        summaries,
+        vec![
+            "rare child process cmd.exe for excel.exe",
+            "rare child process cmd.exe for winword.exe"
+        ]
+    );
+    // The tagged event travels with each outlier.
+    assert_eq!(
+        body["outliers"][0]["event"]["_source"]["process"]["name"],
+        "cmd.exe"
+    );
+    let j = esoutliers(&[
+        "run",
+        "--config",
+        path_str(&conf),
+        "--format",
+        "json",
+        "--dry-run",
+    ])
+    .json();
+    let _ = std::fs::remove_file(j["notifications"]["state_files"][0].as_str().unwrap());
+}
