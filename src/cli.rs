@@ -26,6 +26,7 @@ pub const EXIT_CODES: &str = "Exit codes:
   1  one or more use cases failed (the report says which and why)
   2  configuration or usage error (nothing was sent to the cluster)
   3  cluster unreachable or credentials refused
+  4  detection and tagging succeeded, but a notification ([notifier]) was not sent
 
 Environment: ES_URL (cluster, default: the config's es_url, else http://127.0.0.1:9200),
 ES_USER/ES_PASSWORD (basic auth), ES_API_KEY (Elasticsearch API key), ES_CA_CERT (PEM CA).";
@@ -41,6 +42,56 @@ pub enum Command {
     /// Remove esoutliers' entries (of the selected use cases, or all) and the `outlier`
     /// tag when no entry is left. Other tags and fields are never touched.
     Untag(UntagArgs),
+    /// Render the HTML report of the last runs kept in a history folder (`run
+    /// --history`), without touching the cluster.
+    Report(ReportArgs),
+    /// Count once, then evaluate a terms use case for several sensitivities (and
+    /// optionally every trigger method) to pick one before the first nightly run.
+    /// Never writes to the cluster; costs it the same as one `run --dry-run`.
+    Tune(TuneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The history folder `run --history` writes into.
+    #[arg(long, value_name = "DIR")]
+    pub history: PathBuf,
+    /// Only the last N runs (the newest is the one shown; the others are its history).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub last: Option<u64>,
+    /// Write the page to this file instead of stdout.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Logarithmic bars, so a count of 1 next to 10,000 is visible.
+    #[arg(long)]
+    pub log_scale: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TuneArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// The use case to tune (section name or model name; exactly one must match).
+    #[arg(long = "use-case")]
+    pub use_case: String,
+    /// Sensitivities to evaluate, comma-separated (default: 0.5,1,2,5,10,25,50).
+    #[arg(long, value_delimiter = ',')]
+    pub sensitivities: Vec<f64>,
+    /// Also evaluate every trigger method (each with the same sensitivities).
+    #[arg(long)]
+    pub methods: bool,
+    /// Report format (table or html; json gives every step's pairs).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write the report to this file instead of stdout.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// As `run --now`.
+    #[arg(long)]
+    pub now: Option<String>,
+    /// Accept any TLS certificate (dangerous; for test clusters only).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 #[derive(Debug, Args)]
@@ -128,4 +179,11 @@ pub struct RunArgs {
     /// Throttle tagging to this many documents per second (`requests_per_second`).
     #[arg(long)]
     pub requests_per_second: Option<f64>,
+    /// Keep this run's JSON report in DIR (mode 0600) and mark each outlier new,
+    /// recurring or gone against the earlier runs kept there.
+    #[arg(long, value_name = "DIR")]
+    pub history: Option<PathBuf>,
+    /// HTML: logarithmic bars, so a count of 1 next to 10,000 is visible.
+    #[arg(long)]
+    pub log_scale: bool,
 }

@@ -12,7 +12,8 @@
 //!
 //! `app` runs the CLI commands; `pipeline` runs the stages of one use case in order, with
 //! one file per model (see ARCHITECTURE.md). Only `execute` does network I/O;
-//! `plan`, `evaluate`, `tag` and `report` take values and return values.
+//! `plan`, `evaluate`, `tag` and `report` take values and return values. `notify` tells
+//! a person about new outliers (e-mail, webhook) after a run; it never reads the cluster.
 
 pub mod app;
 pub mod cli;
@@ -20,6 +21,7 @@ pub mod config;
 pub mod es;
 pub mod evaluate;
 pub mod execute;
+pub mod notify;
 pub mod pipeline;
 pub mod plan;
 pub mod report;

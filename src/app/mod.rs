@@ -1,4 +1,5 @@
-//! The command line's commands: `check`, `plan`, `run`, `untag`. Each loads the config
+//! The command line's commands: `check`, `plan`, `run`, `untag`, `report` (the HTML of
+//! a history folder), `tune` (one counting pass, many sensitivities). Each loads the config
 //! (`select`), then `run` hands every selected use case to [`crate::pipeline`], which runs
 //! the stages in order; `plan` prints the requests the same builders produce.
 //!
@@ -6,8 +7,11 @@
 //! One failing use case does not stop the others.
 
 mod plan;
+mod report;
+mod review;
 mod run;
 mod select;
+mod tune;
 mod untag;
 
 use anyhow::Result;
@@ -25,6 +29,9 @@ pub enum ExitStatus {
     UseCaseFailed = 1,
     Usage = 2,
     Cluster = 3,
+    /// Detection and tagging succeeded; a notification was not sent (never chosen over
+    /// 1-3: `run` sets it only when everything else succeeded).
+    NotifyFailed = 4,
 }
 
 impl ExitStatus {
@@ -69,6 +76,8 @@ pub fn main(cli: Cli) -> ExitStatus {
         Command::Plan(args) => plan::plan_cmd(&args),
         Command::Run(args) => block_on(run::run(&args)),
         Command::Untag(args) => block_on(untag::untag(&args)),
+        Command::Report(args) => report::report_cmd(&args),
+        Command::Tune(args) => block_on(tune::tune(&args)),
     }
 }
 
@@ -146,6 +155,42 @@ fn describe(uc: &config::UseCase) -> String {
     }
 }
 
+/// What `[notifier]` sends, and for which use cases; `None` when it sends nothing.
+fn notifier_line(cfg: &Config) -> Option<String> {
+    let n = &cfg.notifier;
+    let mut ch = Vec::new();
+    if let Some(m) = &n.email {
+        ch.push(format!(
+            "e-mail to {} via {}:{} ({})",
+            m.to.join(", "),
+            m.server,
+            m.port,
+            m.security.as_str()
+        ));
+    }
+    if let Some(u) = &n.webhook_url {
+        ch.push(format!("webhook {}", crate::notify::send::shown_url(u)));
+    }
+    if ch.is_empty() {
+        return None;
+    }
+    let notified: Vec<&str> = cfg
+        .use_cases
+        .iter()
+        .filter(|u| u.should_notify)
+        .map(|u| u.name.as_str())
+        .collect();
+    Some(format!(
+        "notifier: {}; use cases with should_notify=1: {}",
+        ch.join(", "),
+        if notified.is_empty() {
+            "none".to_string()
+        } else {
+            notified.join(", ")
+        }
+    ))
+}
+
 fn check_one(cfg: &Config) {
     println!(
         "{}: ok, {} use case(s)",
@@ -164,6 +209,9 @@ fn check_one(cfg: &Config) {
             "  (whitelists)"
         };
         println!("  {}  {run}  {}{whitelists}", uc.name, describe(uc));
+    }
+    if let Some(line) = notifier_line(cfg) {
+        println!("  {line}");
     }
     for n in &cfg.notices {
         println!("  note: {}: {}", n.location, n.message);

@@ -44,6 +44,8 @@ pub(crate) async fn run(args: &RunArgs) -> Result<ExitStatus> {
         cluster_product: None,
         dry_run: args.dry_run || cfgs.iter().all(|c| !c.general.save_results),
         use_cases: Vec::new(),
+        notifications: None,
+        history: None,
     };
     let mut locks = Vec::new();
     for cfg in &cfgs {
@@ -68,18 +70,39 @@ pub(crate) async fn run(args: &RunArgs) -> Result<ExitStatus> {
             break;
         }
     }
+    if let Some(dir) = &args.history {
+        match super::review::keep(dir, &mut summary) {
+            Ok(p) => tracing::info!("report kept in {}", p.display()),
+            Err(e) => {
+                eprintln!("error: cannot keep the report in {}: {e}", dir.display());
+                status = status.max(ExitStatus::UseCaseFailed);
+            }
+        }
+    }
+    let not_sent = summary
+        .notifications
+        .as_ref()
+        .is_some_and(|n| !n.failures.is_empty());
+    if status == ExitStatus::Success && not_sent {
+        status = ExitStatus::NotifyFailed;
+    }
+    let opts = report::review::HtmlOptions {
+        log_scale: args.log_scale,
+    };
 
     let format = args.format;
     match &args.output {
         Some(path) => {
             let mut f = report_file(path)
                 .with_context(|| format!("cannot write the report to {}", path.display()))?;
-            report::render(&summary, format, &mut f)?;
+            report::render_with(&summary, format, opts, &mut f)?;
         }
         None => {
             let stdout = std::io::stdout();
             let mut lock = stdout.lock();
-            if let Err(e) = report::render(&summary, format, &mut lock).and_then(|_| lock.flush()) {
+            if let Err(e) =
+                report::render_with(&summary, format, opts, &mut lock).and_then(|_| lock.flush())
+            {
                 // A closed pipe (`| head`) is not an error of the run.
                 if e.kind() != std::io::ErrorKind::BrokenPipe {
                     return Err(e.into());
@@ -138,6 +161,7 @@ pub(crate) async fn run_config(
         }
     }
 
+    let first = summary.use_cases.len();
     for uc in ucs.iter().copied() {
         let window = span.window(uc.history_window_hours);
         let mut rep = pipeline::empty_report(uc, window);
@@ -167,7 +191,27 @@ pub(crate) async fn run_config(
         rep.retries = t.retries;
         rep.bytes_received = t.bytes_received;
         status = status.max(conclude(uc, res, &mut rep));
+        if !dry_run {
+            rep.over_time = super::review::over_time(&cluster, uc, window, &rep).await;
+        }
         summary.use_cases.push(rep);
+    }
+    // The notification state lives beside the lock, in the run folder this run already
+    // locked in (so the folder is known to be this user's own).
+    match run_file(cfg, "notified.json") {
+        Ok(state) => {
+            super::review::notify_config(
+                cfg,
+                &cluster,
+                ucs,
+                &summary.use_cases[first..],
+                args.dry_run,
+                &state,
+                &mut summary.notifications,
+            )
+            .await;
+        }
+        Err(e) => tracing::warn!("notifications not sent: {e}"),
     }
 
     status
@@ -216,11 +260,8 @@ fn conclude(uc: &UseCase, res: Result<(), EsError>, rep: &mut UseCaseReport) -> 
 /// canonical path, in a folder of the user's own ([`lock_dir`]), opened without following
 /// a symbolic link. Released when the process ends, however it ends.
 pub(crate) fn lock(cfg: &Config) -> Result<std::fs::File, String> {
-    use std::hash::{Hash, Hasher};
     let canon = std::fs::canonicalize(&cfg.path).unwrap_or_else(|_| cfg.path.clone());
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    canon.hash(&mut h);
-    let path = lock_dir()?.join(format!("esoutliers-{:016x}.lock", h.finish()));
+    let path = run_file(cfg, "lock")?;
     let mut o = std::fs::OpenOptions::new();
     o.create(true).truncate(false).write(true);
     #[cfg(unix)]
@@ -272,6 +313,16 @@ fn lock_dir() -> Result<std::path::PathBuf, String> {
     }
     #[cfg(not(unix))]
     Ok(std::env::temp_dir())
+}
+
+/// A file of this config's runs in the run folder ([`lock_dir`]), named after the config's
+/// canonical path: `esoutliers-<hash>.<ext>` (the lock, the notification state).
+pub(crate) fn run_file(cfg: &Config, ext: &str) -> Result<std::path::PathBuf, String> {
+    use std::hash::{Hash, Hasher};
+    let canon = std::fs::canonicalize(&cfg.path).unwrap_or_else(|_| cfg.path.clone());
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    canon.hash(&mut h);
+    Ok(lock_dir()?.join(format!("esoutliers-{:016x}.{ext}", h.finish())))
 }
 
 /// SIGINT and SIGTERM cancel `stop`; the run stops before its next request, and any wait

@@ -8,12 +8,12 @@
 //! `path:line: [section] key: message`; unknown sections included.
 //! Keys are case-insensitive; section names are case-sensitive, as in ee-outliers.
 //!
-//! Sections: `[general]`; `[whitelist_literals]`, `[whitelist_regexps]` and their
+//! Sections: `[general]`; `[notifier]` (`notifier`); `[whitelist_literals]`, `[whitelist_regexps]` and their
 //! per-use-case forms `[whitelist_literals_<use case section>]`; use cases
 //! `[terms_<name>]`, `[simplequery_<name>]`, `[sudden_appearance_<name>]`,
 //! `[metrics_<name>]`, and the parameter sections of those model types (`[terms]`,
 //! `[simplequery]`, `[sudden_appearance]`, `[metrics]`). ee-outliers' other sections
-//! (`[assets]`, `[notifier]`, `[daemon]`, `[derivedfields]`, `[beaconing]`, `[word2vec]`,
+//! (`[assets]`, `[daemon]`, `[derivedfields]`, `[beaconing]`, `[word2vec]`,
 //! `[machine_learning]`) and the use cases of the model types esoutliers does not run
 //! (word2vec, beaconing) are accepted with a notice, so that ee-outliers' files load
 //! unchanged.
@@ -27,6 +27,7 @@ mod general;
 mod kind;
 mod model;
 mod model_params;
+mod notifier;
 mod scan;
 mod summary;
 mod use_case;
@@ -38,6 +39,8 @@ use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
+pub use notifier::{Notifier, Secret, Smtp, SmtpSecurity};
+pub use use_case::sensitivity_fits;
 
 use error::Diagnostics;
 use kind::Kind;
@@ -83,6 +86,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
         roles
             .iter()
             .find(|(_, r)| *r == Role::General)
+            .map(|(s, _)| *s),
+    );
+
+    let notifier = notifier::read(
+        &mut diag,
+        roles
+            .iter()
+            .find(|(_, r)| *r == Role::Notifier)
             .map(|(s, _)| *s),
     );
 
@@ -148,6 +159,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
             Role::Unknown => diag.error(diag.at(s.line, Some(&s.name), None), unknown_section(&s.name)),
             Role::General
             | Role::Assets
+            | Role::Notifier
             | Role::Literals
             | Role::Regexps
             | Role::ModelWhitelist(..)
@@ -176,10 +188,20 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
         );
     }
 
+    if !notifier.enabled() {
+        for uc in use_cases.iter().filter(|u| u.should_notify) {
+            diag.notice(
+                uc.location.clone(),
+                "should_notify=1, but [notifier] has no channel (email_notifier=1 or webhook_url): nothing is sent for this use case",
+            );
+        }
+    }
+
     let notices = diag.finish()?;
     Ok(Config {
         path: path.to_path_buf(),
         general: general.general,
+        notifier,
         use_cases,
         notices,
     })
@@ -191,6 +213,8 @@ enum Role {
     General,
     /// `[assets]`: fields written as `outliers.assets`.
     Assets,
+    /// `[notifier]` (e-mail and webhook notifications).
+    Notifier,
     Literals,
     Regexps,
     /// `[whitelist_literals_<section>]` / `[whitelist_regexps_<section>]`.
@@ -212,11 +236,7 @@ const OTHER_MODELS: &str =
     "ignored: this section sets parameters of ee-outliers' other model types";
 
 /// ee-outliers' own sections, accepted and ignored.
-const IGNORED_SECTIONS: [(&str, &str); 6] = [
-    (
-        "notifier",
-        "ignored: esoutliers does not send e-mail notifications",
-    ),
+const IGNORED_SECTIONS: [(&str, &str); 5] = [
     (
         "daemon",
         "ignored: esoutliers runs once per invocation; schedule it with cron or a systemd timer",
@@ -239,6 +259,7 @@ impl Role {
         match name {
             "general" => return Role::General,
             "assets" => return Role::Assets,
+            "notifier" => return Role::Notifier,
             "whitelist_literals" => return Role::Literals,
             "whitelist_regexps" => return Role::Regexps,
             "DEFAULT" => return Role::Default,

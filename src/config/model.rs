@@ -46,6 +46,8 @@ pub struct Notice {
 pub struct Config {
     pub path: PathBuf,
     pub general: General,
+    /// `[notifier]`; sends nothing when the file has no such section.
+    pub notifier: super::Notifier,
     /// The use cases (`[terms_*]`, `[simplequery_*]`, `[sudden_appearance_*]`,
     /// `[metrics_*]`), in file order.
     pub use_cases: Vec<UseCase>,

@@ -235,8 +235,9 @@ fn ee_outliers_default_config_loads_unchanged() {
         "beaconing_ssl_outbound",
         "model type beaconing is recognised but not supported yet"
     ));
+    // [notifier] is read: email_notifier=0 sends nothing.
+    assert!(!c.notifier.enabled());
     for s in [
-        "notifier",
         "daemon",
         "beaconing",
         "terms",
@@ -555,8 +556,8 @@ fn ee_outliers_sections_are_notices_not_errors() {
         "{GENERAL}[assets]\nmeta.hostname = host\n[notifier]\nsmtp_pass=secret\n[daemon]\nschedule=0 0 * * *\n\
          [terms]\nterms_batch_eval_size=1\n[word2vec]\n#seed=43\n"
     ));
-    // [assets] is read (outliers.assets), the others are ignored with a notice.
-    assert_eq!(c.notices.len(), 4);
+    // [assets] and [notifier] are read, the others are ignored with a notice.
+    assert_eq!(c.notices.len(), 3);
     assert!(c
         .notices
         .iter()

@@ -817,8 +817,9 @@ fn trigger(diag: &mut Diagnostics, s: &RawSection) -> Option<TriggerSpec> {
     })
 }
 
-/// The sensitivity ranges of SPEC section 3 (the value is already finite).
-fn sensitivity_fits(method: TriggerMethod, s: f64) -> Result<(), &'static str> {
+/// The sensitivity ranges of SPEC section 3 (the value is already finite); `Err` says
+/// what the range is. `tune` uses it to skip values a method cannot take.
+pub fn sensitivity_fits(method: TriggerMethod, s: f64) -> Result<(), &'static str> {
     use TriggerMethod::*;
     match method {
         PctOfAvgValue if s <= 0.0 => {

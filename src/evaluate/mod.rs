@@ -38,6 +38,7 @@ pub mod pystr;
 pub mod simplequery;
 pub mod sudden;
 pub mod trigger;
+pub mod tune;
 pub mod weighted;
 pub mod whitelist;
 pub mod within;

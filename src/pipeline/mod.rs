@@ -174,5 +174,6 @@ pub fn empty_report(uc: &UseCase, window: TimeWindow) -> UseCaseReport {
         skipped_indices: Vec::new(),
         baseline_start: None,
         sudden: None,
+        over_time: None,
     }
 }

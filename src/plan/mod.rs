@@ -7,6 +7,7 @@
 //! query string or a script source.
 
 pub mod metrics;
+pub mod review;
 pub mod simplequery;
 
 use serde_json::{json, Value};

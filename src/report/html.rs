@@ -13,20 +13,31 @@ use std::io::{self, Write};
 
 use maud::{html, Markup, DOCTYPE};
 
+use super::history::HistoryView;
+use super::review::{self, HtmlOptions};
 use super::{human_bytes, num, Chart, RunSummary, Status, Timeline, UseCaseReport};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}\
 td.n{text-align:right}.failed,ul.failures{color:#b00}.chart{margin:1em 0 2em}.meta{color:#555}\
-ul.warnings{color:#a60}";
+ul.warnings{color:#a60}figure{max-width:100%;overflow-x:auto;margin-left:0;margin-right:0}\
+.mark{font-size:80%;padding:0 4px;border-radius:3px}\
+.mark.new{background:#d62728;color:#fff}.mark.recurring{background:#ddd}.mark.gone{background:#eee;color:#555}\
+@media(max-width:600px){body{margin:.5em}table.outliers{display:block;overflow-x:auto}}";
 
-/// Writes the page.
+/// Writes the page with linear bars.
 pub fn render(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {
+    render_with(s, HtmlOptions::default(), out)
+}
+
+/// Writes the page with the given options (`--log-scale`).
+pub fn render_with(s: &RunSummary, opts: HtmlOptions, out: &mut impl Write) -> io::Result<()> {
     let page = html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
                 title { "esoutliers report - " (s.config) }
                 style { (STYLE) }
             }
@@ -41,7 +52,11 @@ pub fn render(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {
                 }
                 "\n"
                 @for uc in &s.use_cases {
-                    (use_case(uc))
+                    (use_case(uc, s.history.as_ref(), opts))
+                    "\n"
+                }
+                @if let Some(n) = &s.notifications {
+                    (review::notifications(n))
                     "\n"
                 }
             }
@@ -51,7 +66,15 @@ pub fn render(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {
     writeln!(out)
 }
 
-fn use_case(uc: &UseCaseReport) -> Markup {
+fn use_case(uc: &UseCaseReport, hist: Option<&HistoryView>, opts: HtmlOptions) -> Markup {
+    let row_class = |summary: &str| match hist.and_then(|h| h.mark(&uc.name, summary)) {
+        Some(m) => format!("outlier {}", m.as_str()),
+        None => "outlier".to_string(),
+    };
+    let badge = |summary: &str| {
+        hist.and_then(|h| h.mark(&uc.name, summary))
+            .map(review::badge)
+    };
     let failed = uc.status == Status::Failed;
     let events = uc
         .events_in_window
@@ -109,6 +132,14 @@ fn use_case(uc: &UseCaseReport) -> Markup {
                     }
                 }
             }
+            @if let Some(h) = hist.and_then(|h| h.of(&uc.name)) {
+                (review::history(h, hist.map_or(0, |v| v.earlier_runs), opts))
+                "\n"
+            }
+            @if let Some(o) = &uc.over_time {
+                (review::over_time(o, opts))
+                "\n"
+            }
             @if uc.outliers.is_empty() {
                 p { "No outliers." }
             } @else if let Some(sr) = &uc.sudden {
@@ -119,11 +150,11 @@ fn use_case(uc: &UseCaseReport) -> Markup {
                     "\n"
                     tbody {
                         @for o in &uc.outliers {
-                            tr.outlier {
+                            tr class=(row_class(&o.summary)) {
                                 td { (o.aggregator) }
                                 td { (o.target.as_deref().unwrap_or("(all)")) }
                                 td.n { (o.term_count) }
-                                td { (o.summary) }
+                                td { @if let Some(b) = badge(&o.summary) { (b) " " } (o.summary) }
                             }
                             "\n"
                         }
@@ -143,13 +174,13 @@ fn use_case(uc: &UseCaseReport) -> Markup {
                     "\n"
                     tbody {
                         @for o in &uc.outliers {
-                            tr.outlier {
+                            tr class=(row_class(&o.summary)) {
                                 td { (o.aggregator) }
                                 td { (o.target.as_deref().unwrap_or("(all)")) }
                                 td.n { (o.term_count) }
                                 td.n { (num(o.average)) }
                                 td.n { (num(o.decision_frontier)) }
-                                td { (o.summary) }
+                                td { @if let Some(b) = badge(&o.summary) { (b) " " } (o.summary) }
                             }
                             "\n"
                         }
@@ -157,7 +188,7 @@ fn use_case(uc: &UseCaseReport) -> Markup {
                 }
                 "\n"
                 @for c in &uc.charts {
-                    (chart(c))
+                    (chart(c, opts))
                     "\n"
                 }
             }
@@ -165,10 +196,11 @@ fn use_case(uc: &UseCaseReport) -> Markup {
     }
 }
 
-/// One horizontal bar per target, scaled to the largest count (or the frontier, when it
+/// One horizontal bar per target (lengths linear, or log with `--log-scale`, see
+/// [`review::fraction`]), scaled to the largest count (or the frontier, when it
 /// is larger; at least 1 so that all-zero counts do not divide by zero), and a dashed
 /// vertical line at the frontier.
-fn chart(c: &Chart) -> Markup {
+fn chart(c: &Chart, opts: HtmlOptions) -> Markup {
     let bar_h = 18.0;
     let label_w = 220.0;
     let plot_w = 480.0;
@@ -177,7 +209,7 @@ fn chart(c: &Chart) -> Markup {
         .iter()
         .map(|b| b.count as f64)
         .fold(c.frontier.max(1.0), f64::max);
-    let scale = |v: f64| label_w + plot_w * (v / max).clamp(0.0, 1.0);
+    let scale = |v: f64| label_w + plot_w * review::fraction(v, max, opts.log_scale);
     let h = bar_h * c.bars.len() as f64 + 30.0;
     let fx = format!("{:.1}", scale(c.frontier));
     html! {

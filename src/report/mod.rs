@@ -7,9 +7,16 @@
 
 use std::io::{self, Write};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+pub mod history;
 pub mod html;
+pub mod review;
+#[cfg(test)]
+mod tests_support;
+pub mod tune;
+
+pub use history::{HistoryView, Mark, Night, UseCaseHistory};
 
 /// Version of the JSON report's shape; bumped on any incompatible change.
 pub const JSON_SCHEMA_VERSION: u32 = 1;
@@ -23,7 +30,7 @@ pub enum Format {
 }
 
 /// Everything a run did, for the report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunSummary {
     pub schema_version: u32,
     pub esoutliers_version: String,
@@ -35,9 +42,48 @@ pub struct RunSummary {
     /// True when `--dry-run` or `es_save_results=0`: nothing was written.
     pub dry_run: bool,
     pub use_cases: Vec<UseCaseReport>,
+    /// What `[notifier]` sent; `None` (absent from the JSON) when no channel is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<NotificationReport>,
+    /// New, recurring and gone outliers against earlier runs (`run --history`); `None`
+    /// (absent from the JSON) without a history folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<HistoryView>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// What the notifier did after the run (every config's `[notifier]` added up).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NotificationReport {
+    /// The channels, without credentials: `e-mail via host:port (tls)`, `webhook
+    /// https://host/…` (a webhook's path and query are secret-bearing, never shown).
+    pub channels: Vec<String>,
+    /// Outlier summaries not notified before (one message each).
+    pub new: u64,
+    /// Outlier summaries left out because they are still in the cache
+    /// (`max_cache_ignore`).
+    pub already_notified: u64,
+    pub emails_sent: u64,
+    pub webhook_posts: u64,
+    /// True with `--dry-run`: nothing was sent, `new` says what would have been.
+    pub dry_run: bool,
+    /// The cache's state files (one per config), in the system's temporary folder.
+    pub state_files: Vec<String>,
+    /// Notes such as a state file that could not be read (every summary was new again).
+    pub notes: Vec<String>,
+    /// What was not sent, and why. Not empty = exit status 4.
+    pub failures: Vec<String>,
+}
+
+/// The tagged events of a use case over its window (`date_histogram`, one request).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OverTime {
+    /// Bucket width (`30m`, `3h`, `1d`, ...).
+    pub interval: String,
+    /// (bucket start as RFC 3339, tagged events), every bucket of the window.
+    pub buckets: Vec<(String, u64)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Ok,
@@ -45,7 +91,7 @@ pub enum Status {
 }
 
 /// The result of one use case.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UseCaseReport {
     pub name: String,
     /// `terms`, `simplequery`, `sudden_appearance` or `metrics` (`outliers.model_type`).
@@ -87,12 +133,16 @@ pub struct UseCaseReport {
     pub sudden: Option<SuddenReport>,
     /// Indices the pattern matches that were not searched (closed ones), and why; left
     /// out of the JSON when there are none.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped_indices: Vec<SkippedIndex>,
+    /// The tagged events over time; `None` (absent from the JSON) in a dry run, when
+    /// nothing was tagged, or when the request failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub over_time: Option<OverTime>,
 }
 
 /// An index matched by the pattern but not searched.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkippedIndex {
     pub index: String,
     /// Why, e.g. `closed`.
@@ -100,7 +150,7 @@ pub struct SkippedIndex {
 }
 
 /// What a sudden_appearance use case evaluated, and how.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SuddenReport {
     /// `sliding_window_size` and `sliding_window_step_size` as Python prints a timedelta.
     pub window: String,
@@ -126,7 +176,7 @@ pub struct SuddenReport {
 }
 
 /// The target values of one flagged aggregator value on the history window's time axis.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Timeline {
     pub aggregator: String,
     /// The history window: start and end of the axis (RFC 3339, UTC).
@@ -140,7 +190,7 @@ pub struct Timeline {
 }
 
 /// One target value of a [`Timeline`].
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FirstSeen {
     pub target: String,
     /// Its earliest event in the history window (RFC 3339, UTC).
@@ -153,7 +203,7 @@ pub struct FirstSeen {
 }
 
 /// The counts of one flagged aggregator's targets, for the HTML report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Chart {
     pub aggregator: String,
     pub frontier: f64,
@@ -161,7 +211,7 @@ pub struct Chart {
     pub bars: Vec<Bar>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Bar {
     pub target: String,
     pub count: u64,
@@ -169,7 +219,7 @@ pub struct Bar {
 }
 
 /// One outlier (pair, or aggregator for across_aggregators) and why.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OutlierReport {
     pub aggregator: String,
     /// `None` for across_aggregators (every target of the aggregator).
@@ -186,7 +236,7 @@ pub struct OutlierReport {
 }
 
 /// What `_update_by_query` did for one use case.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TaggingReport {
     pub requests: u64,
     /// Events that matched the tagging queries.
@@ -223,6 +273,19 @@ impl UseCaseReport {
             return self.outliers.len() as u64;
         }
         self.outliers.iter().map(|o| o.term_count).sum()
+    }
+}
+
+/// Writes the report; the HTML with `opts` (the other formats ignore them).
+pub fn render_with(
+    summary: &RunSummary,
+    format: Format,
+    opts: review::HtmlOptions,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    match format {
+        Format::Html => html::render_with(summary, opts, out),
+        f => render(summary, f, out),
     }
 }
 
@@ -274,6 +337,12 @@ fn table(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {
         if !uc.outliers.is_empty() && uc.model_type != "simplequery" {
             outlier_rows(uc, out)?;
         }
+        if let Some(h) = s.history.as_ref().and_then(|h| h.of(&uc.name)) {
+            review::history_lines(h, s.history.as_ref().map_or(0, |v| v.earlier_runs), out)?;
+        }
+    }
+    if let Some(n) = &s.notifications {
+        review::notification_lines(n, out)?;
     }
     Ok(())
 }
@@ -569,10 +638,13 @@ mod tests {
                     }],
                     sudden: None,
                     skipped_indices: Vec::new(),
+                    over_time: None,
                 },
                 failed_use_case(),
                 sudden_use_case(),
             ],
+            notifications: None,
+            history: None,
         }
     }
 
@@ -612,6 +684,7 @@ mod tests {
                 index: "logs-2019.01".into(),
                 reason: "closed".into(),
             }],
+            over_time: None,
         }
     }
 

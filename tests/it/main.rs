@@ -9,6 +9,7 @@ mod harness;
 mod metrics;
 mod parity;
 mod property;
+mod review;
 mod scenarios;
 mod secure;
 mod seed;
