@@ -5,7 +5,7 @@
 //!
 //! The data: benign background where every parent spawns a handful of usual children with
 //! comparable frequencies, spread over hosts and the last `--days` days, plus a fixed list
-//! of planted rare (parent, child) pairs with 1-3 events each (printed at the end, and
+//! of planted rare (parent, child) pairs with 1-3 events each in the last 24 hours (printed at the end, and
 //! written to `--planted FILE` as JSON). Same seed and arguments -> same events.
 
 use std::sync::Arc;
@@ -340,11 +340,15 @@ fn generate(a: &Args, mut emit: impl FnMut(Value)) -> Vec<(String, String, u64)>
             ));
         }
     }
+    // The planted events happened "tonight": in the last 24 hours before --now, so a
+    // sudden_appearance use case sees each planted pair appear, and a terms use case
+    // counts them as rare whatever the span.
+    let last_day = |rng: &mut StdRng| now - time::Duration::seconds(rng.gen_range(1..86_400));
     for (p, c, n) in &planted {
         for _ in 0..*n {
             let host = &w.hosts[rng.gen_range(0..w.hosts.len())];
             let user = &w.users[rng.gen_range(0..w.users.len())];
-            let t = ts(&mut rng);
+            let t = last_day(&mut rng);
             let mut ev = event(
                 p,
                 c,
