@@ -6,6 +6,7 @@
 //! `anyhow` lives here and in `main` only. Exit statuses are decided in [`ExitStatus`].
 //! One failing use case does not stop the others.
 
+mod files;
 mod plan;
 mod report;
 mod review;

@@ -80,45 +80,9 @@ pub(crate) async fn notify_config<C: Cluster>(
         rep.channels
             .push(format!("webhook {}", notify::send::shown_url(u)));
     }
-    let mut cache = match std::fs::read_to_string(state) {
-        Ok(text) => Cache::parse(&text, n.max_cache_ignore).unwrap_or_else(|| {
-            rep.notes.push(format!(
-                "the notification state file {} could not be read; every outlier counts as new",
-                state.display()
-            ));
-            Cache::new(n.max_cache_ignore)
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Cache::new(n.max_cache_ignore),
-        Err(e) => {
-            rep.notes.push(format!(
-                "the notification state file {} could not be read ({e}); every outlier counts as new",
-                state.display()
-            ));
-            Cache::new(n.max_cache_ignore)
-        }
-    };
+    let mut cache = load_cache(state, n.max_cache_ignore, rep);
 
-    let mut alerts = Vec::new();
-    let mut windows = Vec::new();
-    for (uc, r) in ucs.iter().zip(reps) {
-        if !uc.should_notify || r.status != Status::Ok {
-            continue;
-        }
-        for o in &r.outliers {
-            alerts.push(Alert {
-                use_case: uc.name.clone(),
-                model_type: r.model_type.clone(),
-                outlier_type: uc.outlier_type.clone(),
-                outlier_reason: uc.outlier_reason.clone(),
-                summary: o.summary.clone(),
-                aggregator: o.aggregator.clone(),
-                target: o.target.clone(),
-                events: o.term_count,
-                event: None,
-            });
-            windows.push((uc.name.clone(), r.tagging.is_some()));
-        }
-    }
+    let (alerts, windows) = alerts_of(ucs, reps);
     let distinct: std::collections::BTreeSet<&str> =
         alerts.iter().map(|a| a.summary.as_str()).collect();
     let distinct = distinct.len() as u64;
@@ -129,32 +93,7 @@ pub(crate) async fn notify_config<C: Cluster>(
         return true;
     }
 
-    // One tagged event per message, when this run tagged.
-    for a in fresh.iter_mut().take(MAX_EVENTS_READ) {
-        let Some(uc) = ucs.iter().find(|u| u.name == a.use_case) else {
-            continue;
-        };
-        if !windows.iter().any(|(n, t)| *n == a.use_case && *t) {
-            continue;
-        }
-        let window = reps
-            .iter()
-            .find(|r| r.name == a.use_case)
-            .and_then(window_of);
-        let Some(window) = window else { continue };
-        let body = rplan::event_of(uc, window, &a.summary);
-        match cluster
-            .search(&uc.index_pattern, &body, "event of a notified outlier")
-            .await
-        {
-            Ok(resp) => {
-                a.event = resp["hits"]["hits"].get(0).map(|h| {
-                    serde_json::json!({"_index": h["_index"], "_id": h["_id"], "_source": h["_source"]})
-                })
-            }
-            Err(e) => tracing::warn!("use case {}: event of a notified outlier: {e}", uc.name),
-        }
-    }
+    attach_events(cluster, ucs, reps, &windows, &mut fresh).await;
 
     let policy: &Policy = cluster.policy();
     let mut delivered = vec![true; fresh.len()];
@@ -198,6 +137,91 @@ pub(crate) async fn notify_config<C: Cluster>(
         ));
     }
     all
+}
+
+/// The notification state in `state` (the summaries notified before); an empty cache
+/// holding at most `max` when there is none, or, with a note, when it cannot be read.
+fn load_cache(state: &Path, max: usize, rep: &mut NotificationReport) -> Cache {
+    match std::fs::read_to_string(state) {
+        Ok(text) => Cache::parse(&text, max).unwrap_or_else(|| {
+            rep.notes.push(format!(
+                "the notification state file {} could not be read; every outlier counts as new",
+                state.display()
+            ));
+            Cache::new(max)
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Cache::new(max),
+        Err(e) => {
+            rep.notes.push(format!(
+                "the notification state file {} could not be read ({e}); every outlier counts as new",
+                state.display()
+            ));
+            Cache::new(max)
+        }
+    }
+}
+
+/// One alert per outlier of the use cases that notify and ended well, with, per alert,
+/// its use case and whether this run tagged (only then has it a tagged event to show).
+fn alerts_of(ucs: &[&UseCase], reps: &[UseCaseReport]) -> (Vec<Alert>, Vec<(String, bool)>) {
+    let mut alerts = Vec::new();
+    let mut windows = Vec::new();
+    for (uc, r) in ucs.iter().zip(reps) {
+        if !uc.should_notify || r.status != Status::Ok {
+            continue;
+        }
+        for o in &r.outliers {
+            alerts.push(Alert {
+                use_case: uc.name.clone(),
+                model_type: r.model_type.clone(),
+                outlier_type: uc.outlier_type.clone(),
+                outlier_reason: uc.outlier_reason.clone(),
+                summary: o.summary.clone(),
+                aggregator: o.aggregator.clone(),
+                target: o.target.clone(),
+                events: o.term_count,
+                event: None,
+            });
+            windows.push((uc.name.clone(), r.tagging.is_some()));
+        }
+    }
+    (alerts, windows)
+}
+
+/// Adds one tagged event to each of the first alerts whose use case tagged in this run
+/// (a failed search only logs a warning: the alert goes without its event).
+async fn attach_events<C: Cluster>(
+    cluster: &C,
+    ucs: &[&UseCase],
+    reps: &[UseCaseReport],
+    windows: &[(String, bool)],
+    fresh: &mut [Alert],
+) {
+    for a in fresh.iter_mut().take(MAX_EVENTS_READ) {
+        let Some(uc) = ucs.iter().find(|u| u.name == a.use_case) else {
+            continue;
+        };
+        if !windows.iter().any(|(n, t)| *n == a.use_case && *t) {
+            continue;
+        }
+        let window = reps
+            .iter()
+            .find(|r| r.name == a.use_case)
+            .and_then(window_of);
+        let Some(window) = window else { continue };
+        let body = rplan::event_of(uc, window, &a.summary);
+        match cluster
+            .search(&uc.index_pattern, &body, "event of a notified outlier")
+            .await
+        {
+            Ok(resp) => {
+                a.event = resp["hits"]["hits"].get(0).map(|h| {
+                    serde_json::json!({"_index": h["_index"], "_id": h["_id"], "_source": h["_source"]})
+                })
+            }
+            Err(e) => tracing::warn!("use case {}: event of a notified outlier: {e}", uc.name),
+        }
+    }
 }
 
 /// The detection window of a use case report.

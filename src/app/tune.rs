@@ -13,7 +13,7 @@ use super::run::connect;
 use super::select::{load_all, select_all, Span};
 use super::ExitStatus;
 use crate::cli::{Selection, TuneArgs};
-use crate::config::{ModelSpec, TriggerMethod};
+use crate::config::{Config, ModelSpec, TriggerMethod, UseCase};
 use crate::evaluate::tune::sweep;
 use crate::execute::Policy;
 use crate::pipeline;
@@ -41,31 +41,10 @@ pub(crate) async fn tune(args: &TuneArgs) -> Result<ExitStatus> {
         .iter()
         .flat_map(|(c, ucs)| ucs.iter().map(move |u| (*c, *u)))
         .collect();
-    let (cfg, uc) = match found.as_slice() {
-        [one] => *one,
-        [] => {
-            eprintln!("error: --use-case {} matches no use case", args.use_case);
-            return Ok(ExitStatus::Usage);
-        }
-        many => {
-            let names: Vec<&str> = many.iter().map(|(_, u)| u.name.as_str()).collect();
-            eprintln!(
-                "error: --use-case {} matches {} use cases ({}); tune takes one, name it exactly",
-                args.use_case,
-                many.len(),
-                names.join(", ")
-            );
-            return Ok(ExitStatus::Usage);
-        }
+    let (cfg, uc) = match the_one(args, &found) {
+        Ok(one) => one,
+        Err(s) => return Ok(s),
     };
-    if !matches!(uc.model, ModelSpec::Terms) {
-        eprintln!(
-            "error: {} is a {} use case; tune evaluates terms use cases only (the other models have no sensitivity to tune here yet)",
-            uc.name,
-            uc.model.model_type()
-        );
-        return Ok(ExitStatus::Usage);
-    }
     let span = match Span::from_args(args.now.as_deref(), None, None) {
         Ok(s) => s,
         Err(s) => return Ok(s),
@@ -134,13 +113,54 @@ pub(crate) async fn tune(args: &TuneArgs) -> Result<ExitStatus> {
         bytes_received: t.bytes_received,
         steps,
     };
+    write_report(args, &r)?;
+    Ok(ExitStatus::Success)
+}
+
+/// The one terms use case `--use-case` names among `found`, or the usage error that says
+/// why there is none (no match, several matches, another model).
+fn the_one<'a>(
+    args: &TuneArgs,
+    found: &[(&'a Config, &'a UseCase)],
+) -> Result<(&'a Config, &'a UseCase), ExitStatus> {
+    let (cfg, uc) = match found {
+        [one] => *one,
+        [] => {
+            eprintln!("error: --use-case {} matches no use case", args.use_case);
+            return Err(ExitStatus::Usage);
+        }
+        many => {
+            let names: Vec<&str> = many.iter().map(|(_, u)| u.name.as_str()).collect();
+            eprintln!(
+                "error: --use-case {} matches {} use cases ({}); tune takes one, name it exactly",
+                args.use_case,
+                many.len(),
+                names.join(", ")
+            );
+            return Err(ExitStatus::Usage);
+        }
+    };
+    if !matches!(uc.model, ModelSpec::Terms) {
+        eprintln!(
+            "error: {} is a {} use case; tune evaluates terms use cases only (the other models have no sensitivity to tune here yet)",
+            uc.name,
+            uc.model.model_type()
+        );
+        return Err(ExitStatus::Usage);
+    }
+    Ok((cfg, uc))
+}
+
+/// Writes the tune report to `--output` or stdout, in `--format`; a closed stdout pipe is
+/// not an error.
+fn write_report(args: &TuneArgs, r: &TuneReport) -> Result<()> {
     let write = |out: &mut dyn Write| -> std::io::Result<()> {
         let mut out = out;
         match args.format {
-            Format::Table => tune::table(&r, &mut out),
-            Format::Html => tune::html_page(&r, &mut out),
+            Format::Table => tune::table(r, &mut out),
+            Format::Html => tune::html_page(r, &mut out),
             Format::Json => {
-                serde_json::to_writer_pretty(&mut out, &r)?;
+                serde_json::to_writer_pretty(&mut out, r)?;
                 writeln!(out)
             }
         }
@@ -161,5 +181,5 @@ pub(crate) async fn tune(args: &TuneArgs) -> Result<ExitStatus> {
             }
         }
     }
-    Ok(ExitStatus::Success)
+    Ok(())
 }

@@ -97,18 +97,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
             .map(|(s, _)| *s),
     );
 
-    let mut global = Whitelist::default();
-    for (s, role) in &roles {
-        match role {
-            Role::Literals => {
-                whitelist::section(&mut diag, &mut global, whitelist::Kind::Literals, s)
-            }
-            Role::Regexps => {
-                whitelist::section(&mut diag, &mut global, whitelist::Kind::Regexps, s)
-            }
-            _ => {}
-        }
-    }
+    let global = global_whitelist(&mut diag, &roles);
     let per_model = per_model_whitelists(&mut diag, &roles);
     let derived_fields = derived_field_names(&roles);
     // ee-outliers reads `[assets]` as `field = asset type` (configparser lower-cases keys).
@@ -167,26 +156,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
         }
     }
 
-    // Where to point when [general] lacks something: the key if written, else the header.
-    let at_general =
-        |diag: &Diagnostics, written: &Option<(usize, String)>, key: &str| match written {
-            Some((line, k)) => diag.at(*line, Some("general"), Some(k)),
-            None => diag.at(general.line, Some("general"), Some(key)),
-        };
-    if needs_index && general.general.es_index_pattern.is_empty() {
-        let at = at_general(&diag, &general.index_at, "es_index_pattern");
-        diag.error(
-            at,
-            "missing or empty, and a use case relies on it; name the indices to search, e.g. es_index_pattern=logs-endpoint-* (or set es_index in each use case)",
-        );
-    }
-    if needs_window && general.general.history_window_hours == 0 {
-        let at = at_general(&diag, &general.window_at, "history_window_days");
-        diag.error(
-            at,
-            "the history window is empty (0 days and 0 hours) and a use case relies on it; set history_window_days and/or history_window_hours to more than 0",
-        );
-    }
+    check_general(&mut diag, &general, needs_index, needs_window);
 
     if !notifier.enabled() {
         for uc in use_cases.iter().filter(|u| u.should_notify) {
@@ -308,6 +278,50 @@ fn unknown_section(name: &str) -> String {
      or [simplequery_<name>], \
      or one of ee-outliers' own sections ([assets], [notifier], [daemon], [derivedfields], ...)"
         .into()
+}
+
+/// The whitelist entries of `[whitelist_literals]` and `[whitelist_regexps]`, which apply
+/// to every use case.
+fn global_whitelist(diag: &mut Diagnostics, roles: &[(&RawSection, Role)]) -> Whitelist {
+    let mut global = Whitelist::default();
+    for (s, role) in roles {
+        match role {
+            Role::Literals => whitelist::section(diag, &mut global, whitelist::Kind::Literals, s),
+            Role::Regexps => whitelist::section(diag, &mut global, whitelist::Kind::Regexps, s),
+            _ => {}
+        }
+    }
+    global
+}
+
+/// Errors for what `[general]` lacks while a use case relies on it: the index pattern
+/// (`needs_index`) and a non-empty history window (`needs_window`).
+fn check_general(
+    diag: &mut Diagnostics,
+    general: &general::GeneralSection,
+    needs_index: bool,
+    needs_window: bool,
+) {
+    // Where to point when [general] lacks something: the key if written, else the header.
+    let at_general =
+        |diag: &Diagnostics, written: &Option<(usize, String)>, key: &str| match written {
+            Some((line, k)) => diag.at(*line, Some("general"), Some(k)),
+            None => diag.at(general.line, Some("general"), Some(key)),
+        };
+    if needs_index && general.general.es_index_pattern.is_empty() {
+        let at = at_general(diag, &general.index_at, "es_index_pattern");
+        diag.error(
+            at,
+            "missing or empty, and a use case relies on it; name the indices to search, e.g. es_index_pattern=logs-endpoint-* (or set es_index in each use case)",
+        );
+    }
+    if needs_window && general.general.history_window_hours == 0 {
+        let at = at_general(diag, &general.window_at, "history_window_days");
+        diag.error(
+            at,
+            "the history window is empty (0 days and 0 hours) and a use case relies on it; set history_window_days and/or history_window_hours to more than 0",
+        );
+    }
 }
 
 /// Entries of `[whitelist_*_<section>]`, by the use case section they apply to.

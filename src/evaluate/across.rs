@@ -16,7 +16,7 @@
 //!   writes, says little and would cost memory);
 //! - findings come sorted by aggregator.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use crate::config::{TriggerMethod, TriggerSpec};
 use crate::evaluate::{trigger, Finding, Observation};
@@ -104,44 +104,6 @@ pub fn evaluate_aggregators(
             decision_frontier: frontier,
             stats,
             non_outlier_values_sample: Vec::new(),
-        })
-        .collect()
-}
-
-/// What the whitelist removed from one aggregator (across_aggregators re-evaluation).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AcrossRemoval {
-    /// Targets ALL of whose events are whitelisted: they no longer count as distinct
-    /// targets of the aggregator.
-    pub emptied_targets: u64,
-    /// Whitelisted events of the aggregator.
-    pub events: u64,
-}
-
-/// The counts with whitelisted events taken out (SPEC section 5), for
-/// [`evaluate_aggregators`] to run again. Counts saturate at 0; an aggregator left with
-/// no target stays with 0 distinct targets, as ee-outliers keeps it (it moves the
-/// frontier; it is never a finding).
-///
-/// The caller's loop for across_aggregators: evaluate -> fetch the events of the outlier
-/// aggregators -> for each such aggregator count the targets whose events are all
-/// whitelisted and the whitelisted events -> `subtract_across` (always from the ORIGINAL
-/// counts with the cumulative removals) -> evaluate again -> repeat while a round finds
-/// whitelisted events that were not removed yet.
-pub fn subtract_across(
-    counts: &[AggregatorCount],
-    removed: &BTreeMap<Vec<String>, AcrossRemoval>,
-) -> Vec<AggregatorCount> {
-    counts
-        .iter()
-        .map(|c| {
-            let r = removed.get(&c.aggregator).copied().unwrap_or_default();
-            let distinct_targets = c.distinct_targets.saturating_sub(r.emptied_targets);
-            AggregatorCount {
-                aggregator: c.aggregator.clone(),
-                distinct_targets,
-                doc_count: c.doc_count.saturating_sub(r.events),
-            }
         })
         .collect()
 }
@@ -274,38 +236,6 @@ mod tests {
     }
 
     #[test]
-    fn subtract_across_removes_emptied_targets_and_keeps_empty_aggregators_at_zero() {
-        let counts = [count("h1", 2), count("h2", 4)];
-        let removed = BTreeMap::from([
-            (
-                vec!["h1".to_string()],
-                AcrossRemoval {
-                    emptied_targets: 2,
-                    events: 20,
-                },
-            ),
-            (
-                vec!["h2".to_string()],
-                AcrossRemoval {
-                    emptied_targets: 1,
-                    events: 15,
-                },
-            ),
-        ]);
-        assert_eq!(
-            subtract_across(&counts, &removed),
-            vec![
-                AggregatorCount::emptied(vec!["h1".into()]),
-                AggregatorCount {
-                    aggregator: vec!["h2".into()],
-                    distinct_targets: 3,
-                    doc_count: 25,
-                }
-            ]
-        );
-    }
-
-    #[test]
     fn an_emptied_aggregator_moves_the_frontier_but_is_never_flagged() {
         // ee-outliers: h1's events all whitelisted, its batch entry stays with 0 targets.
         // values [0, 2, 2]: mean 4/3, 100% low -> 1.33: only h1 (0) is below, and it has
@@ -324,31 +254,5 @@ mod tests {
             vec!["h2", "h3"]
         );
         assert!(evaluate_aggregators(&high, None, &counts[1..]).is_empty());
-    }
-
-    #[test]
-    fn whitelist_loop_across_moves_the_frontier() {
-        // values [10, 10, 10, 30]: mean 60 / 4 = 15; 150% high -> 22.5: h4 (30) flagged.
-        // The whitelist empties 18 of h4's targets (30 -> 12): [10, 10, 10, 12], mean 10.5,
-        // frontier 15.75: nothing flagged any more.
-        let counts = [
-            count("h1", 10),
-            count("h2", 10),
-            count("h3", 10),
-            count("h4", 30),
-        ];
-        let s = spec(TriggerMethod::PctOfAvgValue, TriggerOn::High, 150.0);
-        let first = evaluate_aggregators(&s, None, &counts);
-        assert_eq!(names(&first), vec!["h4"]);
-        assert_eq!(first[0].decision_frontier, 22.5);
-        let removed = BTreeMap::from([(
-            vec!["h4".to_string()],
-            AcrossRemoval {
-                emptied_targets: 18,
-                events: 180,
-            },
-        )]);
-        let again = evaluate_aggregators(&s, None, &subtract_across(&counts, &removed));
-        assert!(again.is_empty());
     }
 }

@@ -61,11 +61,6 @@ pub struct GroupOutcome {
     /// empty otherwise, so memory grows with candidates only. Always empty for
     /// across_aggregators.
     pub observations: Vec<Observation>,
-    /// across_aggregators: every aggregator's summary (the values list), kept ONLY when
-    /// `findings` is non-empty, for the whitelist re-evaluation
-    /// ([`across::subtract_across`]); empty otherwise. Always empty for
-    /// within_aggregator.
-    pub aggregators: Vec<AggregatorCount>,
 }
 
 impl GroupOutcome {
@@ -78,7 +73,6 @@ impl GroupOutcome {
         GroupOutcome {
             findings,
             observations,
-            aggregators: Vec::new(),
         }
     }
 }
@@ -176,15 +170,9 @@ impl Evaluator {
         if self.count_method == CountMethod::AcrossAggregators && !self.counts.is_empty() {
             let findings =
                 across::evaluate_aggregators(&self.trigger, self.min_target_buckets, &self.counts);
-            let aggregators = if findings.is_empty() {
-                Vec::new()
-            } else {
-                std::mem::take(&mut self.counts)
-            };
             out.push(GroupOutcome {
                 findings,
                 observations: Vec::new(),
-                aggregators,
             });
         }
         out

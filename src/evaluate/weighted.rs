@@ -33,8 +33,6 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::Value;
-
 use crate::config::{TriggerMethod, TriggerOn, TriggerSpec};
 use crate::evaluate::metric::python_str;
 use crate::evaluate::trigger::is_outlier;
@@ -459,18 +457,6 @@ pub struct Evaluation {
     pub non_outlier_values_sample: Vec<String>,
 }
 
-impl Evaluation {
-    /// `outliers.non_outlier_values_sample` as ee-outliers writes it: the texts joined with
-    /// `,` (no blank) as one string, or an empty JSON array when there are none.
-    pub fn sample_json(&self) -> Value {
-        if self.non_outlier_values_sample.is_empty() {
-            Value::Array(Vec::new())
-        } else {
-            Value::String(self.non_outlier_values_sample.join(","))
-        }
-    }
-}
-
 /// Evaluates one aggregator: the frontier over all its events ([`frontier_weighted`]),
 /// then each distinct value with events is an outlier when its metric is strictly beyond
 /// the frontier ([`is_outlier`]; every method, `coeff_of_variation` included, compares
@@ -876,7 +862,6 @@ mod tests {
         );
         // Sample: most events first (40: 30, 35: 10, 50: 5), then 100 is left out.
         assert_eq!(e.non_outlier_values_sample, vec!["40", "35", "50"]);
-        assert_eq!(e.sample_json(), serde_json::json!("40,35,50"));
     }
 
     #[test]
@@ -904,7 +889,7 @@ mod tests {
     }
 
     #[test]
-    fn sample_is_an_empty_array_when_every_value_is_an_outlier() {
+    fn sample_is_empty_when_every_value_is_an_outlier() {
         let e = evaluate(
             &spec(TriggerMethod::Float, TriggerOn::Low, 10.0),
             &[mc(1.0, 3), mc(2.0, 1)],
@@ -912,7 +897,6 @@ mod tests {
         .unwrap();
         assert_eq!(e.outliers.len(), 2);
         assert!(e.non_outlier_values_sample.is_empty());
-        assert_eq!(e.sample_json(), serde_json::json!([]));
     }
 
     #[test]

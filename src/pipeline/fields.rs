@@ -100,15 +100,11 @@ pub async fn check_fields_with<C: Cluster>(
     let caps = cluster
         .field_caps(&uc.index_pattern, &["*".to_string()])
         .await?;
-    let fail = |reason: String| EsError::Mapping {
-        index: uc.index_pattern.clone(),
-        reason,
-    };
     if caps.indices.is_empty() {
-        return Err(fail(format!(
-            "index pattern {} matches no index",
-            uc.index_pattern
-        )));
+        return Err(mapping_error(
+            uc,
+            format!("index pattern {} matches no index", uc.index_pattern),
+        ));
     }
     let mut plan = FieldPlan {
         uc: uc.clone(),
@@ -116,49 +112,7 @@ pub async fn check_fields_with<C: Cluster>(
         placeholder_paths: Vec::new(),
         notices: Vec::new(),
     };
-    let mut resolve = |f: &String| -> Result<String, EsError> {
-        let found = spellings(&caps, f);
-        let name = match found.as_slice() {
-            [] => {
-                return Err(fail(format!(
-                    "field {f} is not in the mapping of any index matching {}",
-                    uc.index_pattern
-                )))
-            }
-            [one] => (*one).clone(),
-            many => {
-                let names: Vec<&str> = many.iter().map(|s| s.as_str()).collect();
-                return Err(fail(format!(
-                    "field {f} matches {}, which differ only by case; ee-outliers would read \
-                     whichever each event holds first, so write the field meant exactly as \
-                     mapped, or rename one of them",
-                    names.join(" and ")
-                )));
-            }
-        };
-        if name != *f {
-            plan.notices.push(format!(
-                "field {f} is mapped as {name} (field names match case-insensitively, as in ee-outliers)"
-            ));
-        }
-        let types = &caps.fields[&name];
-        let Some((_, cap)) = types.iter().find(|(_, c)| !c.aggregatable) else {
-            return Ok(name);
-        };
-        match keyword_subfield(&caps, &name) {
-            Some(sub) if cap.kind == "text" => {
-                plan.notices.push(format!(
-                    "field {name} is a text field; counted through its keyword sub-field {sub}"
-                ));
-                Ok(sub)
-            }
-            _ => Err(fail(format!(
-                "field {name} is a {} field and cannot be aggregated, and it has no keyword \
-                 sub-field; map it as keyword (or add a keyword multi-field)",
-                cap.kind
-            ))),
-        }
-    };
+    let mut resolve = |f: &String| resolve_field(&caps, uc, f, &mut plan.notices);
     let aggregator: Vec<String> = uc
         .aggregator
         .iter()
@@ -186,33 +140,7 @@ pub async fn check_fields_with<C: Cluster>(
         plan.source_paths
             .insert(counted.clone(), parent.to_string());
         if !(target_from_source && uc_target_is(&plan.uc, counted)) {
-            // A multi-field (written so, or a text field's keyword sub-field): values its
-            // ignore_above left out of it would vanish from the counts; refuse them.
-            let body = json!({
-                "size": 0,
-                "track_total_hits": true,
-                "query": { "bool": {
-                    "filter": [ query, { "exists": { "field": parent } } ],
-                    "must_not": [ { "exists": { "field": counted } } ]
-                } }
-            });
-            let v = cluster
-                .search(
-                    &uc.index_pattern,
-                    &body,
-                    "count values a keyword sub-field leaves out",
-                )
-                .await?;
-            let n = v["hits"]["total"]["value"].as_u64().unwrap_or(0);
-            if n > 0 {
-                return Err(fail(format!(
-                    "{n} event(s) have a value of {parent} that its keyword sub-field {counted} \
-                     does not index (longer than the sub-field's ignore_above, or in an index \
-                     where {parent} has no such sub-field); they would vanish from the counts. \
-                     Raise ignore_above in the mapping (and reindex), or filter these events \
-                     out in es_query_filter"
-                )));
-            }
+            refuse_left_out_values(cluster, uc, query, parent, counted).await?;
         }
     }
 
@@ -229,6 +157,109 @@ pub async fn check_fields_with<C: Cluster>(
     paths.dedup();
     plan.placeholder_paths = paths;
     Ok(plan)
+}
+
+/// The `Elasticsearch` error for a use case whose fields cannot be counted as written.
+fn mapping_error(uc: &UseCase, reason: String) -> EsError {
+    EsError::Mapping {
+        index: uc.index_pattern.clone(),
+        reason,
+    }
+}
+
+/// Field `f` as the mapping spells it (case-insensitively, with a notice when the case
+/// differs), or its keyword sub-field when it is a text field (with a notice). Fails when
+/// it is not mapped, when several spellings differ only by case, or when it cannot be
+/// aggregated and has no keyword sub-field.
+fn resolve_field(
+    caps: &FieldCapsResponse,
+    uc: &UseCase,
+    f: &String,
+    notices: &mut Vec<String>,
+) -> Result<String, EsError> {
+    let fail = |reason: String| mapping_error(uc, reason);
+    let found = spellings(caps, f);
+    let name = match found.as_slice() {
+        [] => {
+            return Err(fail(format!(
+                "field {f} is not in the mapping of any index matching {}",
+                uc.index_pattern
+            )))
+        }
+        [one] => (*one).clone(),
+        many => {
+            let names: Vec<&str> = many.iter().map(|s| s.as_str()).collect();
+            return Err(fail(format!(
+                "field {f} matches {}, which differ only by case; ee-outliers would read \
+                 whichever each event holds first, so write the field meant exactly as \
+                 mapped, or rename one of them",
+                names.join(" and ")
+            )));
+        }
+    };
+    if name != *f {
+        notices.push(format!(
+            "field {f} is mapped as {name} (field names match case-insensitively, as in ee-outliers)"
+        ));
+    }
+    let types = &caps.fields[&name];
+    let Some((_, cap)) = types.iter().find(|(_, c)| !c.aggregatable) else {
+        return Ok(name);
+    };
+    match keyword_subfield(caps, &name) {
+        Some(sub) if cap.kind == "text" => {
+            notices.push(format!(
+                "field {name} is a text field; counted through its keyword sub-field {sub}"
+            ));
+            Ok(sub)
+        }
+        _ => Err(fail(format!(
+            "field {name} is a {} field and cannot be aggregated, and it has no keyword \
+             sub-field; map it as keyword (or add a keyword multi-field)",
+            cap.kind
+        ))),
+    }
+}
+
+/// A multi-field `counted` (written so, or a text field's keyword sub-field) of `parent`:
+/// values its ignore_above left out of it would vanish from the counts; fails when any
+/// event selected by `query` has such a value.
+async fn refuse_left_out_values<C: Cluster>(
+    cluster: &C,
+    uc: &UseCase,
+    query: &Value,
+    parent: &str,
+    counted: &str,
+) -> Result<(), EsError> {
+    let body = json!({
+        "size": 0,
+        "track_total_hits": true,
+        "query": { "bool": {
+            "filter": [ query, { "exists": { "field": parent } } ],
+            "must_not": [ { "exists": { "field": counted } } ]
+        } }
+    });
+    let v = cluster
+        .search(
+            &uc.index_pattern,
+            &body,
+            "count values a keyword sub-field leaves out",
+        )
+        .await?;
+    let n = v["hits"]["total"]["value"].as_u64().unwrap_or(0);
+    if n > 0 {
+        return Err(mapping_error(
+            uc,
+            format!(
+                "{n} event(s) have a value of {parent} that its keyword sub-field {counted} \
+                 does not index (longer than the sub-field's ignore_above, or in an index \
+                 where {parent} has no such sub-field); they would vanish from the counts. \
+                 Raise ignore_above in the mapping (and reindex), or filter these events \
+                 out in es_query_filter"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks `timestamp_field` against the `_field_caps` of `pattern` (which asked for it):

@@ -56,6 +56,26 @@ struct Chosen {
     source: Option<Value>,
 }
 
+/// The chosen events by (index, id).
+type ChosenEvents = BTreeMap<(String, String), Chosen>;
+
+/// The `_source` path of field `f`: as the mapping spells it, else as written.
+fn path_of(source_paths: &BTreeMap<String, String>, f: &str) -> String {
+    source_paths
+        .get(f)
+        .cloned()
+        .unwrap_or_else(|| f.to_string())
+}
+
+/// A response of `request` that could not be read.
+fn decode(uc: &UseCase, request: &str, reason: String) -> EsError {
+    EsError::Decode {
+        request: request.to_string(),
+        index: uc.index_pattern.clone(),
+        reason,
+    }
+}
+
 /// Detects the sudden appearances of a use case and builds its tagging requests.
 pub async fn detect<C: Cluster>(
     cx: &Context<'_, C>,
@@ -73,17 +93,6 @@ pub async fn detect<C: Cluster>(
     }
     let uc = &fp.uc;
     let source_paths = &fp.source_paths;
-    let path_of = |f: &str| {
-        source_paths
-            .get(f)
-            .cloned()
-            .unwrap_or_else(|| f.to_string())
-    };
-    let decode = |request: &str, reason: String| EsError::Decode {
-        request: request.to_string(),
-        index: uc.index_pattern.clone(),
-        reason,
-    };
     let mut sp = plan::search(uc, spec, cx.window.end, cx.page_size);
     let windows = sp.windows;
     let mut sr = SuddenReport {
@@ -95,34 +104,7 @@ pub async fn detect<C: Cluster>(
     };
 
     // 1. One aggregation pass over the history window.
-    let (findings, truncation, timelines) = {
-        let reader = sp.clone();
-        let mut evaluator = SuddenEvaluator::new(windows, spec);
-        let mut timelines = Timelines::new(windows);
-        let mut findings = Vec::new();
-        let mut bad: Option<String> = None;
-        let pages_before = rep.pages;
-        count::pages(cx.cluster, &mut sp, rep, |b| match reader.bucket(b) {
-            Ok((pair, bucket)) => {
-                let found = evaluator.push(pair.clone(), bucket);
-                timelines.sudden(&found);
-                findings.extend(found);
-                timelines.push(&pair, &bucket);
-            }
-            Err(e) => {
-                bad.get_or_insert(e);
-            }
-        })
-        .await?;
-        sr.detection_requests += rep.pages - pages_before;
-        if let Some(reason) = bad {
-            return Err(decode("composite page", reason));
-        }
-        let (rest, truncation) = evaluator.finish();
-        timelines.sudden(&rest);
-        findings.extend(rest);
-        (findings, truncation, timelines.finish())
-    };
+    let (findings, truncation, timelines) = count_pass(cx, uc, spec, &mut sp, rep, &mut sr).await?;
     sr.warnings = truncation_warnings(&truncation, spec, &windows);
     if timelines.len() > MAX_TIMELINES {
         sr.warnings.push(format!(
@@ -139,17 +121,93 @@ pub async fn detect<C: Cluster>(
         .fields()
         .iter()
         .filter(|f| !COMPUTED_KEYS.contains(&f.to_lowercase().as_str()))
-        .map(|f| path_of(f))
+        .map(|f| path_of(source_paths, f))
         .collect();
     // `[assets]` are read from the event too.
-    event_fields.extend(uc.assets.iter().map(|(f, _)| path_of(f)));
+    event_fields.extend(uc.assets.iter().map(|(f, _)| path_of(source_paths, f)));
     event_fields.sort();
     event_fields.dedup();
     let source: Option<&[String]> = uc.whitelist.is_empty().then_some(&event_fields[..]);
+    let (mut chosen, order) = first_events(cx, uc, &sp, &findings, source, rep, &mut sr).await?;
+    if sr.gone > 0 {
+        sr.warnings.push(format!(
+            "{} sudden pair(s) had no event left at their earliest timestamp when fetched (deleted or changed since counting); not tagged",
+            sr.gone
+        ));
+    }
+
+    // 3. The events of tie winners, when their contents are needed.
+    fetch_tied_sources(cx, uc, &mut chosen, source, &mut sr).await?;
+
+    // 4. Entries: summary from the event, then whitelists (the event and the outlier's
+    // values, as ee-outliers checks them).
+    let by_id = entries(uc, source_paths, windows, &chosen, &order, rep);
+    rep.sudden = Some(sr);
+    rep.detection_ms = t0.elapsed().as_millis() as u64;
+    if cx.dry_run || by_id.is_empty() {
+        return Ok(Detection::default());
+    }
+    Ok(Detection {
+        requests: tag::requests(uc, &sp.query, &by_id),
+    })
+}
+
+/// The aggregation pass: pages through the (pair, time bucket) counts, feeding the
+/// evaluator and the timelines. Returns the findings in composite order, what the
+/// evaluator had to leave out, and the timelines of the flagged aggregator values.
+async fn count_pass<C: Cluster>(
+    cx: &Context<'_, C>,
+    uc: &UseCase,
+    spec: &SuddenAppearanceSpec,
+    sp: &mut SuddenPlan,
+    rep: &mut UseCaseReport,
+    sr: &mut SuddenReport,
+) -> Result<(Vec<SuddenFinding>, Truncation, Vec<Timeline>), EsError> {
+    let windows = sp.windows;
+    let reader = sp.clone();
+    let mut evaluator = SuddenEvaluator::new(windows, spec);
+    let mut timelines = Timelines::new(windows);
+    let mut findings = Vec::new();
+    let mut bad: Option<String> = None;
+    let pages_before = rep.pages;
+    count::pages(cx.cluster, sp, rep, |b| match reader.bucket(b) {
+        Ok((pair, bucket)) => {
+            let found = evaluator.push(pair.clone(), bucket);
+            timelines.sudden(&found);
+            findings.extend(found);
+            timelines.push(&pair, &bucket);
+        }
+        Err(e) => {
+            bad.get_or_insert(e);
+        }
+    })
+    .await?;
+    sr.detection_requests += rep.pages - pages_before;
+    if let Some(reason) = bad {
+        return Err(decode(uc, "composite page", reason));
+    }
+    let (rest, truncation) = evaluator.finish();
+    timelines.sudden(&rest);
+    findings.extend(rest);
+    Ok((findings, truncation, timelines.finish()))
+}
+
+/// The events chosen for the findings, keyed by (index, id), and their keys in the order
+/// chosen: one finding per event, the first in composite order (the smallest pair;
+/// 0.2.17 sees only the first doc value of a list field). A tie at the earliest
+/// millisecond goes to the smallest id ([`smallest_tied`]); its `_source` is fetched
+/// later. Pairs with no event left are counted in `sr.gone`.
+async fn first_events<C: Cluster>(
+    cx: &Context<'_, C>,
+    uc: &UseCase,
+    sp: &SuddenPlan,
+    findings: &[SuddenFinding],
+    source: Option<&[String]>,
+    rep: &mut UseCaseReport,
+    sr: &mut SuddenReport,
+) -> Result<(ChosenEvents, Vec<(String, String)>), EsError> {
     let batch = (cx.page_size as usize / 2).clamp(1, FIRST_EVENTS_BATCH);
-    // Keyed by (index, id): one finding per event, the first in composite order (the
-    // smallest pair; 0.2.17 sees only the first doc value of a list field).
-    let mut chosen: BTreeMap<(String, String), Chosen> = BTreeMap::new();
+    let mut chosen: ChosenEvents = BTreeMap::new();
     let mut order: Vec<(String, String)> = Vec::new();
     let what = "fetch the first events of sudden pairs";
     for chunk in findings.chunks(batch) {
@@ -163,10 +221,10 @@ pub async fn detect<C: Cluster>(
         sr.first_event_requests += 1;
         rep.es_took_ms += v["took"].as_u64().unwrap_or(0);
         let resp: FirstEventsResponse =
-            serde_json::from_value(v).map_err(|e| decode(what, e.to_string()))?;
+            serde_json::from_value(v).map_err(|e| decode(uc, what, e.to_string()))?;
         let firsts = sp
             .first_events(&resp, chunk.len())
-            .map_err(|e| decode(what, e))?;
+            .map_err(|e| decode(uc, what, e))?;
         for (f, first) in chunk.iter().zip(firsts) {
             let (index, id, num_in_window, source) = match first {
                 FirstEvent::Found {
@@ -178,7 +236,7 @@ pub async fn detect<C: Cluster>(
                 FirstEvent::Tied { num_in_window, .. } => {
                     sr.ties += 1;
                     sr.detection_requests += 1;
-                    match smallest_tied(cx.cluster, &sp, uc, f).await? {
+                    match smallest_tied(cx.cluster, sp, uc, f).await? {
                         Some((index, id)) => (index, id, num_in_window, None),
                         None => {
                             sr.gone += 1;
@@ -208,46 +266,62 @@ pub async fn detect<C: Cluster>(
             );
         }
     }
-    if sr.gone > 0 {
-        sr.warnings.push(format!(
-            "{} sudden pair(s) had no event left at their earliest timestamp when fetched (deleted or changed since counting); not tagged",
-            sr.gone
-        ));
-    }
+    Ok((chosen, order))
+}
 
-    // 3. The events of tie winners, when their contents are needed.
+/// Fetches the `_source` of the tie winners (chosen without it), unless no field of the
+/// event is needed.
+async fn fetch_tied_sources<C: Cluster>(
+    cx: &Context<'_, C>,
+    uc: &UseCase,
+    chosen: &mut ChosenEvents,
+    source: Option<&[String]>,
+    sr: &mut SuddenReport,
+) -> Result<(), EsError> {
     let missing: Vec<String> = chosen
         .values()
         .filter(|c| c.source.is_none())
         .map(|c| c.id.clone())
         .collect();
-    if !missing.is_empty() && !source.is_some_and(<[String]>::is_empty) {
-        for ids in missing.chunks(SCAN_SIZE as usize) {
-            cx.cluster
-                .policy()
-                .check("the fetch of tied first events")?;
-            let body = plan::events_by_id_body(ids, source, SCAN_SIZE);
-            let mut each = |hit: crate::es::Hit| {
-                if let Some(c) = chosen.get_mut(&(hit.index.clone(), hit.id.clone())) {
-                    c.source = Some(hit.source);
-                }
-            };
-            cx.cluster
-                .scan_body(
-                    &uc.index_pattern,
-                    &body,
-                    "fetch tied first events",
-                    &mut each,
-                )
-                .await?;
-            sr.detection_requests += 1;
-        }
+    if missing.is_empty() || source.is_some_and(<[String]>::is_empty) {
+        return Ok(());
     }
+    for ids in missing.chunks(SCAN_SIZE as usize) {
+        cx.cluster
+            .policy()
+            .check("the fetch of tied first events")?;
+        let body = plan::events_by_id_body(ids, source, SCAN_SIZE);
+        let mut each = |hit: crate::es::Hit| {
+            if let Some(c) = chosen.get_mut(&(hit.index.clone(), hit.id.clone())) {
+                c.source = Some(hit.source);
+            }
+        };
+        cx.cluster
+            .scan_body(
+                &uc.index_pattern,
+                &body,
+                "fetch tied first events",
+                &mut each,
+            )
+            .await?;
+        sr.detection_requests += 1;
+    }
+    Ok(())
+}
 
-    // 4. Entries: summary from the event, then whitelists (the event and the outlier's
-    // values, as ee-outliers checks them).
+/// The entry of each chosen event that no whitelist covers, by document id, in `order`:
+/// the summary filled from the event, then the whitelists checked with the event and the
+/// outlier's values, as ee-outliers checks them. Each kept event is reported.
+fn entries(
+    uc: &UseCase,
+    source_paths: &BTreeMap<String, String>,
+    windows: Windows,
+    chosen: &ChosenEvents,
+    order: &[(String, String)],
+    rep: &mut UseCaseReport,
+) -> BTreeMap<String, Map<String, Value>> {
     let mut by_id: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
-    for key in &order {
+    for key in order {
         let c = &chosen[key];
         let extras = c.finding.extra_information(
             &uc.aggregator,
@@ -261,7 +335,7 @@ pub async fn detect<C: Cluster>(
             &extras,
             (&uc.model_name, tag::MODEL_TYPE),
             &src,
-            path_of,
+            |f| path_of(source_paths, f),
         );
         let assets = crate::evaluate::placeholder::assets(&src, &uc.assets);
         let entry = tag::entry(uc, &summary, &extras, &assets);
@@ -287,14 +361,7 @@ pub async fn detect<C: Cluster>(
         });
         by_id.insert(c.id.clone(), entry);
     }
-    rep.sudden = Some(sr);
-    rep.detection_ms = t0.elapsed().as_millis() as u64;
-    if cx.dry_run || by_id.is_empty() {
-        return Ok(Detection::default());
-    }
-    Ok(Detection {
-        requests: tag::requests(uc, &sp.query, &by_id),
-    })
+    by_id
 }
 
 /// The smallest (`_id`, `_index`) among a tied finding's events, listed by one scan

@@ -1,8 +1,10 @@
 //! Pipeline, terms model: resolve the fields against the mapping, count pairs (composite
-//! pages), evaluate the trigger, and with whitelists fetch the events of new candidate
-//! pairs, drop the whitelisted ones from the counts and count again until no whitelisted
-//! event is left among the outliers (SPEC section 5; under across_aggregators an
-//! aggregator whose events are all whitelisted stays with 0 targets). When placeholders
+//! pages), evaluate the trigger, and with whitelists fetch the events of candidate pairs
+//! (each pair once) and re-evaluate until no whitelisted event is left among the outliers
+//! (SPEC section 5). within_aggregator counts once: the re-evaluation is the pure
+//! [`whitelist::reevaluate_within`] on the flagged groups' kept observations.
+//! across_aggregators counts again without the whitelisted events (an aggregator whose
+//! events are all whitelisted stays with 0 targets). When placeholders
 //! name event fields, the candidate events are fetched too (only the fields needed) and
 //! each event's entries are built from them and tagged by id. With a baseline window,
 //! only pairs with events in the detection window stay.
@@ -15,8 +17,9 @@ use std::time::Instant;
 use serde_json::Value;
 
 use super::{Context, Detection};
+use crate::config::CountMethod;
 use crate::config::UseCase;
-use crate::evaluate::{self, event, Evaluator, Finding};
+use crate::evaluate::{self, event, whitelist, Evaluator, Finding, GroupOutcome};
 use crate::execute::{Cluster, EsError};
 use crate::plan::{self, SearchPlan};
 use crate::report::{self, OutlierReport, UseCaseReport};
@@ -38,31 +41,59 @@ struct Fetched {
     source: Value,
 }
 
+/// One fetched event of a candidate finding, as the whitelist checks it.
+struct CandidateEvent {
+    id: String,
+    /// The event's target values joined (the entry's `term`).
+    term: String,
+    /// The whole hit's strings ([`whitelist::event_strings`]); empty without whitelists.
+    strings: Vec<String>,
+    /// The pruned `_source` when entries are filled per event, else null.
+    fields: Value,
+}
+
 /// What the whitelist rounds learn about candidate events.
 #[derive(Default)]
 struct Candidates {
     /// Whitelisted event ids: left out of the counts and never tagged.
     excluded: BTreeSet<String>,
-    /// Findings whose events were already fetched.
-    checked: BTreeSet<FindingKey>,
-    /// A summary per finding, filled from its first event (for the report).
-    sample_summary: BTreeMap<FindingKey, String>,
+    /// The fetched events of each candidate finding (fetched once per finding); under
+    /// across_aggregators one per (event, target combination) of the aggregator.
+    fetched: BTreeMap<FindingKey, Vec<CandidateEvent>>,
     /// Events of candidate findings by id, when placeholders name event fields
     /// ([`tag::needs_event`]): their entries are built from them.
     events: BTreeMap<String, Fetched>,
-    /// across_aggregators: the fetched event ids of each outlier aggregator (to find the
-    /// aggregators whose events are all whitelisted).
-    across_ids: BTreeMap<Vec<String>, BTreeSet<String>>,
 }
 
 impl Candidates {
     /// across_aggregators: aggregators all of whose fetched events are whitelisted.
     fn emptied(&self) -> Vec<Vec<String>> {
-        self.across_ids
+        self.fetched
             .iter()
-            .filter(|(_, ids)| !ids.is_empty() && ids.iter().all(|i| self.excluded.contains(i)))
-            .map(|(a, _)| a.clone())
+            .filter(|((_, t), evs)| {
+                t.is_none() && !evs.is_empty() && evs.iter().all(|e| self.excluded.contains(&e.id))
+            })
+            .map(|((a, _), _)| a.clone())
             .collect()
+    }
+
+    /// True when `ev`, fetched for finding `f`, is whitelisted: ee-outliers checks the
+    /// whole hit (metadata and `_source`) and the outlier's own values, with this
+    /// round's finding information.
+    fn is_whitelisted(uc: &UseCase, f: &Finding, ev: &CandidateEvent) -> bool {
+        if uc.whitelist.is_empty() {
+            return false;
+        }
+        let entry = tag::entry(uc, f, Some(&ev.term), &ev.fields);
+        let mut all = ev.strings.clone();
+        all.extend(whitelist::entry_strings(&entry));
+        whitelist::is_whitelisted(&uc.whitelist, &all)
+    }
+
+    /// The summary of finding `f` filled from its first fetched event (for the report).
+    fn sample_summary(&self, uc: &UseCase, f: &Finding) -> Option<String> {
+        let ev = self.fetched.get(&key(f))?.first()?;
+        Some(summary_of(&tag::entry(uc, f, Some(&ev.term), &ev.fields)))
     }
 }
 
@@ -105,29 +136,14 @@ pub async fn detect<C: Cluster>(
     let base = plan::search(uc, counting, cx.page_size);
     let detection_query = plan::filter_query(uc, cx.window);
     let mut cand = Candidates::default();
-    let findings = loop {
-        let ids: Vec<String> = cand.excluded.iter().cloned().collect();
-        let mut sp = base.clone();
-        sp.query = plan::excluding(&base.query, &ids);
-        let findings = count_and_evaluate(cx.cluster, uc, &mut sp, &cand.emptied(), rep).await?;
-        let needs_events = !uc.whitelist.is_empty() || tag::needs_event(uc);
-        let new: Vec<Finding> = findings
-            .iter()
-            .filter(|f| !cand.checked.contains(&key(f)))
-            .cloned()
-            .collect();
-        if !needs_events || new.is_empty() {
-            break findings;
+    let mut sp = base.clone();
+    let findings = match uc.count_method {
+        CountMethod::WithinAggregator => {
+            within_findings(cx, uc, &mut sp, &fp, &mut cand, rep).await?
         }
-        let whitelisted = fetch_candidates(cx, uc, &sp.query, &new, &fp, &mut cand).await?;
-        rep.whitelisted_events += whitelisted;
-        if whitelisted == 0 {
-            break findings;
+        CountMethod::AcrossAggregators => {
+            across_findings(cx, uc, &base, &fp, &mut cand, rep).await?
         }
-        tracing::debug!(
-            "{}: {whitelisted} whitelisted event(s); evaluating again",
-            uc.name
-        );
     };
     let findings = if cx.baseline_hours.is_some() {
         in_detection_window(cx.cluster, uc, &detection_query, findings).await?
@@ -137,7 +153,7 @@ pub async fn detect<C: Cluster>(
     rep.detection_ms = t0.elapsed().as_millis() as u64;
     rep.outliers = findings
         .iter()
-        .map(|f| outlier_report(uc, f, &cand.sample_summary))
+        .map(|f| outlier_report(uc, f, &cand))
         .collect();
     if cx.dry_run || findings.is_empty() {
         return Ok(Detection::default());
@@ -196,11 +212,7 @@ fn entries_by_id(
     by_id
 }
 
-fn outlier_report(
-    uc: &UseCase,
-    f: &Finding,
-    sample_summary: &BTreeMap<FindingKey, String>,
-) -> OutlierReport {
+fn outlier_report(uc: &UseCase, f: &Finding, cand: &Candidates) -> OutlierReport {
     OutlierReport {
         aggregator: f.aggregator_joined(),
         target: f.target_joined(),
@@ -210,9 +222,7 @@ fn outlier_report(
         values: f.stats.n,
         non_outlier_values_sample: f.non_outlier_values_sample.clone(),
         summary: if tag::needs_event(uc) {
-            sample_summary
-                .get(&key(f))
-                .cloned()
+            cand.sample_summary(uc, f)
                 .unwrap_or_else(|| uc.outlier_summary.raw.clone())
         } else {
             summary_of(&tag::entry(
@@ -229,38 +239,157 @@ fn summary_of(entry: &serde_json::Map<String, Value>) -> String {
     entry["summary"].as_str().unwrap_or_default().to_string()
 }
 
+/// whitelists or per-event entries need the events of the candidate findings.
+fn needs_events(uc: &UseCase) -> bool {
+    !uc.whitelist.is_empty() || tag::needs_event(uc)
+}
+
+/// within_aggregator: one counting pass, then the whitelist re-evaluation of every
+/// flagged group from its kept observations ([`whitelist::reevaluate_within`], pure).
+/// A finding's events are fetched once; a run of the rounds that meets findings whose
+/// events are not fetched yet fetches them and runs again (the rounds are deterministic,
+/// so the run repeats itself up to where it stopped). The charts show the final counts.
+async fn within_findings<C: Cluster>(
+    cx: &Context<'_, C>,
+    uc: &UseCase,
+    sp: &mut SearchPlan,
+    fp: &super::fields::FieldPlan,
+    cand: &mut Candidates,
+    rep: &mut UseCaseReport,
+) -> Result<Vec<Finding>, EsError> {
+    let groups = count_groups(cx.cluster, uc, sp, &[], rep).await?;
+    if !needs_events(uc) {
+        return Ok(groups.into_iter().flat_map(|g| g.findings).collect());
+    }
+    loop {
+        let mut missing: BTreeMap<FindingKey, Finding> = BTreeMap::new();
+        let mut findings = Vec::new();
+        let mut excluded = BTreeSet::new();
+        let mut charts = Vec::new();
+        let mut rounds = 1;
+        for g in &groups {
+            let r = whitelist::reevaluate_within(
+                &uc.trigger,
+                uc.min_target_buckets,
+                &g.observations,
+                |f| match cand.fetched.get(&key(f)) {
+                    Some(evs) => evs
+                        .iter()
+                        .filter(|e| Candidates::is_whitelisted(uc, f, e))
+                        .map(|e| e.id.clone())
+                        .collect(),
+                    None => {
+                        missing.entry(key(f)).or_insert_with(|| f.clone());
+                        BTreeSet::new()
+                    }
+                },
+            );
+            charts.extend(chart(&GroupOutcome {
+                findings: r.findings.clone(),
+                observations: r.observations,
+            }));
+            rounds = rounds.max(r.rounds);
+            findings.extend(r.findings);
+            excluded.extend(r.whitelisted.into_values().flatten());
+        }
+        if missing.is_empty() {
+            // A recount per round would have cost `rounds - 1` more counting passes.
+            tracing::debug!(
+                "{}: whitelist re-evaluation in {rounds} round(s), {} whitelisted event(s), one counting pass",
+                uc.name,
+                excluded.len()
+            );
+            rep.whitelisted_events += excluded.len() as u64;
+            rep.charts = charts;
+            cand.excluded = excluded;
+            return Ok(findings);
+        }
+        let new: Vec<Finding> = missing.into_values().collect();
+        fetch_candidates(cx, uc, &sp.query, &new, fp, cand).await?;
+    }
+}
+
+/// across_aggregators: count, fetch the events of new outlier aggregators, and count
+/// again without the whitelisted ones until a round whitelists nothing new. (The pure
+/// across building blocks would need every target's events of every outlier aggregator
+/// to tell which targets a whitelist empties; the recount gets that from Elasticsearch.)
+async fn across_findings<C: Cluster>(
+    cx: &Context<'_, C>,
+    uc: &UseCase,
+    base: &SearchPlan,
+    fp: &super::fields::FieldPlan,
+    cand: &mut Candidates,
+    rep: &mut UseCaseReport,
+) -> Result<Vec<Finding>, EsError> {
+    loop {
+        let ids: Vec<String> = cand.excluded.iter().cloned().collect();
+        let mut sp = base.clone();
+        sp.query = plan::excluding(&base.query, &ids);
+        let groups = count_groups(cx.cluster, uc, &mut sp, &cand.emptied(), rep).await?;
+        let findings: Vec<Finding> = groups.into_iter().flat_map(|g| g.findings).collect();
+        let new: Vec<Finding> = findings
+            .iter()
+            .filter(|f| !cand.fetched.contains_key(&key(f)))
+            .cloned()
+            .collect();
+        if !needs_events(uc) || new.is_empty() {
+            return Ok(findings);
+        }
+        fetch_candidates(cx, uc, &sp.query, &new, fp, cand).await?;
+        let mut newly = 0u64;
+        for f in &new {
+            for ev in cand.fetched.get(&key(f)).into_iter().flatten() {
+                if !cand.excluded.contains(&ev.id) && Candidates::is_whitelisted(uc, f, ev) {
+                    cand.excluded.insert(ev.id.clone());
+                    newly += 1;
+                }
+            }
+        }
+        rep.whitelisted_events += newly;
+        if newly == 0 {
+            return Ok(findings);
+        }
+        tracing::debug!("{}: {newly} whitelisted event(s); counting again", uc.name);
+    }
+}
+
 /// Pages through the counts of `sp` and evaluates them as they arrive; `emptied`:
 /// across_aggregators aggregators whose events are all whitelisted (counted with 0).
-async fn count_and_evaluate<C: Cluster>(
+/// Returns the groups with findings (with their observations, within_aggregator) and
+/// sets the report's charts.
+async fn count_groups<C: Cluster>(
     cluster: &C,
     uc: &UseCase,
     sp: &mut SearchPlan,
     emptied: &[Vec<String>],
     rep: &mut UseCaseReport,
-) -> Result<Vec<Finding>, EsError> {
+) -> Result<Vec<GroupOutcome>, EsError> {
     let mut ev = Evaluator::new(uc.count_method, uc.trigger, uc.min_target_buckets)
         .with_emptied(emptied.iter().cloned());
-    let mut findings = Vec::new();
+    let mut groups = Vec::new();
     let mut charts = Vec::new();
     let observe = sp.clone();
+    let mut keep = |outcome: GroupOutcome| {
+        charts.extend(chart(&outcome));
+        if !outcome.findings.is_empty() {
+            groups.push(outcome);
+        }
+    };
     super::count::pages(cluster, sp, rep, |b| {
         for outcome in ev.push(observe.observation(b)) {
-            charts.extend(chart(&outcome));
-            findings.extend(outcome.findings);
+            keep(outcome);
         }
     })
     .await?;
     for outcome in ev.finish() {
-        charts.extend(chart(&outcome));
-        findings.extend(outcome.findings);
+        keep(outcome);
     }
     rep.charts = charts;
-    Ok(findings)
+    Ok(groups)
 }
 
-/// Fetches the events of the `new` findings (only those), fills a sample summary per
-/// finding, keeps the events when entries are filled per event, and adds whitelisted
-/// events to `cand.excluded`. Returns how many were newly whitelisted.
+/// Fetches the events of the `new` findings (only those) into `cand.fetched`, with
+/// their whitelist strings, and keeps the events when entries are filled per event.
 async fn fetch_candidates<C: Cluster>(
     cx: &Context<'_, C>,
     uc: &UseCase,
@@ -268,7 +397,7 @@ async fn fetch_candidates<C: Cluster>(
     new: &[Finding],
     fp: &super::fields::FieldPlan,
     cand: &mut Candidates,
-) -> Result<u64, EsError> {
+) -> Result<(), EsError> {
     let path_of = |f: &str| {
         fp.source_paths
             .get(f)
@@ -280,55 +409,46 @@ async fn fetch_candidates<C: Cluster>(
     let per_event = tag::needs_event(uc);
     let placeholders = tag::event_placeholders(uc);
     let source = candidate_source(uc, &fp.source_paths, &fp.placeholder_paths);
-    let by_key: BTreeMap<FindingKey, &Finding> = new.iter().map(|f| (key(f), f)).collect();
+    let keys: BTreeSet<FindingKey> = new.iter().map(key).collect();
+    for k in &keys {
+        cand.fetched.entry(k.clone()).or_default();
+    }
     let clauses = plan::pair_clauses(uc, new);
-    let mut newly = 0u64;
     for chunk in clauses.chunks((cx.limits.max_clauses / 4).max(1)) {
         let q = plan::restrict(query, chunk, &[]);
         let mut each = |hit: crate::es::Hit| {
             let aggs = event::combos(&hit.source, &agg_paths);
             let tgts = event::combos(&hit.source, &target_paths);
-            let mut strings: Option<Vec<String>> = None;
             let pruned = per_event.then(|| prune(&hit.source, &placeholders));
-            let no_event = Value::Null;
-            let event_fields = pruned.as_ref().unwrap_or(&no_event);
+            let fields = pruned.clone().unwrap_or(Value::Null);
+            let strings = if uc.whitelist.is_empty() {
+                Vec::new()
+            } else {
+                whitelist::event_strings(&serde_json::json!({
+                    "_index": hit.index, "_id": hit.id, "_source": hit.source
+                }))
+            };
             for a in &aggs {
                 for t in &tgts {
-                    let f = match by_key.get(&(a.clone(), Some(t.clone()))) {
-                        Some(f) => *f,
-                        None => match by_key.get(&(a.clone(), None)) {
-                            Some(f) => *f,
-                            None => continue,
-                        },
+                    let k = (a.clone(), Some(t.clone()));
+                    let k = if keys.contains(&k) {
+                        k
+                    } else {
+                        (a.clone(), None)
                     };
-                    let k = key(f);
-                    if f.target.is_none() {
-                        cand.across_ids
-                            .entry(a.clone())
-                            .or_default()
-                            .insert(hit.id.clone());
-                    }
-                    let term = evaluate::join(t);
-                    let entry = tag::entry(uc, f, Some(&term), event_fields);
-                    cand.sample_summary
-                        .entry(k)
-                        .or_insert_with(|| summary_of(&entry));
-                    if uc.whitelist.is_empty() || cand.excluded.contains(&hit.id) {
+                    let Some(evs) = keys
+                        .contains(&k)
+                        .then(|| cand.fetched.get_mut(&k))
+                        .flatten()
+                    else {
                         continue;
-                    }
-                    // ee-outliers checks the whole hit (metadata and _source) and the
-                    // outlier's own values.
-                    let ev = strings.get_or_insert_with(|| {
-                        evaluate::whitelist::event_strings(&serde_json::json!({
-                            "_index": hit.index, "_id": hit.id, "_source": hit.source
-                        }))
+                    };
+                    evs.push(CandidateEvent {
+                        id: hit.id.clone(),
+                        term: evaluate::join(t),
+                        strings: strings.clone(),
+                        fields: fields.clone(),
                     });
-                    let mut all = ev.clone();
-                    all.extend(evaluate::whitelist::entry_strings(&entry));
-                    if evaluate::whitelist::is_whitelisted(&uc.whitelist, &all) {
-                        cand.excluded.insert(hit.id.clone());
-                        newly += 1;
-                    }
                 }
             }
             if let Some(source) = pruned {
@@ -349,8 +469,7 @@ async fn fetch_candidates<C: Cluster>(
             )
             .await?;
     }
-    cand.checked.extend(new.iter().map(key));
-    Ok(newly)
+    Ok(())
 }
 
 /// The `_source` fields of candidate events: whitelists look at every value of an event

@@ -15,7 +15,7 @@ use maud::{html, Markup, DOCTYPE};
 
 use super::history::HistoryView;
 use super::review::{self, HtmlOptions};
-use super::{human_bytes, num, Chart, RunSummary, Status, Timeline, UseCaseReport};
+use super::{human_bytes, num, Chart, RunSummary, Status, SuddenReport, Timeline, UseCaseReport};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}\
@@ -99,39 +99,9 @@ fn use_case(uc: &UseCaseReport, hist: Option<&HistoryView>, opts: HtmlOptions) -
             }
             "\n"
             @if let Some(sr) = &uc.sudden {
-                p.meta.sudden {
-                    "windows evaluated " (sr.windows_evaluated) " (window " (sr.window)
-                    ", step " (sr.step) ") · detection requests " (sr.detection_requests)
-                    " (" (sr.first_event_requests) " first-event batch(es), " (sr.ties)
-                    " tie scan(s)); ee-outliers 0.2.17 sends one aggregation per window"
-                }
-                "\n"
-                @if !sr.warnings.is_empty() {
-                    ul.warnings { @for w in &sr.warnings { li { (w) } } }
-                    "\n"
-                }
+                (sudden_meta(sr))
             }
-            @match &uc.tagging {
-                Some(t) => {
-                    p.tagging {
-                        "tagged: " (t.updated) " events updated, " (t.noops)
-                        " already tagged · checked after tagging: " (t.verified) " of "
-                        (t.checked) " carry the entry"
-                        @if t.passes > 1 { " · " (t.passes) " passes" }
-                    }
-                    "\n"
-                    @if !t.failures.is_empty() {
-                        ul.failures { @for f in &t.failures { li { (f) } } }
-                        "\n"
-                    }
-                }
-                None => {
-                    @if !uc.outliers.is_empty() {
-                        p.tagging { "nothing written" }
-                        "\n"
-                    }
-                }
-            }
+            (tagging(uc))
             @if let Some(h) = hist.and_then(|h| h.of(&uc.name)) {
                 (review::history(h, hist.map_or(0, |v| v.earlier_runs), opts))
                 "\n"
@@ -189,6 +159,50 @@ fn use_case(uc: &UseCaseReport, hist: Option<&HistoryView>, opts: HtmlOptions) -
                 "\n"
                 @for c in &uc.charts {
                     (chart(c, opts))
+                    "\n"
+                }
+            }
+        }
+    }
+}
+
+/// The sudden_appearance line: windows evaluated and requests sent, then the warnings.
+fn sudden_meta(sr: &SuddenReport) -> Markup {
+    html! {
+        p.meta.sudden {
+            "windows evaluated " (sr.windows_evaluated) " (window " (sr.window)
+            ", step " (sr.step) ") · detection requests " (sr.detection_requests)
+            " (" (sr.first_event_requests) " first-event batch(es), " (sr.ties)
+            " tie scan(s)); ee-outliers 0.2.17 sends one aggregation per window"
+        }
+        "\n"
+        @if !sr.warnings.is_empty() {
+            ul.warnings { @for w in &sr.warnings { li { (w) } } }
+            "\n"
+        }
+    }
+}
+
+/// What tagging did (or that nothing was written), with its failures.
+fn tagging(uc: &UseCaseReport) -> Markup {
+    html! {
+        @match &uc.tagging {
+            Some(t) => {
+                p.tagging {
+                    "tagged: " (t.updated) " events updated, " (t.noops)
+                    " already tagged · checked after tagging: " (t.verified) " of "
+                    (t.checked) " carry the entry"
+                    @if t.passes > 1 { " · " (t.passes) " passes" }
+                }
+                "\n"
+                @if !t.failures.is_empty() {
+                    ul.failures { @for f in &t.failures { li { (f) } } }
+                    "\n"
+                }
+            }
+            None => {
+                @if !uc.outliers.is_empty() {
+                    p.tagging { "nothing written" }
                     "\n"
                 }
             }

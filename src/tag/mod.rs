@@ -280,52 +280,7 @@ pub fn requests(
     if findings.is_empty() {
         return Vec::new();
     }
-    // Clause budget per request, counted as Lucene 9 counts clauses (every query of the
-    // tree; Lucene 8's per-bool count is then bounded too): a quarter of the limit is kept
-    // for the use case's own filter and the whitelisted ids.
-    let budget = limits.max_clauses * 3 / 4;
-    let max_terms = limits.max_terms.clamp(1, 65_536);
-    // The clauses of one aggregator group's clause holding `piece` (see
-    // `plan::pair_clauses`): a `term` per aggregator field, plus one `terms` over the
-    // targets (one target field) or a `term` per target field of each finding (several
-    // target fields), or nothing (across_aggregators: no target).
-    let cost = |piece: &[Finding]| {
-        uc.aggregator.len()
-            + match (&piece[0].target, uc.target.len()) {
-                (None, _) => 0,
-                (Some(_), 1) => 1,
-                (Some(_), n) => piece.len() * n,
-            }
-    };
-    // The most findings of one group that one request holds: the terms limit for one
-    // target field, else as many as the clause budget takes (at least one).
-    let piece_len = match uc.target.len() {
-        1 => max_terms,
-        n => (budget.saturating_sub(uc.aggregator.len()) / n).clamp(1, max_terms),
-    };
-
-    // Chunk findings: whole aggregator groups while they fit, splitting a group that alone
-    // exceeds the terms or clause budget. A piece that fits no request (a limit below one
-    // finding's clauses) goes alone.
-    let mut chunks: Vec<Vec<Finding>> = Vec::new();
-    let mut cur: Vec<Finding> = Vec::new();
-    let mut cur_clauses = 0usize;
-    for group in findings.chunk_by(|a, b| a.aggregator == b.aggregator) {
-        for piece in group.chunks(piece_len) {
-            let clauses = cost(piece);
-            if !cur.is_empty()
-                && (cur_clauses + clauses > budget || cur.len() + piece.len() > max_terms)
-            {
-                chunks.push(std::mem::take(&mut cur));
-                cur_clauses = 0;
-            }
-            cur.extend_from_slice(piece);
-            cur_clauses += clauses;
-        }
-    }
-    if !cur.is_empty() {
-        chunks.push(cur);
-    }
+    let chunks = chunk_findings(uc, findings, limits);
 
     let any_target = uc.count_method == CountMethod::AcrossAggregators;
     let agg_fields: Vec<String> = uc
@@ -390,6 +345,58 @@ pub fn requests(
             }
         })
         .collect()
+}
+
+/// The findings cut into the chunks of one request each: whole aggregator groups while
+/// they fit the clause budget and the terms limit, a group that alone exceeds them split.
+fn chunk_findings(uc: &UseCase, findings: &[Finding], limits: Limits) -> Vec<Vec<Finding>> {
+    // Clause budget per request, counted as Lucene 9 counts clauses (every query of the
+    // tree; Lucene 8's per-bool count is then bounded too): a quarter of the limit is kept
+    // for the use case's own filter and the whitelisted ids.
+    let budget = limits.max_clauses * 3 / 4;
+    let max_terms = limits.max_terms.clamp(1, 65_536);
+    // The clauses of one aggregator group's clause holding `piece` (see
+    // `plan::pair_clauses`): a `term` per aggregator field, plus one `terms` over the
+    // targets (one target field) or a `term` per target field of each finding (several
+    // target fields), or nothing (across_aggregators: no target).
+    let cost = |piece: &[Finding]| {
+        uc.aggregator.len()
+            + match (&piece[0].target, uc.target.len()) {
+                (None, _) => 0,
+                (Some(_), 1) => 1,
+                (Some(_), n) => piece.len() * n,
+            }
+    };
+    // The most findings of one group that one request holds: the terms limit for one
+    // target field, else as many as the clause budget takes (at least one).
+    let piece_len = match uc.target.len() {
+        1 => max_terms,
+        n => (budget.saturating_sub(uc.aggregator.len()) / n).clamp(1, max_terms),
+    };
+
+    // Chunk findings: whole aggregator groups while they fit, splitting a group that alone
+    // exceeds the terms or clause budget. A piece that fits no request (a limit below one
+    // finding's clauses) goes alone.
+    let mut chunks: Vec<Vec<Finding>> = Vec::new();
+    let mut cur: Vec<Finding> = Vec::new();
+    let mut cur_clauses = 0usize;
+    for group in findings.chunk_by(|a, b| a.aggregator == b.aggregator) {
+        for piece in group.chunks(piece_len) {
+            let clauses = cost(piece);
+            if !cur.is_empty()
+                && (cur_clauses + clauses > budget || cur.len() + piece.len() > max_terms)
+            {
+                chunks.push(std::mem::take(&mut cur));
+                cur_clauses = 0;
+            }
+            cur.extend_from_slice(piece);
+            cur_clauses += clauses;
+        }
+    }
+    if !cur.is_empty() {
+        chunks.push(cur);
+    }
+    chunks
 }
 
 /// Document ids per request when entries go by id.
