@@ -59,7 +59,7 @@ snapshots:
 demo: es-up
 	$(CARGO) build --release --workspace
 	./target/release/esoutliers-sample load --url $(ES_URL) --index logs-endpoint-demo --events 300000 --hosts 40 --seed 7 --replace
-	./target/release/esoutliers run --config queries/rare_child_process.conf
+	./target/release/esoutliers run --config queries
 
 bench: es-up
 	scripts/bench.sh

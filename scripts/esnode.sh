@@ -65,6 +65,14 @@ health_ok() {
   return 1
 }
 
+# A local test node shares the disk with builds: Elasticsearch's disk watermarks (90% used:
+# no new shards; 95%: every index read-only, bulk writes answered 429 forever) would turn a
+# full developer disk into failing tagging. They guard production nodes, not this one.
+no_disk_watermarks() {
+  curl -fsS -m 10 -XPUT "$URL/_cluster/settings" -H 'Content-Type: application/json' \
+    -d '{"persistent":{"cluster.routing.allocation.disk.threshold_enabled":false}}' >/dev/null
+}
+
 running_pid() {
   [ -f "$PIDFILE" ] || return 1
   local pid; pid=$(cat "$PIDFILE")
@@ -99,6 +107,7 @@ up() {
   if answers; then
     if running_pid >/dev/null; then echo "esnode: already running at $URL"; else echo "esnode: something already answers at $URL; using it"; fi
     health_ok || { echo "esnode: $URL answers but the cluster is not yellow" >&2; exit 1; }
+    running_pid >/dev/null && no_disk_watermarks
     return 0
   fi
   local lib java ctl; lib=$(resolve_jars); java=$(java_bin); ctl=$(control_classes "$java")
@@ -122,6 +131,7 @@ up() {
       exit 1
     fi
     if answers && health_ok; then
+      no_disk_watermarks || echo "esnode: could not turn the disk watermarks off" >&2
       echo "esnode: up at $URL after ${i}s"
       return 0
     fi

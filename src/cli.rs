@@ -81,6 +81,16 @@ pub struct PlanArgs {
     /// End of the window as RFC 3339 (default: now). Makes the output reproducible.
     #[arg(long)]
     pub now: Option<String>,
+    /// As `run --baseline`: counts and frontiers from this many days.
+    #[arg(long, value_name = "DAYS")]
+    pub baseline: Option<u64>,
+    /// Buckets per composite page. `run` uses the cluster's `search.max_buckets` (capped at
+    /// 65,536), or 10,000 when it cannot read it; this shows the requests for a given size.
+    #[arg(long, default_value_t = crate::plan::DEFAULT_PAGE_SIZE)]
+    pub page_size: u32,
+    /// As `run --requests-per-second`: the tagging throttle.
+    #[arg(long, value_name = "N")]
+    pub requests_per_second: Option<f64>,
 }
 
 #[derive(Debug, Args)]

@@ -1,4 +1,5 @@
-//! esoutliers: ee-outliers' models (terms, simplequery), computed inside Elasticsearch.
+//! esoutliers: ee-outliers' models (terms, simplequery, sudden_appearance), computed inside
+//! Elasticsearch.
 //!
 //! The pipeline is the architecture; each stage is a module:
 //!

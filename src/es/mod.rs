@@ -142,6 +142,19 @@ pub struct CompositeAgg {
 pub struct CompositeBucket {
     pub key: AfterKey,
     pub doc_count: u64,
+    /// The `first` sub-aggregation (`min` of the timestamp) of sudden_appearance pages;
+    /// `None` on terms pages, which have none.
+    #[serde(default)]
+    pub first: Option<MetricValue>,
+}
+
+/// A single-value metric aggregation (`min`, `max`, ...): `value` is `None` (JSON
+/// `null`) when the bucket has no value. Dates come as epoch milliseconds.
+/// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/search-aggregations-metrics-min-aggregation.html>
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct MetricValue {
+    #[serde(default)]
+    pub value: Option<f64>,
 }
 
 impl CompositePage {
@@ -149,6 +162,61 @@ impl CompositePage {
     pub fn pairs(&self) -> Option<&CompositeAgg> {
         self.aggregations.as_ref().and_then(|a| a.get(PAIRS_AGG))
     }
+}
+
+/// The first-events request of sudden_appearance (see
+/// `plan::sudden::SuddenPlan::first_events_body`), trimmed by `filter_path`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FirstEventsResponse {
+    #[serde(default)]
+    pub took: u64,
+    #[serde(default)]
+    pub timed_out: bool,
+    #[serde(rename = "_shards", default)]
+    pub shards: Shards,
+    /// Absent when no document matched the query.
+    #[serde(default)]
+    pub aggregations: Option<FirstEventsAggs>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FirstEventsAggs {
+    /// Bucket `"i"`: finding `i`'s pair in its window.
+    pub window: KeyedBuckets<DocCount>,
+    /// Bucket `"i"`: finding `i`'s pair at its earliest millisecond, with hits.
+    pub first: KeyedBuckets<TiedEvents>,
+}
+
+/// The buckets of a keyed `filters` aggregation.
+/// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/search-aggregations-bucket-filters-aggregation.html>
+#[derive(Debug, Clone, Deserialize)]
+pub struct KeyedBuckets<B> {
+    #[serde(default = "BTreeMap::new")]
+    pub buckets: BTreeMap<String, B>,
+}
+
+/// A bucket read for its count only.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct DocCount {
+    #[serde(default)]
+    pub doc_count: u64,
+}
+
+/// Events at the earliest timestamp of a finding, some of them as hits.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TiedEvents {
+    #[serde(default)]
+    pub doc_count: u64,
+    /// Absent when `filter_path` dropped it (no event left at that timestamp).
+    #[serde(default)]
+    pub event: Option<TopHits>,
+}
+
+/// A `top_hits` aggregation.
+/// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/search-aggregations-metrics-top-hits-aggregation.html>
+#[derive(Debug, Clone, Deserialize)]
+pub struct TopHits {
+    pub hits: Hits,
 }
 
 /// A search response used for fetching events (`hits.hits`).

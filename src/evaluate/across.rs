@@ -33,6 +33,15 @@ pub struct AggregatorCount {
 }
 
 impl AggregatorCount {
+    /// An aggregator all of whose events are whitelisted: 0 distinct targets, 0 events.
+    pub fn emptied(aggregator: Vec<String>) -> AggregatorCount {
+        AggregatorCount {
+            aggregator,
+            distinct_targets: 0,
+            doc_count: 0,
+        }
+    }
+
     /// Summarises ONE aggregator's observations; `None` when none has an event.
     /// Zero-count observations are ignored; a target given twice counts once.
     pub fn of_group(group: &[Observation]) -> Option<AggregatorCount> {
@@ -52,11 +61,13 @@ impl AggregatorCount {
 
 /// Evaluates all aggregators at once (one frontier).
 ///
-/// - values = `distinct_targets` of every aggregator kept by `min_target_buckets`;
+/// - values = `distinct_targets` of every aggregator kept by `min_target_buckets`,
+///   including aggregators emptied by whitelists ([`AggregatorCount::emptied`], 0): they
+///   move the frontier, as in ee-outliers, but are never findings (no event);
 /// - every method but `coeff_of_variation`: an aggregator is a finding when
 ///   `is_outlier(on, distinct_targets, frontier)`;
 /// - `coeff_of_variation`: when the ratio pstdev / mean over the values is an outlier
-///   against s, EVERY kept aggregator is a finding (`decision_frontier` = s); otherwise
+///   against s, EVERY kept aggregator is a finding (`decision_frontier` = the ratio); otherwise
 ///   none is.
 ///
 /// Returns findings sorted by aggregator.
@@ -65,9 +76,10 @@ pub fn evaluate_aggregators(
     min_target_buckets: Option<u64>,
     counts: &[AggregatorCount],
 ) -> Vec<Finding> {
+    // An aggregator whose events were all whitelisted stays in the values with 0 distinct
+    // targets (ee-outliers keeps its emptied batch entry), but has no event to flag.
     let mut kept: Vec<&AggregatorCount> = counts
         .iter()
-        .filter(|c| c.distinct_targets > 0)
         .filter(|c| min_target_buckets.is_none_or(|n| c.distinct_targets >= n))
         .collect();
     kept.sort();
@@ -79,6 +91,7 @@ pub fn evaluate_aggregators(
     let whole_list = spec.method == TriggerMethod::CoeffOfVariation;
     let all_flagged = whole_list && trigger::coeff_of_variation_is_outlier(spec, &values);
     kept.into_iter()
+        .filter(|c| c.doc_count > 0)
         .filter(|c| {
             all_flagged
                 || (!whole_list
@@ -107,9 +120,8 @@ pub struct AcrossRemoval {
 
 /// The counts with whitelisted events taken out (SPEC section 5), for
 /// [`evaluate_aggregators`] to run again. Counts saturate at 0; an aggregator left with
-/// no target is dropped: it has no event any more. (ee-outliers keeps such an aggregator
-/// in its list with a count of 0, which moves the frontier; esoutliers does not count an
-/// aggregator that has no event.)
+/// no target stays with 0 distinct targets, as ee-outliers keeps it (it moves the
+/// frontier; it is never a finding).
 ///
 /// The caller's loop for across_aggregators: evaluate -> fetch the events of the outlier
 /// aggregators -> for each such aggregator count the targets whose events are all
@@ -122,14 +134,14 @@ pub fn subtract_across(
 ) -> Vec<AggregatorCount> {
     counts
         .iter()
-        .filter_map(|c| {
+        .map(|c| {
             let r = removed.get(&c.aggregator).copied().unwrap_or_default();
             let distinct_targets = c.distinct_targets.saturating_sub(r.emptied_targets);
-            (distinct_targets > 0).then(|| AggregatorCount {
+            AggregatorCount {
                 aggregator: c.aggregator.clone(),
                 distinct_targets,
                 doc_count: c.doc_count.saturating_sub(r.events),
-            })
+            }
         })
         .collect()
 }
@@ -227,7 +239,10 @@ mod tests {
         let high = spec(TriggerMethod::CoeffOfVariation, TriggerOn::High, 0.3);
         let f = evaluate_aggregators(&high, None, &counts);
         assert_eq!(f.len(), 8);
-        assert!(f.iter().all(|x| x.decision_frontier == 0.3));
+        assert!(
+            f.iter().all(|x| (x.decision_frontier - 0.4).abs() < 1e-12),
+            "decision_frontier is the ratio"
+        );
         let low = spec(TriggerMethod::CoeffOfVariation, TriggerOn::Low, 0.3);
         assert!(evaluate_aggregators(&low, None, &counts).is_empty());
     }
@@ -259,7 +274,7 @@ mod tests {
     }
 
     #[test]
-    fn subtract_across_removes_emptied_targets_and_drops_empty_aggregators() {
+    fn subtract_across_removes_emptied_targets_and_keeps_empty_aggregators_at_zero() {
         let counts = [count("h1", 2), count("h2", 4)];
         let removed = BTreeMap::from([
             (
@@ -279,12 +294,36 @@ mod tests {
         ]);
         assert_eq!(
             subtract_across(&counts, &removed),
-            vec![AggregatorCount {
-                aggregator: vec!["h2".into()],
-                distinct_targets: 3,
-                doc_count: 25,
-            }]
+            vec![
+                AggregatorCount::emptied(vec!["h1".into()]),
+                AggregatorCount {
+                    aggregator: vec!["h2".into()],
+                    distinct_targets: 3,
+                    doc_count: 25,
+                }
+            ]
         );
+    }
+
+    #[test]
+    fn an_emptied_aggregator_moves_the_frontier_but_is_never_flagged() {
+        // ee-outliers: h1's events all whitelisted, its batch entry stays with 0 targets.
+        // values [0, 2, 2]: mean 4/3, 100% low -> 1.33: only h1 (0) is below, and it has
+        // no event. Without the 0, [2, 2] mean 2: nothing either; with high 100%,
+        // [0, 2, 2] flags h2 and h3 (2 > 1.33) where [2, 2] flags nothing.
+        let counts = [
+            AggregatorCount::emptied(vec!["h1".into()]),
+            count("h2", 2),
+            count("h3", 2),
+        ];
+        let low = spec(TriggerMethod::PctOfAvgValue, TriggerOn::Low, 100.0);
+        assert!(evaluate_aggregators(&low, None, &counts).is_empty());
+        let high = spec(TriggerMethod::PctOfAvgValue, TriggerOn::High, 100.0);
+        assert_eq!(
+            names(&evaluate_aggregators(&high, None, &counts)),
+            vec!["h2", "h3"]
+        );
+        assert!(evaluate_aggregators(&high, None, &counts[1..]).is_empty());
     }
 
     #[test]

@@ -23,18 +23,21 @@
 //!
 //! Modules: [`trigger`] (frontiers), [`within`] (one aggregator), [`across`] (all
 //! aggregators), [`whitelist`] (strings, matching, re-evaluation), [`pystr`] (Python's
-//! `str()` of event values, as ee-outliers' whitelist sees them).
+//! `str()` of event values, as ee-outliers' whitelist sees them, and the other Python
+//! spellings ee-outliers writes), [`sudden`] (the sudden_appearance model: windows and
+//! per-pair decisions from time buckets).
 
 pub mod across;
 pub mod event;
 mod model;
+pub mod placeholder;
 pub mod pystr;
 pub mod simplequery;
+pub mod sudden;
 pub mod trigger;
 pub mod whitelist;
 pub mod within;
 
-#[cfg(debug_assertions)]
 use std::collections::BTreeSet;
 
 pub use across::AggregatorCount;
@@ -86,6 +89,9 @@ pub struct Evaluator {
     current: Vec<Observation>,
     /// across_aggregators: one summary per completed aggregator.
     counts: Vec<AggregatorCount>,
+    /// across_aggregators: aggregators whose events were all whitelisted; counted with 0
+    /// distinct targets when no observation of theirs arrives.
+    emptied: Vec<Vec<String>>,
     /// Debug builds only: every completed aggregator, to check contiguity.
     #[cfg(debug_assertions)]
     closed: BTreeSet<Vec<String>>,
@@ -105,9 +111,19 @@ impl Evaluator {
             min_target_buckets,
             current: Vec::new(),
             counts: Vec::new(),
+            emptied: Vec::new(),
             #[cfg(debug_assertions)]
             closed: BTreeSet::new(),
         }
+    }
+
+    /// across_aggregators: `aggregators` had events that whitelists all removed from the
+    /// counts; each stays in the values with 0 distinct targets (ee-outliers keeps the
+    /// emptied aggregator in its batch), moving the frontier, never a finding. Ignored by
+    /// within_aggregator.
+    pub fn with_emptied(mut self, aggregators: impl IntoIterator<Item = Vec<String>>) -> Self {
+        self.emptied.extend(aggregators);
+        self
     }
 
     /// Feeds the next observation (composite order). Returns the groups completed by it:
@@ -143,6 +159,15 @@ impl Evaluator {
     /// (none when no aggregator had an event).
     pub fn finish(mut self) -> Vec<GroupOutcome> {
         let mut out: Vec<GroupOutcome> = self.close_group().into_iter().collect();
+        if self.count_method == CountMethod::AcrossAggregators {
+            let present: BTreeSet<Vec<String>> =
+                self.counts.iter().map(|c| c.aggregator.clone()).collect();
+            for a in std::mem::take(&mut self.emptied) {
+                if !present.contains(&a) {
+                    self.counts.push(AggregatorCount::emptied(a));
+                }
+            }
+        }
         if self.count_method == CountMethod::AcrossAggregators && !self.counts.is_empty() {
             let findings =
                 across::evaluate_aggregators(&self.trigger, self.min_target_buckets, &self.counts);

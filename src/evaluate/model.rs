@@ -32,8 +32,9 @@ pub struct Finding {
     /// The value judged: the pair's event count (within), the aggregator's number of
     /// distinct targets (across), or the pair's event count for `coeff_of_variation`.
     pub term_count: u64,
-    /// The frontier the value was compared with (for `coeff_of_variation`: the
-    /// sensitivity, compared with [`Stats::coeff_of_variation`]).
+    /// The frontier the value was compared with (for `coeff_of_variation`: the ratio
+    /// pstdev / mean, [`Stats::coeff_of_variation`], which was compared with the
+    /// sensitivity; ee-outliers writes the ratio).
     pub decision_frontier: f64,
     /// Statistics of the list the frontier was computed from (explanation in reports).
     pub stats: Stats,

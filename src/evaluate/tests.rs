@@ -169,6 +169,39 @@ fn across_counts_distinct_targets_per_aggregator_in_finish() {
 }
 
 #[test]
+fn across_counts_an_aggregator_emptied_by_whitelists_with_zero_targets() {
+    // ws-1's only event was whitelisted, so no observation of it arrives any more; it
+    // still counts with 0: [0, 2, 3, 3], 80% of 2 = 1.6 -> nothing (ws-1 has no event).
+    // Without it: [2, 3, 3], 80% of 2.67 = 2.13 -> ws-2 flagged.
+    let s = spec(TriggerMethod::PctOfAvgValue, TriggerOn::Low, 80.0);
+    let obs_all = [
+        obs("ws-2", "a", 1),
+        obs("ws-2", "b", 1),
+        obs("ws-3", "a", 1),
+        obs("ws-3", "b", 1),
+        obs("ws-3", "c", 1),
+        obs("ws-4", "a", 1),
+        obs("ws-4", "b", 1),
+        obs("ws-4", "c", 1),
+    ];
+    let run = |emptied: Vec<Vec<String>>| {
+        let mut e = Evaluator::new(CountMethod::AcrossAggregators, s, None).with_emptied(emptied);
+        for o in &obs_all {
+            assert!(e.push(o.clone()).is_empty());
+        }
+        e.finish()
+            .into_iter()
+            .flat_map(|g| g.findings)
+            .map(|f| f.aggregator_joined())
+            .collect::<Vec<_>>()
+    };
+    assert!(run(vec![vec!["ws-1".to_string()]]).is_empty());
+    assert_eq!(run(Vec::new()), vec!["ws-2"]);
+    // An emptied aggregator that does have observations again counts as observed.
+    assert_eq!(run(vec![vec!["ws-2".to_string()]]), vec!["ws-2"]);
+}
+
+#[test]
 fn across_without_findings_keeps_no_aggregators() {
     let o = [obs("h1", "x", 3), obs("h2", "y", 1)];
     let mut ev = Evaluator::new(
@@ -284,7 +317,8 @@ fn naive_frontier(spec: &TriggerSpec, v: &[f64]) -> f64 {
                 f
             }
         }
-        TriggerMethod::Float | TriggerMethod::CoeffOfVariation => s,
+        TriggerMethod::Float => s,
+        TriggerMethod::CoeffOfVariation => sd / mean,
     }
 }
 

@@ -133,8 +133,10 @@ fn direction(on: TriggerOn) -> f64 {
 ///   not s: ee-outliers' fallback);
 /// - `madpos`: as `mad`, then max(frontier, 0);
 /// - `float`: s itself;
-/// - `coeff_of_variation`: s itself. The values are not compared with it one by one: the
-///   whole list is judged by [`coeff_of_variation_is_outlier`].
+/// - `coeff_of_variation`: the ratio pstdev / mean of the values (what ee-outliers
+///   writes as `decision_frontier`, `helpers/utils.py`); NaN when the mean is 0 (all
+///   values 0; numpy's 0/0). The values are not compared with it one by one: the whole
+///   list is judged by [`coeff_of_variation_is_outlier`] (the ratio against s).
 pub fn frontier(spec: &TriggerSpec, values: &[f64]) -> Option<f64> {
     if values.is_empty() {
         return None;
@@ -164,7 +166,8 @@ pub fn frontier(spec: &TriggerSpec, values: &[f64]) -> Option<f64> {
                 f
             }
         }
-        TriggerMethod::Float | TriggerMethod::CoeffOfVariation => s,
+        TriggerMethod::Float => s,
+        TriggerMethod::CoeffOfVariation => pstdev(values) / mean(values),
     };
     Some(f)
 }
@@ -410,7 +413,8 @@ mod tests {
         assert!(!cov(TriggerOn::Low, 0.4));
         assert_eq!(
             fr(TriggerMethod::CoeffOfVariation, TriggerOn::Low, 0.5, &v),
-            0.5
+            0.4,
+            "the frontier written is the ratio itself, as ee-outliers writes it"
         );
     }
 

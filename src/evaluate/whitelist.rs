@@ -24,9 +24,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use regex::Regex;
 use serde_json::Value;
 
-use crate::config::{TriggerSpec, UseCase, Whitelist};
-use crate::evaluate::pystr::{float_repr, str_of, strip};
-use crate::evaluate::{join, within, Finding, Observation};
+use crate::config::{TriggerSpec, Whitelist};
+use crate::evaluate::pystr::{str_of, strip};
+use crate::evaluate::{within, Finding, Observation};
 
 /// An (aggregator values, target values) pair: the key of a within_aggregator count.
 pub type PairKey = (Vec<String>, Vec<String>);
@@ -69,48 +69,18 @@ fn push_field_value(value: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// The outlier information ee-outliers adds to the strings (its `outlier_dict` at the
-/// time of the check, `app/helpers/analyzer.py` `create_outlier` and
-/// `app/analyzers/terms.py` `_create_outlier`), each stripped:
-/// - `type` and `reason`: the configured text split on `,` (ee-outliers stores them as
-///   lists); `{field}` placeholders in them are NOT filled here;
-/// - `summary`: as given (the caller fills it; ee-outliers hard-wraps it at 150 columns
-///   with `textwrap.fill` before checking and writing it);
-/// - `non_outlier_values_sample` joined with `,` (one string, as ee-outliers stores it;
-///   `""` when empty), `term_count`, `aggregator` (joined with ` - `), `term` (the event's
-///   own target, joined with ` - `: for across_aggregators the finding has none),
-///   `decision_frontier` (Python float repr), `trigger_method`, `model_name`, `model_type`.
-///
-/// Not reproduced: `assets` (ee-outliers' `[assets]` section) and the use case's unknown
-/// keys, which ee-outliers copies into the outlier verbatim.
-pub fn outlier_strings(
-    use_case: &UseCase,
-    finding: &Finding,
-    summary: &str,
-    term: &[String],
-) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    out.extend(
-        use_case
-            .outlier_type
-            .split(',')
-            .map(|t| strip(t).to_string()),
-    );
-    out.extend(
-        use_case
-            .outlier_reason
-            .split(',')
-            .map(|r| strip(r).to_string()),
-    );
-    out.push(strip(summary).to_string());
-    out.push(strip(&finding.non_outlier_values_sample.join(",")).to_string());
-    out.push(finding.term_count.to_string());
-    out.push(strip(&finding.aggregator_joined()).to_string());
-    out.push(strip(&join(term)).to_string());
-    out.push(float_repr(finding.decision_frontier));
-    out.push(use_case.trigger.method.as_str().to_string());
-    out.push(strip(&use_case.model_name).to_string());
-    out.push(MODEL_TYPE.to_string());
+/// The outlier's own values that ee-outliers adds to the strings a whitelist sees (its
+/// `outlier_dict` at the time of the check, `helpers/outlier.py` `is_whitelisted_doc`):
+/// every value of the entry that `tag` builds for the event (`type` and `reason` items
+/// with placeholders filled, the wrapped summary, `elasticsearch_filter`, copied keys,
+/// `term_count`, `aggregator`, `term`, `decision_frontier` as a Python float, the sample
+/// string, `trigger_method`, `model_name`, `model_type`), each `str()` and stripped; a
+/// list gives one string per item (an empty sample gives none).
+pub fn entry_strings(entry: &serde_json::Map<String, Value>) -> Vec<String> {
+    let mut out = Vec::new();
+    for v in entry.values().filter(|v| !v.is_null()) {
+        push_field_value(v, &mut out);
+    }
     out
 }
 
@@ -233,9 +203,9 @@ mod tests {
     use super::*;
     use crate::config::{
         CountMethod, Filter, LiteralEntry, Location, RegexpEntry, SummaryPart, SummaryTemplate,
-        TriggerMethod, TriggerOn,
+        TriggerMethod, TriggerOn, UseCase,
     };
-    use crate::evaluate::Stats;
+    use crate::evaluate::join;
     use serde_json::json;
 
     fn literal(values: &[&str]) -> Whitelist {
@@ -391,54 +361,47 @@ mod tests {
         }
     }
 
-    fn finding(target: &str, count: u64, frontier: f64, sample: &[&str]) -> Finding {
-        Finding {
-            aggregator: vec!["svchost.exe".into()],
-            target: Some(vec![target.into()]),
-            term_count: count,
-            decision_frontier: frontier,
-            stats: Stats {
-                n: 0,
-                mean: 0.0,
-                median: 0.0,
-                max: 0.0,
-                stdev: 0.0,
-                coeff_of_variation: None,
-            },
-            non_outlier_values_sample: strings(sample),
-        }
+    /// An entry as `tag::entry` builds it for a terms outlier.
+    fn entry(frontier: f64, sample: Value) -> serde_json::Map<String, Value> {
+        json!({
+            "type": ["process execution", "rare"], "reason": ["rare child process"],
+            "summary": "rare child cmd.exe ", "elasticsearch_filter": "x:1",
+            "model_name": "rare_childname", "model_type": "terms",
+            "non_outlier_values_sample": sample, "term_count": 1,
+            "aggregator": "svchost.exe", "term": "cmd.exe",
+            "decision_frontier": frontier, "trigger_method": "pct_of_avg_value"
+        })
+        .as_object()
+        .unwrap()
+        .clone()
     }
 
     #[test]
-    fn outlier_strings_are_ee_outliers_outlier_fields() {
-        let uc = use_case(Whitelist::default());
-        let f = finding("cmd.exe", 1, 2.45, &["a.exe", "b.exe"]);
-        let s = outlier_strings(&uc, &f, "rare child cmd.exe ", &strings(&["cmd.exe"]));
-        assert_eq!(
-            s,
-            strings(&[
-                "process execution",
-                "rare",
-                "rare child process",
-                "rare child cmd.exe",
-                "a.exe,b.exe",
-                "1",
-                "svchost.exe",
-                "cmd.exe",
-                "2.45",
-                "pct_of_avg_value",
-                "rare_childname",
-                "terms",
-            ])
-        );
-        // integral frontiers read as Python floats: 2.0, not 2.
-        let f = finding("cmd.exe", 1, 2.0, &[]);
-        let s = outlier_strings(&uc, &f, "x", &strings(&["cmd.exe"]));
+    fn entry_strings_are_the_str_of_every_outlier_value_stripped() {
+        let mut s = entry_strings(&entry(2.45, json!("a.exe,b.exe")));
+        s.sort();
+        let mut want = strings(&[
+            "process execution",
+            "rare",
+            "rare child process",
+            "rare child cmd.exe",
+            "x:1",
+            "rare_childname",
+            "terms",
+            "a.exe,b.exe",
+            "1",
+            "svchost.exe",
+            "cmd.exe",
+            "2.45",
+            "pct_of_avg_value",
+        ]);
+        want.sort();
+        assert_eq!(s, want);
+        // integral frontiers read as Python floats: 2.0, not 2; an empty sample ([])
+        // adds nothing.
+        let s = entry_strings(&entry(2.0, json!([])));
         assert!(s.contains(&"2.0".to_string()));
-        assert!(
-            s.contains(&String::new()),
-            "empty sample is an empty string"
-        );
+        assert!(!s.contains(&String::new()), "{s:?}");
     }
 
     #[test]
@@ -448,14 +411,8 @@ mod tests {
         let uc = use_case(literal(&["rare_childname", "cmd.exe"]));
         let ev = event_strings(&json!({"parent": "svchost.exe", "child": "cmd.exe"}));
         assert!(!is_whitelisted(&uc.whitelist, &ev));
-        let f = finding("cmd.exe", 1, 2.45, &[]);
         let mut all = ev.clone();
-        all.extend(outlier_strings(
-            &uc,
-            &f,
-            "rare child cmd.exe",
-            &strings(&["cmd.exe"]),
-        ));
+        all.extend(entry_strings(&entry(2.45, json!([]))));
         assert!(is_whitelisted(&uc.whitelist, &all));
     }
 
@@ -510,7 +467,8 @@ mod tests {
                 .flatten()
                 .filter(|(_, source)| {
                     let mut s = event_strings(source);
-                    s.extend(outlier_strings(&uc, f, "rare child", &target));
+                    s.push(f.aggregator_joined());
+                    s.push(join(&target));
                     is_whitelisted(&uc.whitelist, &s)
                 })
                 .map(|(id, _)| id.to_string())

@@ -31,7 +31,7 @@ pub const SAMPLE_SIZE: usize = 3;
 ///   `decision_frontier` = that frontier, `term_count` = the pair's count.
 /// - `coeff_of_variation`: when the aggregator's ratio pstdev / mean is an outlier against
 ///   s, EVERY pair of the aggregator is a finding, `term_count` = its own count,
-///   `decision_frontier` = s; otherwise none is.
+///   `decision_frontier` = the ratio; otherwise none is.
 /// - `stats` = statistics of the aggregator's counts; `non_outlier_values_sample` = up to
 ///   [`SAMPLE_SIZE`] non-outlier targets (joined with ` - `), most frequent first, ties by
 ///   the joined string ascending.
@@ -191,7 +191,7 @@ mod tests {
     #[test]
     fn coeff_of_variation_flags_every_pair_of_the_aggregator() {
         // counts [2, 4, 4, 4, 5, 5, 7, 9]: pstdev 2 / mean 5 = 0.4 < 0.5 -> all 8 pairs,
-        // each with its own count and decision_frontier = s = 0.5.
+        // each with its own count and decision_frontier = the ratio 0.4 (ee-outliers).
         let group: Vec<Observation> = [2, 4, 4, 4, 5, 5, 7, 9]
             .iter()
             .enumerate()
@@ -200,7 +200,7 @@ mod tests {
         let low = spec(TriggerMethod::CoeffOfVariation, TriggerOn::Low, 0.5);
         let f = evaluate_aggregator(&low, None, &group);
         assert_eq!(f.len(), 8);
-        assert!(f.iter().all(|x| x.decision_frontier == 0.5));
+        assert!(f.iter().all(|x| (x.decision_frontier - 0.4).abs() < 1e-12));
         assert_eq!(
             f.iter().map(|x| x.term_count).collect::<Vec<_>>(),
             vec![2, 4, 4, 4, 5, 5, 7, 9]

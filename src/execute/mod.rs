@@ -21,7 +21,7 @@ use crate::es::{
     AfterKey, CompositePage, ErrorBody, FieldCapsResponse, Hit, RootInfo, SearchResponse,
     TaskResponse, TaskStarted, UpdateByQueryResponse,
 };
-use crate::plan::SearchPlan;
+use crate::plan::PageRequest;
 pub use policy::Policy;
 use retry::{classify, Verdict};
 
@@ -154,11 +154,20 @@ pub trait Cluster {
     /// One composite page of `plan`; `Err(TooManyBuckets)` asks the caller to halve it.
     async fn composite_page(
         &self,
-        plan: &SearchPlan,
+        plan: &dyn PageRequest,
         after: Option<&AfterKey>,
     ) -> Result<CompositePage, EsError>;
     /// A search whose answer is read whole (small aggregations); partial results are errors.
     async fn search(&self, index: &str, body: &Value, what: &str) -> Result<Value, EsError>;
+    /// As [`Cluster::search`], with the URL parameters `params` (e.g. `filter_path`,
+    /// `preference`) instead of only `allow_partial_search_results=false`.
+    async fn search_with(
+        &self,
+        index: &str,
+        body: &Value,
+        params: &[(&'static str, String)],
+        what: &str,
+    ) -> Result<Value, EsError>;
     /// Every event matching `query`, passed to `each`.
     async fn scan(
         &self,
@@ -211,13 +220,22 @@ impl Cluster for HttpCluster {
     }
     async fn composite_page(
         &self,
-        plan: &SearchPlan,
+        plan: &dyn PageRequest,
         after: Option<&AfterKey>,
     ) -> Result<CompositePage, EsError> {
         HttpCluster::composite_page(self, plan, after).await
     }
     async fn search(&self, index: &str, body: &Value, what: &str) -> Result<Value, EsError> {
         HttpCluster::search(self, index, body, what).await
+    }
+    async fn search_with(
+        &self,
+        index: &str,
+        body: &Value,
+        params: &[(&'static str, String)],
+        what: &str,
+    ) -> Result<Value, EsError> {
+        HttpCluster::search_with(self, index, body, params, what).await
     }
     async fn scan(
         &self,
@@ -591,11 +609,7 @@ impl HttpCluster {
         self.call(
             Method::GET,
             &path,
-            &[
-                ("fields", fields.join(",")),
-                ("ignore_unavailable", "true".into()),
-                ("allow_no_indices", "true".into()),
-            ],
+            &crate::plan::field_caps_params(fields),
             None,
             "field capabilities",
             index,
@@ -606,11 +620,12 @@ impl HttpCluster {
     /// One composite page. `Err(TooManyBuckets)` tells the caller to halve the page.
     pub async fn composite_page(
         &self,
-        plan: &SearchPlan,
+        plan: &dyn PageRequest,
         after: Option<&AfterKey>,
     ) -> Result<CompositePage, EsError> {
-        let what = format!("composite page of use case {}", plan.use_case);
-        let path = format!("/{}/_search", enc(&plan.index));
+        let what = format!("composite page of use case {}", plan.use_case());
+        let index = plan.index();
+        let path = format!("/{}/_search", enc(index));
         let body = plan.page_body(after);
         let (status, bytes) = self
             .send(
@@ -619,20 +634,20 @@ impl HttpCluster {
                 &plan.page_params(),
                 Some(&body),
                 &what,
-                &plan.index,
+                index,
             )
             .await?;
         if classify(status, &bytes) == Verdict::TooManyBuckets {
             return Err(EsError::TooManyBuckets {
                 request: what,
-                index: plan.index.clone(),
-                page_size: plan.page_size,
+                index: index.to_string(),
+                page_size: plan.page_size(),
             });
         }
-        let page: CompositePage = self.decode(status, &bytes, &what, &plan.index)?;
+        let page: CompositePage = self.decode(status, &bytes, &what, index)?;
         check_complete(
             &what,
-            &plan.index,
+            index,
             page.shards.failed,
             page.shards.total,
             page.timed_out,
@@ -643,16 +658,22 @@ impl HttpCluster {
     /// One search whose whole answer is returned (aggregations without paging, e.g. a
     /// `filters` aggregation over findings). Partial results are errors.
     pub async fn search(&self, index: &str, body: &Value, what: &str) -> Result<Value, EsError> {
+        let params = [("allow_partial_search_results", "false".to_string())];
+        self.search_with(index, body, &params, what).await
+    }
+
+    /// As [`HttpCluster::search`] with the URL parameters `params`, which should hold
+    /// `allow_partial_search_results=false` (partial results are errors either way).
+    pub async fn search_with(
+        &self,
+        index: &str,
+        body: &Value,
+        params: &[(&'static str, String)],
+        what: &str,
+    ) -> Result<Value, EsError> {
         let path = format!("/{}/_search", enc(index));
         let v: Value = self
-            .call(
-                Method::POST,
-                &path,
-                &[("allow_partial_search_results", "false".into())],
-                Some(body),
-                what,
-                index,
-            )
+            .call(Method::POST, &path, params, Some(body), what, index)
             .await?;
         let failed = v["_shards"]["failed"].as_u64().unwrap_or(0);
         let total = v["_shards"]["total"].as_u64().unwrap_or(0);
@@ -678,10 +699,7 @@ impl HttpCluster {
         what: &str,
         each: &mut dyn FnMut(Hit),
     ) -> Result<u64, EsError> {
-        let mut body = json!({ "size": size, "query": query, "sort": ["_doc"] });
-        if let Some(fields) = source {
-            body["_source"] = json!(fields);
-        }
+        let body = crate::plan::scan_body(query, size, source);
         self.scan_body(index, &body, what, each).await
     }
 
@@ -699,10 +717,7 @@ impl HttpCluster {
             .call(
                 Method::POST,
                 &path,
-                &[
-                    ("scroll", "2m".into()),
-                    ("allow_partial_search_results", "false".into()),
-                ],
+                &crate::plan::scan_params(),
                 Some(body),
                 what,
                 index,
@@ -766,16 +781,7 @@ impl HttpCluster {
     ) -> Result<UpdateByQueryResponse, EsError> {
         let what = "tag events (_update_by_query)";
         let path = format!("/{}/_update_by_query", enc(index));
-        let mut params = vec![
-            ("wait_for_completion", "false".to_string()),
-            ("conflicts", "proceed".to_string()),
-            ("slices", opts.slices.clone()),
-            ("refresh", opts.refresh.to_string()),
-            ("scroll_size", opts.scroll_size.to_string()),
-        ];
-        if let Some(rps) = opts.requests_per_second {
-            params.push(("requests_per_second", rps.to_string()));
-        }
+        let params = opts.params();
         // A node restart loses the task (GET _tasks answers 404) and makes the node
         // unreachable for a while; a node leaving can end the task with a transient error
         // (its scroll went with the node). Tagging is idempotent, so a lost task or one
@@ -872,6 +878,25 @@ pub struct UpdateOptions {
     pub requests_per_second: Option<f64>,
     pub scroll_size: u32,
     pub refresh: bool,
+}
+
+impl UpdateOptions {
+    /// The URL parameters of every `_update_by_query` (also printed by `plan`): a task
+    /// (`wait_for_completion=false`), conflicts counted not fatal, sliced, refreshed.
+    /// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/docs-update-by-query.html>
+    pub fn params(&self) -> Vec<(&'static str, String)> {
+        let mut params = vec![
+            ("wait_for_completion", "false".to_string()),
+            ("conflicts", "proceed".to_string()),
+            ("slices", self.slices.clone()),
+            ("refresh", self.refresh.to_string()),
+            ("scroll_size", self.scroll_size.to_string()),
+        ];
+        if let Some(rps) = self.requests_per_second {
+            params.push(("requests_per_second", rps.to_string()));
+        }
+        params
+    }
 }
 
 impl Default for UpdateOptions {

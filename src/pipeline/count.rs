@@ -8,20 +8,20 @@
 
 use crate::es::{AfterKey, CompositeBucket};
 use crate::execute::{Cluster, EsError};
-use crate::plan::SearchPlan;
+use crate::plan::PageRequest;
 use crate::report::UseCaseReport;
 
-/// Reads every page of `plan`, passing each bucket to `each` in composite order.
-/// Counts pages, buckets, `took` and the events in the window into `rep`. `plan.page_size`
-/// is left at the size the cluster accepted.
-pub async fn pages<C: Cluster>(
+/// Reads every page of `plan` (a terms or a sudden_appearance plan), passing each bucket
+/// to `each` in composite order. Counts pages, buckets, `took` and the events in the
+/// window into `rep`. The plan's page size is left at the size the cluster accepted.
+pub async fn pages<C: Cluster, P: PageRequest>(
     cluster: &C,
-    plan: &mut SearchPlan,
+    plan: &mut P,
     rep: &mut UseCaseReport,
     mut each: impl FnMut(&CompositeBucket),
 ) -> Result<(), EsError> {
     let policy = cluster.policy();
-    let bar = super::progress_bar(&format!("counting {}", plan.use_case));
+    let bar = super::progress_bar(&format!("counting {}", plan.use_case()));
     if let Ok(style) =
         indicatif::ProgressStyle::with_template("{spinner} {msg}: {pos} buckets read")
     {
@@ -32,17 +32,17 @@ pub async fn pages<C: Cluster>(
     loop {
         policy.check("the next composite page")?;
         bar.tick();
-        let page = match cluster.composite_page(plan, after.as_ref()).await {
+        let page = match cluster.composite_page(&*plan, after.as_ref()).await {
             Ok(p) => {
                 outage_since = None;
                 p
             }
-            Err(EsError::TooManyBuckets { .. }) if plan.page_size > 1 => {
-                plan.page_size /= 2;
+            Err(EsError::TooManyBuckets { .. }) if plan.page_size() > 1 => {
+                plan.set_page_size(plan.page_size() / 2);
                 tracing::warn!(
                     "{}: page too large for search.max_buckets; halving to {}",
-                    plan.use_case,
-                    plan.page_size
+                    plan.use_case(),
+                    plan.page_size()
                 );
                 continue;
             }
@@ -61,7 +61,7 @@ pub async fn pages<C: Cluster>(
                 }
                 tracing::warn!(
                     "{}: {e}; waiting for the cluster, then resuming from the last after_key (page {})",
-                    plan.use_case,
+                    plan.use_case(),
                     rep.pages + 1
                 );
                 policy
@@ -88,7 +88,7 @@ pub async fn pages<C: Cluster>(
             each(b);
         }
         match &agg.after_key {
-            Some(k) if !agg.buckets.is_empty() && agg.buckets.len() as u32 >= plan.page_size => {
+            Some(k) if !agg.buckets.is_empty() && agg.buckets.len() as u32 >= plan.page_size() => {
                 after = Some(k.clone())
             }
             _ => break,

@@ -3,10 +3,12 @@
 //! tagging and a stop between requests. The real node proves the requests themselves
 //! (tests/it); this fake proves what the pipeline does with the answers.
 //!
-//! The fake holds events (id + `_source`), counts pairs from them the way a composite
-//! aggregation would (sorted keys, `after_key`), honours `must_not ids` exclusions (the
-//! only part of a query the pipeline changes between rounds) and ignores the rest of the
-//! query (every event is in the window). Faults are scripted per call.
+//! The fake holds events (id + `_source`) and answers the request bodies as
+//! Elasticsearch would, for the queries and aggregations the pipeline sends: `bool`,
+//! `term(s)`, `range`, `exists`, `ids` queries (`query_string` matches everything);
+//! composite pages (`terms` and `date_histogram` sources, a `min`, sorted keys,
+//! `after_key`); keyed `filters` with `top_hits`. Events without the timestamp field are
+//! in every time range. Faults are scripted per call.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -20,7 +22,7 @@ use crate::config::{self, UseCase};
 use crate::es::{AfterKey, CompositePage, FieldCapsResponse, Hit, UpdateByQueryResponse};
 use crate::evaluate::event;
 use crate::execute::{Cluster, EsError, Policy, Traffic, UpdateOptions};
-use crate::plan::{SearchPlan, TimeWindow};
+use crate::plan::{PageRequest, TimeWindow};
 use crate::report::{Status, UseCaseReport};
 use crate::tag::Limits;
 
@@ -42,8 +44,9 @@ struct Fake {
     updates: RefCell<VecDeque<Update>>,
     /// Events the script leaves as they are (an `outliers` field of another shape).
     untaggable: BTreeSet<String>,
-    tagged: RefCell<BTreeSet<String>>,
-    /// Every request, in order: `page <n> after <key>`, `scan`, `update`, `yellow`.
+    /// Tagged events: id -> the model name and the summary of the entry written.
+    tagged: RefCell<BTreeMap<String, (String, String)>>,
+    /// Every request, in order: `page <n> after <key>`, `search`, `scan`, `update`, `yellow`.
     log: RefCell<Vec<String>>,
     pages_served: RefCell<u64>,
 }
@@ -56,80 +59,179 @@ fn fake_policy() -> Policy {
     }
 }
 
-/// The values a query's `term` / `terms` clauses name for `field`, anywhere in it.
-fn named(q: &Value, field: &str, out: &mut BTreeSet<String>) {
-    match q {
-        Value::Object(m) => {
-            if let Some(v) = m.get("term").and_then(|t| t.get(field)) {
-                out.insert(v.as_str().unwrap_or_default().to_string());
-            }
-            for v in m
-                .get("terms")
-                .and_then(|t| t.get(field))
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                out.insert(v.as_str().unwrap_or_default().to_string());
-            }
-            m.values().for_each(|v| named(v, field, out));
+/// A composite key part: strings and numbers (a `date_histogram` key) order as
+/// Elasticsearch orders them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum KeyPart {
+    Num(i64),
+    Str(String),
+}
+
+impl KeyPart {
+    fn of(v: &Value) -> KeyPart {
+        match v.as_i64() {
+            Some(n) => KeyPart::Num(n),
+            None => KeyPart::Str(v.as_str().unwrap_or_default().to_string()),
         }
-        Value::Array(a) => a.iter().for_each(|v| named(v, field, out)),
-        _ => {}
+    }
+    fn json(&self) -> Value {
+        match self {
+            KeyPart::Num(n) => json!(n),
+            KeyPart::Str(s) => json!(s),
+        }
     }
 }
 
-/// Ids in every `must_not: [{ids: {values}}]` of a query.
-fn excluded_ids(q: &Value, out: &mut BTreeSet<String>) {
-    match q {
-        Value::Object(m) => {
-            if let Some(vals) = m.get("ids").and_then(|i| i.get("values")) {
-                for v in vals.as_array().into_iter().flatten() {
-                    out.insert(v.as_str().unwrap_or_default().to_string());
-                }
-            }
-            m.values().for_each(|v| excluded_ids(v, out));
+/// A composite bucket being counted: doc_count and the min of the timestamp.
+type Counted = (u64, Option<i64>);
+
+/// Epoch milliseconds of an RFC 3339 timestamp.
+fn epoch_ms(s: &str) -> i64 {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("fake: timestamp {s}: {e}"));
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Minutes of a `fixed_interval` like `30m`, and milliseconds of an `offset` like `+120000ms`.
+fn interval_ms(v: &Value) -> i64 {
+    let s = v.as_str().unwrap();
+    s.strip_suffix('m').unwrap().parse::<i64>().unwrap() * 60_000
+}
+fn offset_ms(v: &Value) -> i64 {
+    let s = v.as_str().unwrap_or("+0ms");
+    s.trim_start_matches('+')
+        .strip_suffix("ms")
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Whether the event (`id`, `src`) matches query `q`: `bool` (filter, must, should,
+/// must_not), `term`, `terms`, `range`, `exists`, `ids`; `query_string` and `match_all`
+/// match everything. A `range` on a field the event lacks matches (the terms tests'
+/// events have no timestamp: every event is in the window). Any other query panics, so
+/// a test never passes on a query the fake does not understand.
+fn matches(q: &Value, id: &str, src: &Value) -> bool {
+    let list = |v: Option<&Value>| -> Vec<Value> {
+        match v {
+            None => Vec::new(),
+            Some(Value::Array(a)) => a.clone(),
+            Some(other) => vec![other.clone()],
         }
-        Value::Array(a) => a.iter().for_each(|v| excluded_ids(v, out)),
+    };
+    let (kind, body) = q
+        .as_object()
+        .and_then(|m| m.iter().next())
+        .unwrap_or_else(|| panic!("fake: not a query: {q}"));
+    let field_values = |f: &str| event::values(src, f);
+    match kind.as_str() {
+        "bool" => {
+            let all = |k: &str| list(body.get(k)).iter().all(|c| matches(c, id, src));
+            let should = list(body.get("should"));
+            all("filter")
+                && all("must")
+                && !list(body.get("must_not"))
+                    .iter()
+                    .any(|c| matches(c, id, src))
+                && (should.is_empty() || should.iter().any(|c| matches(c, id, src)))
+        }
+        "term" => {
+            let (f, v) = body.as_object().unwrap().iter().next().unwrap();
+            field_values(f).contains(&crate::plan::render(v))
+        }
+        "terms" => {
+            let (f, vs) = body.as_object().unwrap().iter().next().unwrap();
+            let have = field_values(f);
+            vs.as_array()
+                .unwrap()
+                .iter()
+                .any(|v| have.contains(&crate::plan::render(v)))
+        }
+        "range" => {
+            let (f, r) = body.as_object().unwrap().iter().next().unwrap();
+            let have = field_values(f);
+            if have.is_empty() {
+                return true;
+            }
+            have.iter().any(|t| {
+                let t = epoch_ms(t);
+                let bound = |k: &str| r.get(k).and_then(Value::as_str).map(epoch_ms);
+                bound("gte").is_none_or(|b| t >= b)
+                    && bound("gt").is_none_or(|b| t > b)
+                    && bound("lte").is_none_or(|b| t <= b)
+                    && bound("lt").is_none_or(|b| t < b)
+            })
+        }
+        "exists" => !field_values(body["field"].as_str().unwrap()).is_empty(),
+        "ids" => body["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v.as_str() == Some(id)),
+        "query_string" | "match_all" => true,
+        other => panic!("fake: query {other} not understood"),
+    }
+}
+
+/// The dotted paths of every leaf value of an event (`process.parent.name`).
+fn leaf_paths(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                leaf_paths(x, &p, out);
+            }
+        }
+        _ if !prefix.is_empty() => {
+            out.insert(prefix.to_string());
+        }
         _ => {}
     }
 }
 
 impl Fake {
     fn new(events: &[(&str, &str, &str)]) -> Fake {
-        Fake {
-            policy: fake_policy(),
-            max_buckets: 65_536,
-            events: events
+        Fake::of(
+            events
                 .iter()
                 .map(|(id, p, c)| (id.to_string(), json!({ "parent": p, "child": c })))
                 .collect(),
+        )
+    }
+
+    /// A fake holding these events (id, `_source`).
+    fn of(events: Vec<(String, Value)>) -> Fake {
+        Fake {
+            policy: fake_policy(),
+            max_buckets: 65_536,
+            events,
             ..Fake::default()
         }
     }
 
     fn visible(&self, query: &Value) -> Vec<&(String, Value)> {
-        let mut ex = BTreeSet::new();
-        // Only exclusions count; a tagging query's `ids` are a restriction, not used here.
-        if let Some(m) = query.get("bool").and_then(|b| b.get("must_not")) {
-            excluded_ids(m, &mut ex);
-        }
-        // A query restricted to outlier pairs (candidate fetch, tagging, the check after
-        // tagging) names their parents and children.
-        let (mut parents, mut children) = (BTreeSet::new(), BTreeSet::new());
-        named(query, "parent", &mut parents);
-        named(query, "child", &mut children);
-        let named_ok = |src: &Value, set: &BTreeSet<String>, f: &str| {
-            set.is_empty() || set.contains(src[f].as_str().unwrap_or_default())
-        };
         self.events
             .iter()
-            .filter(|(id, src)| {
-                !ex.contains(id)
-                    && named_ok(src, &parents, "parent")
-                    && named_ok(src, &children, "child")
-            })
+            .filter(|(id, src)| matches(query, id, src))
             .collect()
+    }
+
+    /// A hit as Elasticsearch returns it, with `outliers` when tagged; `_source` off when
+    /// `source` is `false`.
+    fn hit(&self, id: &str, src: &Value, source: &Value) -> Value {
+        let mut src = src.clone();
+        if let Some((model, summary)) = self.tagged.borrow().get(id) {
+            src["outliers"] = json!({ "model_name": [model], "summary": [summary] });
+        }
+        let mut h = json!({ "_index": "fake", "_id": id });
+        if source != &json!(false) {
+            h["_source"] = src;
+        }
+        h
     }
 
     fn log(&self) -> Vec<String> {
@@ -159,9 +261,22 @@ impl Cluster for Fake {
         _index: &str,
         fields: &[String],
     ) -> Result<FieldCapsResponse, EsError> {
-        let caps: serde_json::Map<String, Value> = fields
-            .iter()
-            .filter(|f| *f == "parent" || *f == "child")
+        // `*` asks for every field the events hold.
+        let all = fields.iter().any(|f| f == "*");
+        let mut names: BTreeSet<String> = fields.iter().filter(|f| *f != "*").cloned().collect();
+        if all {
+            for (_, s) in &self.events {
+                leaf_paths(s, "", &mut names);
+            }
+        }
+        let known = |f: &str| {
+            self.events
+                .iter()
+                .any(|(_, s)| !event::values(s, f).is_empty())
+        };
+        let caps: serde_json::Map<String, Value> = names
+            .into_iter()
+            .filter(|f| known(f))
             .map(|f| {
                 (
                     f.clone(),
@@ -171,15 +286,18 @@ impl Cluster for Fake {
             .collect();
         Ok(serde_json::from_value(json!({ "indices": ["fake"], "fields": caps })).unwrap())
     }
+    /// Reads the page body as Elasticsearch would: the query, the composite sources
+    /// (`terms`, `date_histogram` with `fixed_interval` in minutes and `offset`), the
+    /// `after` key, and a `min` sub-aggregation named `first`.
     async fn composite_page(
         &self,
-        plan: &SearchPlan,
+        plan: &dyn PageRequest,
         after: Option<&AfterKey>,
     ) -> Result<CompositePage, EsError> {
         let n = *self.pages_served.borrow() + 1;
         self.log.borrow_mut().push(format!(
             "page {n} size {} after {:?}",
-            plan.page_size,
+            plan.page_size(),
             after.map(|a| a.values().cloned().collect::<Vec<_>>())
         ));
         if let Some(left) = self.outages.borrow_mut().get_mut(&n).filter(|l| **l > 0) {
@@ -189,55 +307,151 @@ impl Cluster for Fake {
                 reason: "connection refused".into(),
             });
         }
-        if plan.page_size > self.max_buckets {
+        if plan.page_size() > self.max_buckets {
             return Err(EsError::TooManyBuckets {
                 request: "page".into(),
                 index: "fake".into(),
-                page_size: plan.page_size,
+                page_size: plan.page_size(),
             });
         }
         *self.pages_served.borrow_mut() = n;
-        let fields: Vec<String> = plan.sources.iter().map(|s| s.field.clone()).collect();
-        let mut counts: BTreeMap<Vec<String>, u64> = BTreeMap::new();
-        for (_, src) in self.visible(&plan.query) {
-            for key in event::combos(src, &fields) {
-                *counts.entry(key).or_default() += 1;
+        let body = plan.page_body(after);
+        let pairs = &body["aggs"][crate::es::PAIRS_AGG];
+        let composite = &pairs["composite"];
+        let sources: Vec<(String, Value)> = composite["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let (name, def) = s.as_object().unwrap().iter().next().unwrap();
+                (name.clone(), def.clone())
+            })
+            .collect();
+        let min_field = pairs["aggs"]["first"]["min"]["field"].as_str();
+        let mut counts: BTreeMap<Vec<KeyPart>, Counted> = BTreeMap::new();
+        let visible = self.visible(&body["query"]);
+        for (_, src) in &visible {
+            let mut keys: Vec<Vec<KeyPart>> = vec![Vec::new()];
+            for (_, def) in &sources {
+                let vals: Vec<KeyPart> = if let Some(t) = def.get("terms") {
+                    event::values(src, t["field"].as_str().unwrap())
+                        .into_iter()
+                        .map(KeyPart::Str)
+                        .collect()
+                } else {
+                    let h = &def["date_histogram"];
+                    let (g, off) = (interval_ms(&h["fixed_interval"]), offset_ms(&h["offset"]));
+                    event::values(src, h["field"].as_str().unwrap())
+                        .iter()
+                        .map(|t| KeyPart::Num((epoch_ms(t) - off).div_euclid(g) * g + off))
+                        .collect()
+                };
+                keys = keys
+                    .iter()
+                    .flat_map(|k| {
+                        vals.iter().map(move |v| {
+                            let mut k = k.clone();
+                            k.push(v.clone());
+                            k
+                        })
+                    })
+                    .collect();
+            }
+            let t = min_field.and_then(|f| event::values(src, f).first().map(|t| epoch_ms(t)));
+            for k in keys {
+                let e = counts.entry(k).or_insert((0, None));
+                e.0 += 1;
+                e.1 = match (e.1, t) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
             }
         }
-        let start: Option<Vec<String>> = after.map(|a| {
-            plan.sources
-                .iter()
-                .map(|s| a[&s.name].as_str().unwrap().to_string())
-                .collect()
-        });
-        let page: Vec<(Vec<String>, u64)> = counts
+        let start: Option<Vec<KeyPart>> = composite
+            .get("after")
+            .map(|a| sources.iter().map(|(n, _)| KeyPart::of(&a[n])).collect());
+        let size = composite["size"].as_u64().unwrap() as usize;
+        let page: Vec<(Vec<KeyPart>, Counted)> = counts
             .into_iter()
             .filter(|(k, _)| start.as_ref().is_none_or(|s| k > s))
-            .take(plan.page_size as usize)
+            .take(size)
             .collect();
-        let key = |k: &[String]| -> Value {
-            plan.sources
+        let key = |k: &[KeyPart]| -> Value {
+            sources
                 .iter()
                 .zip(k)
-                .map(|(s, v)| (s.name.clone(), json!(v)))
+                .map(|((name, _), v)| (name.clone(), v.json()))
                 .collect::<serde_json::Map<_, _>>()
                 .into()
         };
         let buckets: Vec<Value> = page
             .iter()
-            .map(|(k, c)| json!({ "key": key(k), "doc_count": c }))
+            .map(|(k, (c, first))| {
+                let mut b = json!({ "key": key(k), "doc_count": c });
+                if min_field.is_some() {
+                    b["first"] = json!({ "value": first.map(|m| m as f64) });
+                }
+                b
+            })
             .collect();
         let after_key = page.last().map(|(k, _)| key(k));
         Ok(serde_json::from_value(json!({
             "took": 1,
             "_shards": { "total": 1, "successful": 1, "failed": 0 },
-            "hits": { "total": { "value": self.events.len(), "relation": "eq" } },
+            "hits": { "total": { "value": visible.len(), "relation": "eq" } },
             "aggregations": { "pairs": { "after_key": after_key, "buckets": buckets } }
         }))
         .unwrap())
     }
-    async fn search(&self, _index: &str, _body: &Value, _what: &str) -> Result<Value, EsError> {
-        unimplemented!("no test of the fake sends a plain search")
+    async fn search(&self, index: &str, body: &Value, what: &str) -> Result<Value, EsError> {
+        self.search_with(index, body, &[], what).await
+    }
+    /// Keyed `filters` aggregations, each bucket optionally with a `top_hits` named
+    /// `event` (hits in `_doc` order: the order of the events).
+    async fn search_with(
+        &self,
+        _index: &str,
+        body: &Value,
+        _params: &[(&'static str, String)],
+        what: &str,
+    ) -> Result<Value, EsError> {
+        self.log.borrow_mut().push(format!(
+            "search {what} _source {}",
+            body["aggs"]["first"]["aggs"]["event"]["top_hits"]
+                .get("_source")
+                .unwrap_or(&json!("whole"))
+        ));
+        let visible = self.visible(&body["query"]);
+        let mut aggs = serde_json::Map::new();
+        for (name, agg) in body["aggs"].as_object().unwrap() {
+            let filters = agg["filters"]["filters"].as_object().unwrap();
+            let top = agg["aggs"]["event"]["top_hits"].clone();
+            let mut buckets = serde_json::Map::new();
+            for (k, q) in filters {
+                let inside: Vec<&&(String, Value)> = visible
+                    .iter()
+                    .filter(|(id, src)| matches(q, id, src))
+                    .collect();
+                let mut b = json!({ "doc_count": inside.len() });
+                if !top.is_null() {
+                    let size = top["size"].as_u64().unwrap_or(3) as usize;
+                    let source = top.get("_source").cloned().unwrap_or(Value::Null);
+                    let hits: Vec<Value> = inside
+                        .iter()
+                        .take(size)
+                        .map(|(id, src)| self.hit(id, src, &source))
+                        .collect();
+                    b["event"] = json!({ "hits": { "hits": hits } });
+                }
+                buckets.insert(k.clone(), b);
+            }
+            aggs.insert(name.clone(), json!({ "buckets": buckets }));
+        }
+        Ok(json!({
+            "took": 1,
+            "_shards": { "total": 1, "successful": 1, "failed": 0 },
+            "aggregations": aggs
+        }))
     }
     async fn scan(
         &self,
@@ -247,32 +461,26 @@ impl Cluster for Fake {
         what: &str,
         each: &mut dyn FnMut(Hit),
     ) -> Result<u64, EsError> {
-        self.log.borrow_mut().push(format!("scan {what}"));
-        let tagged = self.tagged.borrow();
-        let hits: Vec<Hit> = self
-            .visible(query)
-            .into_iter()
-            .map(|(id, src)| {
-                let mut src = src.clone();
-                if tagged.contains(id) {
-                    src["outliers"] = json!({ "model_name": ["rare"], "summary": ["s"] });
-                }
-                serde_json::from_value(json!({ "_index": "fake", "_id": id, "_source": src }))
-                    .unwrap()
-            })
-            .collect();
-        let n = hits.len() as u64;
-        hits.into_iter().for_each(each);
-        Ok(n)
+        self.scan_body(_index, &json!({ "query": query }), what, each)
+            .await
     }
     async fn scan_body(
         &self,
-        index: &str,
+        _index: &str,
         body: &Value,
         what: &str,
         each: &mut dyn FnMut(Hit),
     ) -> Result<u64, EsError> {
-        self.scan(index, &body["query"], None, what, each).await
+        self.log.borrow_mut().push(format!("scan {what}"));
+        let source = body.get("_source").cloned().unwrap_or(Value::Null);
+        let hits: Vec<Hit> = self
+            .visible(&body["query"])
+            .into_iter()
+            .map(|(id, src)| serde_json::from_value(self.hit(id, src, &source)).unwrap())
+            .collect();
+        let n = hits.len() as u64;
+        hits.into_iter().for_each(each);
+        Ok(n)
     }
     async fn update_by_query(
         &self,
@@ -282,22 +490,27 @@ impl Cluster for Fake {
         _progress: &mut dyn FnMut(&crate::es::TaskStatus),
     ) -> Result<UpdateByQueryResponse, EsError> {
         self.log.borrow_mut().push("update".into());
-        let selected: Vec<String> = self
+        let params = &body["script"]["params"];
+        // What the script would write on each selected event: its entry's model name,
+        // `None` for a noop. Terms entries go by (parent, child); `ids` by document id.
+        let entry_of = |id: &str, src: &Value| -> Option<(String, String)> {
+            let e = match params["mode"].as_str() {
+                // An id may carry one entry or a list of them (one per pair of the event).
+                Some("ids") => match params["by_id"].get(id)? {
+                    Value::Array(list) => list.first()?,
+                    one => one,
+                },
+                _ => params["entries"]
+                    .get(src["parent"].as_str()?)?
+                    .get(src["child"].as_str()?)?,
+            };
+            let text = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+            Some((text("model_name"), text("summary")))
+        };
+        let selected: Vec<(String, (String, String))> = self
             .visible(&body["query"])
-            .iter()
-            .map(|(id, _)| id.clone())
-            .collect();
-        // Only the events of outlier pairs are selected by the real query; here: those
-        // whose child the entries name.
-        let entries = &body["script"]["params"]["entries"];
-        let selected: Vec<String> = selected
             .into_iter()
-            .filter(|id| {
-                let src = &self.events.iter().find(|(i, _)| i == id).unwrap().1;
-                entries[src["parent"].as_str().unwrap()]
-                    .get(src["child"].as_str().unwrap())
-                    .is_some()
-            })
+            .filter_map(|(id, src)| entry_of(id, src).map(|m| (id.clone(), m)))
             .collect();
         let script = self
             .updates
@@ -311,16 +524,16 @@ impl Cluster for Fake {
         match script {
             Update::Transient => {
                 r.failures
-                    .push(json!({ "index": "fake", "id": selected[0], "status": 503,
+                    .push(json!({ "index": "fake", "id": selected[0].0, "status": 503,
                     "cause": { "type": "node_not_connected_exception", "reason": "node left" } }));
             }
             Update::Conflicts(c) => {
                 let mut tagged = self.tagged.borrow_mut();
-                for id in selected.iter().skip(c as usize) {
-                    if self.untaggable.contains(id) || tagged.contains(id) {
+                for (id, (model, summary)) in selected.iter().skip(c as usize) {
+                    if self.untaggable.contains(id) || tagged.contains_key(id) {
                         r.noops += 1;
                     } else {
-                        tagged.insert(id.clone());
+                        tagged.insert(id.clone(), (model.clone(), summary.clone()));
                         r.updated += 1;
                     }
                 }
@@ -366,7 +579,7 @@ fn fake(n_other: usize) -> Fake {
 }
 
 fn report(uc: &UseCase) -> UseCaseReport {
-    crate::app::empty_report(uc, window())
+    super::empty_report(uc, window())
 }
 
 fn window() -> TimeWindow {
@@ -478,8 +691,8 @@ async fn whitelisted_rare_event_is_recounted_and_the_frontier_moves() {
         pages, 2,
         "one count, one recount without the whitelisted event: {log:?}"
     );
-    assert!(f.tagged.borrow().contains("rare-1"));
-    assert!(!f.tagged.borrow().contains("rare-2"));
+    assert!(f.tagged.borrow().contains_key("rare-1"));
+    assert!(!f.tagged.borrow().contains_key("rare-2"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -538,4 +751,146 @@ async fn a_stop_before_paging_sends_nothing() {
     assert!(matches!(r, Err(EsError::Interrupted { .. })), "{r:?}");
     assert_eq!(rep.status, Status::Ok);
     assert!(f.log().is_empty(), "{:?}", f.log());
+}
+
+/// A sudden_appearance use case over the fake's day (now 2026-11-28T00:00Z): windows of
+/// 4 h moving by 2 h.
+fn sudden_use_case(extra: &str) -> UseCase {
+    let text = format!(
+        "[general]\nes_index_pattern=fake\nhistory_window_days=1\n\n[sudden_appearance_new]\naggregator=host\ntarget=proc\nsliding_window_size=00:04:00\nsliding_window_step_size=00:02:00\noutlier_type=t\noutlier_reason=r\noutlier_summary=new {{proc}} on {{host}}\nrun_model=1\ntest_model=0\n{extra}"
+    );
+    let cfg =
+        config::parse(std::path::Path::new("fake.conf"), &text).unwrap_or_else(|e| panic!("{e}"));
+    cfg.use_cases.into_iter().next().unwrap()
+}
+
+fn sudden_event(ts: &str, host: &str, proc: &str) -> Value {
+    json!({ "@timestamp": ts, "host": host, "proc": proc })
+}
+
+/// h1 runs `usual` every hour all day; `new` appears on h1 at 21:30 (the last step of
+/// [20:00, 24:00]) and `other` on h2 at 05:00 (the last step of [02:00, 06:00]).
+fn sudden_events() -> Vec<(String, Value)> {
+    let mut ev: Vec<(String, Value)> = (0..24)
+        .map(|h| {
+            let ts = format!("2026-11-27T{h:02}:00:00Z");
+            (format!("u{h:02}"), sudden_event(&ts, "h1", "usual"))
+        })
+        .collect();
+    ev.push((
+        "new-1".into(),
+        sudden_event("2026-11-27T21:30:00Z", "h1", "new"),
+    ));
+    ev.push((
+        "new-2".into(),
+        sudden_event("2026-11-27T22:30:00Z", "h1", "new"),
+    ));
+    ev.push((
+        "other-1".into(),
+        sudden_event("2026-11-27T05:00:00Z", "h2", "other"),
+    ));
+    ev
+}
+
+#[tokio::test(start_paused = true)]
+async fn sudden_plan_pages_and_halves_through_the_same_paging_and_finds_the_same_events() {
+    let uc = sudden_use_case("");
+    let f = Fake::of(sudden_events());
+    let (r, whole) = run(&f, &uc, 1000, false).await;
+    r.unwrap();
+    assert_eq!(whole.pages, 1);
+    let tagged: Vec<String> = f.tagged.borrow().keys().cloned().collect();
+    assert_eq!(tagged, vec!["new-1", "other-1"]);
+    // No whitelist: the first events come with the summary's fields only.
+    let log = f.log();
+    assert!(
+        log.iter()
+            .any(|l| l.ends_with("_source {\"includes\":[\"host\",\"proc\"]}")),
+        "{log:?}"
+    );
+
+    // Pages of 8 buckets refused down to 2: the same outliers, read in many pages whose
+    // after_key carries the time bucket.
+    let mut small = Fake::of(sudden_events());
+    small.max_buckets = 2;
+    let (r, paged) = run(&small, &uc, 8, true).await;
+    r.unwrap();
+    let log = small.log();
+    assert!(log[0].starts_with("page 1 size 8"), "{log:?}");
+    assert!(log[2].starts_with("page 1 size 2"), "{log:?}");
+    assert!(log.iter().any(|l| l.contains("Number(")), "{log:?}");
+    assert_eq!(paged.buckets_read, whole.buckets_read);
+    // Full pages of 2, then one short (or empty) page that ends the paging.
+    assert_eq!(paged.pages, whole.buckets_read / 2 + 1);
+    let pairs = |rep: &UseCaseReport| -> Vec<(String, Option<String>, String)> {
+        rep.outliers
+            .iter()
+            .map(|o| (o.aggregator.clone(), o.target.clone(), o.summary.clone()))
+            .collect()
+    };
+    assert_eq!(pairs(&paged), pairs(&whole));
+    assert_eq!(
+        pairs(&whole),
+        vec![
+            ("h1".into(), Some("new".into()), "new new on h1".into()),
+            ("h2".into(), Some("other".into()), "new other on h2".into()),
+        ]
+    );
+    let sr = whole.sudden.as_ref().unwrap();
+    assert_eq!(sr.windows_evaluated, 11);
+    assert_eq!(sr.first_event_requests, 1);
+    assert_eq!(sr.timelines.len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn tie_on_the_earliest_millisecond_is_listed_by_a_scan_and_the_smallest_id_tagged() {
+    // 12 events of (h3, tied) at 23:00:00.000, more than one batch returns: the fake
+    // returns them in insertion order, t11 first, so the smallest id is not among the
+    // hits and only the scan finds it.
+    let mut ev = sudden_events();
+    for i in (0..12).rev() {
+        ev.push((
+            format!("t{i:02}"),
+            sudden_event("2026-11-27T23:00:00Z", "h3", "tied"),
+        ));
+    }
+    let f = Fake::of(ev);
+    let (r, rep) = run(&f, &sudden_use_case(""), 1000, false).await;
+    r.unwrap();
+    let sr = rep.sudden.as_ref().unwrap();
+    assert_eq!(sr.ties, 1);
+    let log = f.log();
+    let scans: Vec<&String> = log
+        .iter()
+        .filter(|l| *l == "scan list tied first events")
+        .collect();
+    assert_eq!(scans.len(), 1, "{log:?}");
+    let tagged: Vec<String> = f.tagged.borrow().keys().cloned().collect();
+    assert_eq!(tagged, vec!["new-1", "other-1", "t00"]);
+    let tied = rep.outliers.iter().find(|o| o.aggregator == "h3").unwrap();
+    assert_eq!(tied.term_count, 12, "num_target_value_in_window");
+    // The winner's summary needs its fields: fetched by id after the scan.
+    assert_eq!(tied.summary, "new tied on h3");
+    assert!(
+        log.iter().any(|l| l == "scan fetch tied first events"),
+        "{log:?}"
+    );
+    let t = rep.tagging.unwrap();
+    assert_eq!((t.checked, t.verified), (3, 3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn sudden_whitelist_drops_the_event_and_asks_for_whole_events() {
+    let uc = sudden_use_case("whitelist_literals_other=h2, new other on h2\n");
+    let f = Fake::of(sudden_events());
+    let (r, rep) = run(&f, &uc, 1000, false).await;
+    r.unwrap();
+    assert_eq!(rep.whitelisted_events, 1);
+    let tagged: Vec<String> = f.tagged.borrow().keys().cloned().collect();
+    assert_eq!(tagged, vec!["new-1"]);
+    let log = f.log();
+    assert!(
+        log.iter().any(|l| l.ends_with("_source \"whole\"")),
+        "{log:?}"
+    );
 }

@@ -14,7 +14,9 @@
 
 pub mod count;
 pub mod fields;
+pub mod printed;
 pub mod simplequery;
+pub mod sudden;
 pub mod tagging;
 pub mod terms;
 
@@ -23,7 +25,7 @@ mod fake;
 
 use crate::config::{ModelSpec, UseCase};
 use crate::execute::{Cluster, EsError, UpdateOptions};
-use crate::plan::TimeWindow;
+use crate::plan::{TimeWindow, DEFAULT_PAGE_SIZE};
 use crate::report::{Status, UseCaseReport};
 use crate::tag::{Limits, UpdateByQuery};
 
@@ -59,6 +61,7 @@ pub async fn run_use_case<C: Cluster>(
     let detection = match &uc.model {
         ModelSpec::Terms => terms::detect(cx, uc, rep).await?,
         ModelSpec::SimpleQuery(_) => simplequery::detect(cx, uc, rep).await?,
+        ModelSpec::SuddenAppearance(spec) => sudden::detect(cx, uc, spec, rep).await?,
         other => {
             rep.status = Status::Skipped;
             rep.error = Some(format!(
@@ -72,6 +75,29 @@ pub async fn run_use_case<C: Cluster>(
         return Ok(());
     }
     tagging::tag_and_check(cx, uc, &detection.requests, rep).await
+}
+
+/// Buckets per composite page: the cluster's `search.max_buckets` (capped at 65,536), else
+/// [`DEFAULT_PAGE_SIZE`] (the limit of Elasticsearch 7.0-7.8).
+pub fn page_size(max_buckets: Option<u32>) -> u32 {
+    max_buckets.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, 65_536)
+}
+
+/// The baseline of a use case in hours: `--baseline DAYS` for every use case of the run,
+/// else the use case's `baseline_window_days`; `None`: counts come from the window.
+pub fn baseline_hours(uc: &UseCase, flag_days: Option<u64>) -> Option<u64> {
+    flag_days
+        .map(|d| d.saturating_mul(24))
+        .or(uc.baseline_window_hours)
+}
+
+/// The window counts and frontiers come from: the baseline ending with the detection
+/// window, or the detection window itself.
+pub fn counting_window(window: TimeWindow, baseline_hours: Option<u64>) -> TimeWindow {
+    match baseline_hours {
+        Some(h) => TimeWindow::ending_at(window.end, h),
+        None => window,
+    }
 }
 
 /// A progress bar on stderr, hidden when stderr is not a terminal or logs are verbose.
@@ -88,4 +114,45 @@ pub fn progress_bar(what: &str) -> indicatif::ProgressBar {
     }
     bar.set_message(what.to_string());
     bar
+}
+
+/// The report of a use case before it runs (filled as the run goes).
+pub fn empty_report(uc: &UseCase, window: TimeWindow) -> UseCaseReport {
+    let (start, end) = window.bounds();
+    UseCaseReport {
+        name: uc.name.clone(),
+        model_type: uc.model.model_type().to_string(),
+        status: Status::Ok,
+        error: None,
+        index: uc.index_pattern.clone(),
+        window_start: start,
+        window_end: end,
+        aggregator: uc.aggregator.clone(),
+        target: uc.target.clone(),
+        trigger: match uc.model {
+            crate::config::ModelSpec::Terms => format!(
+                "{} {} {} {}",
+                uc.count_method.as_str(),
+                uc.trigger.on.as_str(),
+                uc.trigger.method.as_str(),
+                uc.trigger.sensitivity
+            ),
+            ref other => other.model_type().to_string(),
+        },
+        events_in_window: None,
+        pages: 0,
+        buckets_read: 0,
+        requests: 0,
+        retries: 0,
+        bytes_received: 0,
+        es_took_ms: 0,
+        detection_ms: 0,
+        tagging_ms: 0,
+        whitelisted_events: 0,
+        outliers: Vec::new(),
+        tagging: None,
+        charts: Vec::new(),
+        baseline_start: None,
+        sudden: None,
+    }
 }

@@ -85,17 +85,23 @@ pub async fn detect<C: Cluster>(
     Ok(Detection { requests })
 }
 
+/// The fields asked about to find how `outliers.model_name` / `model_type` are mapped.
+pub fn entry_field_names() -> Vec<String> {
+    ["outliers.model_name", "outliers.model_type"]
+        .iter()
+        .flat_map(|f| [f.to_string(), format!("{f}.keyword")])
+        .collect()
+}
+
 /// `outliers.model_name` / `model_type` as the indices map them: the fields themselves
 /// when keyword, else their `.keyword` sub-fields; `None` when nothing is tagged yet.
 async fn entry_fields<C: Cluster>(
     cluster: &C,
     uc: &UseCase,
 ) -> Result<Option<EntryFields>, EsError> {
-    let names: Vec<String> = ["outliers.model_name", "outliers.model_type"]
-        .iter()
-        .flat_map(|f| [f.to_string(), format!("{f}.keyword")])
-        .collect();
-    let caps = cluster.field_caps(&uc.index_pattern, &names).await?;
+    let caps = cluster
+        .field_caps(&uc.index_pattern, &entry_field_names())
+        .await?;
     let pick = |f: &str| -> Option<String> {
         let keyword = |name: &str| {
             caps.fields

@@ -34,7 +34,7 @@ pub async fn tag_and_check<C: Cluster>(
     let mut tr = passes(cx, uc, requests).await?;
     // Check: every event the requests select now carries this use case's entry. Events
     // left as they were (an `outliers` field of another shape) or missed are named.
-    let (checked, missing) = untagged_events(cx.cluster, uc, requests).await?;
+    let (checked, missing) = untagged_events(cx.cluster, requests).await?;
     tr.checked = checked;
     tr.verified = checked - missing.len() as u64;
     if !missing.is_empty() {
@@ -142,10 +142,11 @@ async fn passes<C: Cluster>(
 }
 
 /// The events the tagging `requests` select (each once), and of them those that do not
-/// carry the entry of `uc`, as `index (document id): why`. Reads only `outliers`.
+/// carry the entry each request expects (its [`tag::EntryCheck`]: by summary where known,
+/// so an event another use case tagged with the same summary counts), as
+/// `index (document id): why`. Reads only `outliers`.
 async fn untagged_events<C: Cluster>(
     cluster: &C,
-    uc: &UseCase,
     requests: &[UpdateByQuery],
 ) -> Result<(u64, Vec<String>), EsError> {
     let fields = ["outliers".to_string()];
@@ -157,7 +158,7 @@ async fn untagged_events<C: Cluster>(
             if !seen.insert((hit.index.clone(), hit.id.clone())) {
                 return; // selected by an earlier request too
             }
-            if let Some(why) = tag::missing_entry(&hit.source, &uc.model_name) {
+            if let Some(why) = tag::missing_entry(&hit.source, &hit.id, &r.check) {
                 missing.push(format!("{} (document {}): {why}", hit.index, hit.id));
             }
         };
@@ -172,6 +173,28 @@ async fn untagged_events<C: Cluster>(
             .await?;
     }
     Ok((seen.len() as u64, missing))
+}
+
+/// `es_wipe_all_existing_outliers`: removes every entry (whatever its model) from the
+/// events of each `(index, timestamp field, window)`, before the use cases run.
+pub async fn wipe_existing<C: Cluster>(
+    cluster: &C,
+    targets: &BTreeSet<(&str, &str, TimeWindow)>,
+    update: &UpdateOptions,
+) -> Result<(), EsError> {
+    for (index, ts, window) in targets {
+        let (gte, lt) = window.bounds();
+        let q = tag::tagged_events_query(Some((ts, &gte, &lt)));
+        let req = tag::untag_request(index, &q, &tag::Removal::All);
+        let r = cluster
+            .update_by_query(&req.index, &req.body, update, &mut |_| {})
+            .await?;
+        tracing::info!(
+            "es_wipe_all_existing_outliers: {} event(s) of {index} cleared in the window",
+            r.updated
+        );
+    }
+    Ok(())
 }
 
 /// `es_wipe_all_whitelisted_outliers`: removes this use case's entries that its
@@ -231,13 +254,29 @@ fn whitelisted_entries(uc: &UseCase, source: &Value) -> Vec<String> {
         m.remove("outliers");
     }
     let event_strings = evaluate::whitelist::event_strings(&own);
+    // With one element per entry in every array, entry i is the i-th element of each;
+    // otherwise (ee-outliers extends arrays with list values) only type, reason and
+    // summary are read at i, as ee-outliers' housekeeping rebuilds an outlier.
+    let n = arr("summary").len();
+    let aligned = outliers.as_object().is_some_and(|m| {
+        m.values()
+            .all(|v| v.as_array().is_none_or(|a| a.len() == n))
+    });
+    let keys: Vec<String> = if aligned {
+        outliers
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    } else {
+        ["type", "reason", "summary"].map(String::from).to_vec()
+    };
     let mut out = Vec::new();
     for (i, name) in arr("model_name").iter().enumerate() {
         if name.as_str() != Some(uc.model_name.as_str()) {
             continue;
         }
         let mut strings = event_strings.clone();
-        for k in tag::OUTLIER_KEYS {
+        for k in &keys {
             if let Some(v) = arr(k).get(i) {
                 strings.extend(evaluate::whitelist::event_strings(v));
             }

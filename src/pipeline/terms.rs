@@ -1,7 +1,11 @@
-//! Pipeline, terms model: count pairs (composite pages), evaluate the trigger, and with
-//! whitelists fetch the events of new candidate pairs, drop the whitelisted ones from the
-//! counts and count again until no whitelisted event is left among the outliers (SPEC
-//! section 5). With a baseline window, only pairs with events in the detection window stay.
+//! Pipeline, terms model: resolve the fields against the mapping, count pairs (composite
+//! pages), evaluate the trigger, and with whitelists fetch the events of new candidate
+//! pairs, drop the whitelisted ones from the counts and count again until no whitelisted
+//! event is left among the outliers (SPEC section 5; under across_aggregators an
+//! aggregator whose events are all whitelisted stays with 0 targets). When placeholders
+//! name event fields, the candidate events are fetched too (only the fields needed) and
+//! each event's entries are built from them and tagged by id. With a baseline window,
+//! only pairs with events in the detection window stay.
 //!
 //! Must not: build request bodies (`plan`, `tag`) or do trigger math (`evaluate`).
 
@@ -14,7 +18,7 @@ use super::{Context, Detection};
 use crate::config::UseCase;
 use crate::evaluate::{self, event, Evaluator, Finding};
 use crate::execute::{Cluster, EsError};
-use crate::plan::{self, SearchPlan, TimeWindow};
+use crate::plan::{self, SearchPlan};
 use crate::report::{self, OutlierReport, UseCaseReport};
 use crate::tag;
 
@@ -23,6 +27,15 @@ type FindingKey = (Vec<String>, Option<Vec<String>>);
 
 fn key(f: &Finding) -> FindingKey {
     (f.aggregator.clone(), f.target.clone())
+}
+
+/// A fetched candidate event, kept when entries are filled per event.
+struct Fetched {
+    /// Every combination of its aggregator values and of its target values.
+    aggs: Vec<Vec<String>>,
+    targets: Vec<Vec<String>>,
+    /// Its `_source`, pruned to the top-level keys placeholders can name.
+    source: Value,
 }
 
 /// What the whitelist rounds learn about candidate events.
@@ -34,6 +47,42 @@ struct Candidates {
     checked: BTreeSet<FindingKey>,
     /// A summary per finding, filled from its first event (for the report).
     sample_summary: BTreeMap<FindingKey, String>,
+    /// Events of candidate findings by id, when placeholders name event fields
+    /// ([`tag::needs_event`]): their entries are built from them.
+    events: BTreeMap<String, Fetched>,
+    /// across_aggregators: the fetched event ids of each outlier aggregator (to find the
+    /// aggregators whose events are all whitelisted).
+    across_ids: BTreeMap<Vec<String>, BTreeSet<String>>,
+}
+
+impl Candidates {
+    /// across_aggregators: aggregators all of whose fetched events are whitelisted.
+    fn emptied(&self) -> Vec<Vec<String>> {
+        self.across_ids
+            .iter()
+            .filter(|(_, ids)| !ids.is_empty() && ids.iter().all(|i| self.excluded.contains(i)))
+            .map(|(a, _)| a.clone())
+            .collect()
+    }
+}
+
+/// `source` keeping only the top-level keys that a placeholder of `names` can reach
+/// (compared case-insensitively, as placeholders are filled), and flat dotted keys
+/// equal to a name.
+fn prune(source: &Value, names: &[String]) -> Value {
+    let Some(map) = source.as_object() else {
+        return Value::Null;
+    };
+    let firsts: BTreeSet<String> = names
+        .iter()
+        .map(|n| n.split('.').next().unwrap_or_default().to_lowercase())
+        .collect();
+    let kept: serde_json::Map<String, Value> = map
+        .iter()
+        .filter(|(k, _)| firsts.contains(&k.to_lowercase()) || names.contains(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Value::Object(kept)
 }
 
 /// Detects the outliers of a terms use case and builds its tagging requests.
@@ -43,13 +92,16 @@ pub async fn detect<C: Cluster>(
     rep: &mut UseCaseReport,
 ) -> Result<Detection, EsError> {
     let t0 = Instant::now();
-    let source_paths = super::fields::check_fields(cx.cluster, uc).await?;
     // With a baseline, counts and frontiers come from the longer window; only events of
     // the detection window are flagged and tagged.
-    let counting = match cx.baseline_hours {
-        Some(h) => TimeWindow::ending_at(cx.window.end, h),
-        None => cx.window,
-    };
+    let counting = super::counting_window(cx.window, cx.baseline_hours);
+    let fp = super::fields::check_fields(cx.cluster, uc, &plan::filter_query(uc, counting)).await?;
+    // The report has no notices field yet (its constructor is in app.rs): the log says it.
+    for n in &fp.notices {
+        tracing::warn!("{}: {n}", uc.name);
+    }
+    let uc = &fp.uc;
+    let source_paths = &fp.source_paths;
     let base = plan::search(uc, counting, cx.page_size);
     let detection_query = plan::filter_query(uc, cx.window);
     let mut cand = Candidates::default();
@@ -57,8 +109,8 @@ pub async fn detect<C: Cluster>(
         let ids: Vec<String> = cand.excluded.iter().cloned().collect();
         let mut sp = base.clone();
         sp.query = plan::excluding(&base.query, &ids);
-        let findings = count_and_evaluate(cx.cluster, uc, &mut sp, rep).await?;
-        let needs_events = !uc.whitelist.is_empty() || !tag::summary_is_per_pair(uc);
+        let findings = count_and_evaluate(cx.cluster, uc, &mut sp, &cand.emptied(), rep).await?;
+        let needs_events = !uc.whitelist.is_empty() || tag::needs_event(uc);
         let new: Vec<Finding> = findings
             .iter()
             .filter(|f| !cand.checked.contains(&key(f)))
@@ -67,8 +119,7 @@ pub async fn detect<C: Cluster>(
         if !needs_events || new.is_empty() {
             break findings;
         }
-        let whitelisted =
-            fetch_candidates(cx, uc, &sp.query, &new, &source_paths, &mut cand).await?;
+        let whitelisted = fetch_candidates(cx, uc, &sp.query, &new, &fp, &mut cand).await?;
         rep.whitelisted_events += whitelisted;
         if whitelisted == 0 {
             break findings;
@@ -91,14 +142,58 @@ pub async fn detect<C: Cluster>(
     if cx.dry_run || findings.is_empty() {
         return Ok(Detection::default());
     }
+    if tag::needs_event(uc) {
+        let by_id = entries_by_id(uc, &findings, &cand);
+        return Ok(Detection {
+            requests: tag::requests_by_id(uc, &detection_query, &by_id),
+        });
+    }
     let ids: Vec<String> = cand.excluded.into_iter().collect();
     let mut limits = cx.limits;
     if let Some(m) = cx.cluster.max_terms_count(&uc.index_pattern).await? {
         limits.max_terms = m;
     }
     Ok(Detection {
-        requests: tag::requests(uc, &detection_query, &findings, &ids, &source_paths, limits),
+        requests: tag::requests(uc, &detection_query, &findings, &ids, source_paths, limits),
     })
+}
+
+/// The entries of every fetched, not whitelisted event of the `findings`, by document
+/// id: one per (aggregator, target) combination of the event that is a finding (the
+/// aggregator's finding under across_aggregators, with the event's target as `term`), in
+/// the event's value order, the first of equal summaries only (ee-outliers writes one
+/// entry per summary).
+fn entries_by_id(
+    uc: &UseCase,
+    findings: &[Finding],
+    cand: &Candidates,
+) -> BTreeMap<String, Vec<serde_json::Map<String, Value>>> {
+    let by_key: BTreeMap<FindingKey, &Finding> = findings.iter().map(|f| (key(f), f)).collect();
+    let mut by_id = BTreeMap::new();
+    for (id, ev) in &cand.events {
+        if cand.excluded.contains(id) {
+            continue;
+        }
+        let mut entries = Vec::new();
+        let mut summaries = BTreeSet::new();
+        for a in &ev.aggs {
+            for t in &ev.targets {
+                let f = by_key
+                    .get(&(a.clone(), Some(t.clone())))
+                    .or_else(|| by_key.get(&(a.clone(), None)));
+                let Some(f) = f else { continue };
+                let e = tag::entry(uc, f, Some(&evaluate::join(t)), &ev.source);
+                let s = e["summary"].as_str().unwrap_or_default().to_string();
+                if summaries.insert(s) {
+                    entries.push(e);
+                }
+            }
+        }
+        if !entries.is_empty() {
+            by_id.insert(id.clone(), entries);
+        }
+    }
+    by_id
 }
 
 fn outlier_report(
@@ -114,20 +209,37 @@ fn outlier_report(
         decision_frontier: f.decision_frontier,
         values: f.stats.n,
         non_outlier_values_sample: f.non_outlier_values_sample.clone(),
-        summary: tag::pair_summary(uc, f)
-            .or_else(|| sample_summary.get(&key(f)).cloned())
-            .unwrap_or_else(|| uc.outlier_summary.raw.clone()),
+        summary: if tag::needs_event(uc) {
+            sample_summary
+                .get(&key(f))
+                .cloned()
+                .unwrap_or_else(|| uc.outlier_summary.raw.clone())
+        } else {
+            summary_of(&tag::entry(
+                uc,
+                f,
+                f.target_joined().as_deref(),
+                &Value::Null,
+            ))
+        },
     }
 }
 
-/// Pages through the counts of `sp` and evaluates them as they arrive.
+fn summary_of(entry: &serde_json::Map<String, Value>) -> String {
+    entry["summary"].as_str().unwrap_or_default().to_string()
+}
+
+/// Pages through the counts of `sp` and evaluates them as they arrive; `emptied`:
+/// across_aggregators aggregators whose events are all whitelisted (counted with 0).
 async fn count_and_evaluate<C: Cluster>(
     cluster: &C,
     uc: &UseCase,
     sp: &mut SearchPlan,
+    emptied: &[Vec<String>],
     rep: &mut UseCaseReport,
 ) -> Result<Vec<Finding>, EsError> {
-    let mut ev = Evaluator::new(uc.count_method, uc.trigger, uc.min_target_buckets);
+    let mut ev = Evaluator::new(uc.count_method, uc.trigger, uc.min_target_buckets)
+        .with_emptied(emptied.iter().cloned());
     let mut findings = Vec::new();
     let mut charts = Vec::new();
     let observe = sp.clone();
@@ -147,33 +259,27 @@ async fn count_and_evaluate<C: Cluster>(
 }
 
 /// Fetches the events of the `new` findings (only those), fills a sample summary per
-/// finding and adds whitelisted events to `cand.excluded`. Returns how many were newly
-/// whitelisted.
+/// finding, keeps the events when entries are filled per event, and adds whitelisted
+/// events to `cand.excluded`. Returns how many were newly whitelisted.
 async fn fetch_candidates<C: Cluster>(
     cx: &Context<'_, C>,
     uc: &UseCase,
     query: &Value,
     new: &[Finding],
-    source_paths: &BTreeMap<String, String>,
+    fp: &super::fields::FieldPlan,
     cand: &mut Candidates,
 ) -> Result<u64, EsError> {
     let path_of = |f: &str| {
-        source_paths
+        fp.source_paths
             .get(f)
             .cloned()
             .unwrap_or_else(|| f.to_string())
     };
     let agg_paths: Vec<String> = uc.aggregator.iter().map(|f| path_of(f)).collect();
     let target_paths: Vec<String> = uc.target.iter().map(|f| path_of(f)).collect();
-    // Whitelists look at every value of an event; filling per-event summaries needs only
-    // the aggregator, target and placeholder fields.
-    let source: Option<Vec<String>> = uc.whitelist.is_empty().then(|| {
-        let mut f: Vec<String> = agg_paths.iter().chain(&target_paths).cloned().collect();
-        f.extend(uc.outlier_summary.fields().iter().map(|p| path_of(p)));
-        f.sort();
-        f.dedup();
-        f
-    });
+    let per_event = tag::needs_event(uc);
+    let placeholders = tag::event_placeholders(uc);
+    let source = candidate_source(uc, &fp.source_paths, &fp.placeholder_paths);
     let by_key: BTreeMap<FindingKey, &Finding> = new.iter().map(|f| (key(f), f)).collect();
     let clauses = plan::pair_clauses(uc, new);
     let mut newly = 0u64;
@@ -183,39 +289,54 @@ async fn fetch_candidates<C: Cluster>(
             let aggs = event::combos(&hit.source, &agg_paths);
             let tgts = event::combos(&hit.source, &target_paths);
             let mut strings: Option<Vec<String>> = None;
+            let pruned = per_event.then(|| prune(&hit.source, &placeholders));
+            let no_event = Value::Null;
+            let event_fields = pruned.as_ref().unwrap_or(&no_event);
             for a in &aggs {
-                let mut keys: Vec<FindingKey> =
-                    tgts.iter().map(|t| (a.clone(), Some(t.clone()))).collect();
-                keys.push((a.clone(), None));
-                for k in keys {
-                    let Some(f) = by_key.get(&k) else { continue };
-                    let summary = tag::pair_summary(uc, f).unwrap_or_else(|| {
-                        event::fill_summary(&uc.outlier_summary, &hit.source, path_of)
-                    });
+                for t in &tgts {
+                    let f = match by_key.get(&(a.clone(), Some(t.clone()))) {
+                        Some(f) => *f,
+                        None => match by_key.get(&(a.clone(), None)) {
+                            Some(f) => *f,
+                            None => continue,
+                        },
+                    };
+                    let k = key(f);
+                    if f.target.is_none() {
+                        cand.across_ids
+                            .entry(a.clone())
+                            .or_default()
+                            .insert(hit.id.clone());
+                    }
+                    let term = evaluate::join(t);
+                    let entry = tag::entry(uc, f, Some(&term), event_fields);
                     cand.sample_summary
-                        .entry(k.clone())
-                        .or_insert_with(|| summary.clone());
+                        .entry(k)
+                        .or_insert_with(|| summary_of(&entry));
                     if uc.whitelist.is_empty() || cand.excluded.contains(&hit.id) {
                         continue;
                     }
-                    // ee-outliers checks the whole hit: metadata and _source.
+                    // ee-outliers checks the whole hit (metadata and _source) and the
+                    // outlier's own values.
                     let ev = strings.get_or_insert_with(|| {
                         evaluate::whitelist::event_strings(&serde_json::json!({
                             "_index": hit.index, "_id": hit.id, "_source": hit.source
                         }))
                     });
                     let mut all = ev.clone();
-                    // across_aggregators: the event's own target is the term.
-                    let term =
-                        k.1.clone()
-                            .or_else(|| tgts.first().cloned())
-                            .unwrap_or_default();
-                    all.extend(evaluate::whitelist::outlier_strings(uc, f, &summary, &term));
+                    all.extend(evaluate::whitelist::entry_strings(&entry));
                     if evaluate::whitelist::is_whitelisted(&uc.whitelist, &all) {
                         cand.excluded.insert(hit.id.clone());
                         newly += 1;
                     }
                 }
+            }
+            if let Some(source) = pruned {
+                cand.events.entry(hit.id.clone()).or_insert(Fetched {
+                    aggs,
+                    targets: tgts,
+                    source,
+                });
             }
         };
         cx.cluster
@@ -230,6 +351,29 @@ async fn fetch_candidates<C: Cluster>(
     }
     cand.checked.extend(new.iter().map(key));
     Ok(newly)
+}
+
+/// The `_source` fields of candidate events: whitelists look at every value of an event
+/// (`None`: whole events); filling per-event summaries needs only the aggregator, target
+/// and placeholder fields (at their `_source` paths).
+pub fn candidate_source(
+    uc: &UseCase,
+    source_paths: &BTreeMap<String, String>,
+    placeholder_paths: &[String],
+) -> Option<Vec<String>> {
+    let path_of = |f: &str| {
+        source_paths
+            .get(f)
+            .cloned()
+            .unwrap_or_else(|| f.to_string())
+    };
+    uc.whitelist.is_empty().then(|| {
+        let mut f: Vec<String> = uc.fields().map(|p| path_of(p)).collect();
+        f.extend(placeholder_paths.iter().cloned());
+        f.sort();
+        f.dedup();
+        f
+    })
 }
 
 /// The bar chart of a flagged within_aggregator group: the 30 largest targets and every

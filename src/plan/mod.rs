@@ -16,12 +16,14 @@ use crate::config::{Filter, UseCase};
 use crate::es::{AfterKey, CompositeBucket, PAIRS_AGG};
 use crate::evaluate::{Finding, Observation};
 
+pub mod sudden;
+
 /// Default composite page size when the cluster's `search.max_buckets` is not known
 /// (the limit on Elasticsearch 7.0-7.8); `run` raises it to the cluster's own limit.
 pub const DEFAULT_PAGE_SIZE: u32 = 10_000;
 
 /// The detection window `[start, end)`, computed once per run in `app`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TimeWindow {
     pub start: OffsetDateTime,
     pub end: OffsetDateTime,
@@ -50,6 +52,68 @@ fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }
 
+/// The first request of a scroll over the events of `query`, in `_doc` order, `size` per
+/// page; `source`: the `_source` fields to return (`None`: whole events).
+/// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/paginate-search-results.html#scroll-search-results>
+pub fn scan_body(query: &Value, size: u32, source: Option<&[String]>) -> Value {
+    let mut body = json!({ "size": size, "query": query, "sort": ["_doc"] });
+    if let Some(fields) = source {
+        body["_source"] = json!(fields);
+    }
+    body
+}
+
+/// URL parameters of `_field_caps` for `fields` (indices that are missing or closed are
+/// skipped, a pattern matching nothing is not an error: the caller reports it).
+/// <https://www.elastic.co/guide/en/elasticsearch/reference/7.10/search-field-caps.html>
+pub fn field_caps_params(fields: &[String]) -> Vec<(&'static str, String)> {
+    vec![
+        ("fields", fields.join(",")),
+        ("ignore_unavailable", "true".into()),
+        ("allow_no_indices", "true".into()),
+    ]
+}
+
+/// URL parameters of the first request of a scroll: the context lives 2 minutes between
+/// pages; partial results are refused.
+pub fn scan_params() -> Vec<(&'static str, String)> {
+    vec![
+        ("scroll", "2m".into()),
+        ("allow_partial_search_results", "false".into()),
+    ]
+}
+
+/// One request as `plan` prints it: what it is for, method, path, URL parameters, body.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Printed {
+    pub request: String,
+    pub method: &'static str,
+    pub path: String,
+    pub params: std::collections::BTreeMap<String, String>,
+    pub body: Value,
+}
+
+impl Printed {
+    pub fn new(
+        request: impl Into<String>,
+        method: &'static str,
+        path: String,
+        params: Vec<(&'static str, String)>,
+        body: Value,
+    ) -> Printed {
+        Printed {
+            request: request.into(),
+            method,
+            path,
+            params: params
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            body,
+        }
+    }
+}
+
 /// One source of the composite aggregation: `a0..` for aggregator fields, `t0..` for target fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
@@ -72,12 +136,60 @@ pub struct SearchPlan {
     pub preference: String,
 }
 
+/// A composite aggregation paged with `after_key`: what `pipeline::count::pages` and
+/// `Cluster::composite_page` need of a counting plan, whatever the model ([`SearchPlan`]
+/// for terms, [`sudden::SuddenPlan`] for sudden_appearance). Every page answers with the
+/// composite aggregation [`PAIRS_AGG`].
+pub trait PageRequest {
+    /// The use case's name, for messages.
+    fn use_case(&self) -> &str;
+    /// The index pattern the pages are read from.
+    fn index(&self) -> &str;
+    /// Buckets per page.
+    fn page_size(&self) -> u32;
+    /// Changes the buckets per page (halved when the cluster refuses a page).
+    fn set_page_size(&mut self, size: u32);
+    /// Body of the page after `after` (`None`: the first page).
+    fn page_body(&self, after: Option<&AfterKey>) -> Value;
+    /// URL parameters of every page.
+    fn page_params(&self) -> Vec<(&'static str, String)>;
+}
+
+impl PageRequest for SearchPlan {
+    fn use_case(&self) -> &str {
+        &self.use_case
+    }
+    fn index(&self) -> &str {
+        &self.index
+    }
+    fn page_size(&self) -> u32 {
+        self.page_size
+    }
+    fn set_page_size(&mut self, size: u32) {
+        self.page_size = size;
+    }
+    fn page_body(&self, after: Option<&AfterKey>) -> Value {
+        SearchPlan::page_body(self, after)
+    }
+    fn page_params(&self) -> Vec<(&'static str, String)> {
+        SearchPlan::page_params(self)
+    }
+}
+
 /// The use case's filter: its own query, the time range, and `exists` on every field.
 pub fn filter_query(uc: &UseCase, window: TimeWindow) -> Value {
     let (gte, lt) = window.bounds();
     let mut filters = vec![json!({
         "range": { uc.timestamp_field.as_str(): { "gte": gte, "lt": lt, "format": "strict_date_optional_time" } }
     })];
+    filters.extend(use_case_clauses(uc));
+    json!({ "bool": { "filter": filters } })
+}
+
+/// The filter clauses every model shares besides its time range: `exists` on every
+/// aggregator and target field, then the use case's own query.
+fn use_case_clauses(uc: &UseCase) -> Vec<Value> {
+    let mut filters = Vec::new();
     for f in uc.fields() {
         filters.push(json!({ "exists": { "field": f } }));
     }
@@ -87,7 +199,7 @@ pub fn filter_query(uc: &UseCase, window: TimeWindow) -> Value {
         Filter::QueryString(q) => filters.push(json!({ "query_string": { "query": q } })),
         Filter::Dsl(v) => filters.push(v.clone()),
     }
-    json!({ "bool": { "filter": filters } })
+    filters
 }
 
 /// The counting plan of one use case.

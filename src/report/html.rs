@@ -1,6 +1,8 @@
 //! Stage `report` (PURE): the self-contained HTML page for the morning review. Per use
 //! case a table of outliers and, per flagged aggregator, an SVG bar chart of its targets'
-//! counts with the decision frontier drawn. No scripts, no external assets.
+//! counts with the decision frontier drawn (terms), or an SVG timeline of when each of
+//! its target values first appeared and when one appeared suddenly
+//! (sudden_appearance). No scripts, no external assets.
 //!
 //! Invariant: every value from data is HTML-escaped by construction: the page is built
 //! with maud's `html!`, which escapes every interpolated value (`&`, `<`, `>`, `"`); no
@@ -11,11 +13,12 @@ use std::io::{self, Write};
 
 use maud::{html, Markup, DOCTYPE};
 
-use super::{human_bytes, num, Chart, RunSummary, Status, UseCaseReport};
+use super::{human_bytes, num, Chart, RunSummary, Status, Timeline, UseCaseReport};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}\
-td.n{text-align:right}.failed,ul.failures{color:#b00}.chart{margin:1em 0 2em}.meta{color:#555}";
+td.n{text-align:right}.failed,ul.failures{color:#b00}.chart{margin:1em 0 2em}.meta{color:#555}\
+ul.warnings{color:#a60}";
 
 /// Writes the page.
 pub fn render(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {
@@ -68,6 +71,19 @@ fn use_case(uc: &UseCaseReport) -> Markup {
                 (uc.buckets_read) " · received " (human_bytes(uc.bytes_received))
             }
             "\n"
+            @if let Some(sr) = &uc.sudden {
+                p.meta.sudden {
+                    "windows evaluated " (sr.windows_evaluated) " (window " (sr.window)
+                    ", step " (sr.step) ") · detection requests " (sr.detection_requests)
+                    " (" (sr.first_event_requests) " first-event batch(es), " (sr.ties)
+                    " tie scan(s)); ee-outliers 0.2.17 sends one aggregation per window"
+                }
+                "\n"
+                @if !sr.warnings.is_empty() {
+                    ul.warnings { @for w in &sr.warnings { li { (w) } } }
+                    "\n"
+                }
+            }
             @match &uc.tagging {
                 Some(t) => {
                     p.tagging {
@@ -91,6 +107,29 @@ fn use_case(uc: &UseCaseReport) -> Markup {
             }
             @if uc.outliers.is_empty() {
                 p { "No outliers." }
+            } @else if let Some(sr) = &uc.sudden {
+                table.outliers {
+                    thead { tr {
+                        th { "aggregator" } th { "target" } th { "events in window" } th { "summary" }
+                    } }
+                    "\n"
+                    tbody {
+                        @for o in &uc.outliers {
+                            tr.outlier {
+                                td { (o.aggregator) }
+                                td { (o.target.as_deref().unwrap_or("(all)")) }
+                                td.n { (o.term_count) }
+                                td { (o.summary) }
+                            }
+                            "\n"
+                        }
+                    }
+                }
+                "\n"
+                @for t in &sr.timelines {
+                    (timeline(t))
+                    "\n"
+                }
             } @else {
                 table.outliers {
                     thead { tr {
@@ -156,6 +195,81 @@ fn chart(c: &Chart) -> Markup {
                     "\n"
                 }
                 line.frontier x1=(fx) x2=(fx) y1="0" y2=(h - 20.0) stroke="#000" stroke-dasharray="4 3" {}
+            }
+        }
+    }
+}
+
+/// The last `n` characters of `s`, after `…` when longer (a path keeps its file name).
+fn tail(s: &str, n: usize) -> String {
+    let count = s.chars().count();
+    if count <= n {
+        return s.to_string();
+    }
+    std::iter::once('…')
+        .chain(s.chars().skip(count - (n - 1)))
+        .collect()
+}
+
+/// Seconds since the epoch of an RFC 3339 timestamp; `None` if it does not parse.
+fn epoch_s(t: &str) -> Option<f64> {
+    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|d| d.unix_timestamp_nanos() as f64 / 1e9)
+}
+
+/// One row per target value on the history window's time axis: a grey line from its
+/// first appearance to the end of the window, a dot where it first appeared and a red
+/// mark at each sudden appearance. Labels longer than 34 characters keep their end. Positions are clamped to the axis; an axis of zero
+/// length (start = end, or a timestamp that does not parse) puts everything at its start.
+fn timeline(t: &Timeline) -> Markup {
+    let row_h = 18.0;
+    let label_w = 260.0;
+    let plot_w = 480.0;
+    let start = epoch_s(&t.start).unwrap_or(0.0);
+    let end = epoch_s(&t.end).unwrap_or(start);
+    let x = |ts: &str| {
+        let v = epoch_s(ts).unwrap_or(start);
+        let frac = if end > start {
+            ((v - start) / (end - start)).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        format!("{:.1}", label_w + plot_w * frac)
+    };
+    let h = row_h * t.targets.len() as f64 + 30.0;
+    let axis_y = h - 22.0;
+    html! {
+        figure.timeline data-aggregator=(t.aggregator) {
+            figcaption {
+                (t.aggregator) " — first appearance of each target, " (t.start) " .. " (t.end)
+                "; red: sudden appearance"
+                @if t.more_targets > 0 { " (" (t.more_targets) " more targets not shown)" }
+            }
+            "\n"
+            svg xmlns="http://www.w3.org/2000/svg" width=(label_w + plot_w + 20.0) height=(h) role="img" {
+                "\n"
+                @for (i, f) in t.targets.iter().enumerate() {
+                    @let y = 5.0 + i as f64 * row_h + 9.0;
+                    text x=(label_w - 6.0) y=(y + 4.0) font-size="12" text-anchor="end" {
+                        title { (f.target) }
+                        (tail(&f.target, 34)) " (" (f.events) ")"
+                    }
+                    line x1=(x(&f.first_seen)) x2=(label_w + plot_w) y1=(y) y2=(y) stroke="#ccc" {}
+                    circle.first cx=(x(&f.first_seen)) cy=(y) r="4" fill="#1f77b4" {
+                        title { (f.target) " first seen " (f.first_seen) }
+                    }
+                    @for s in &f.sudden_at {
+                        rect.sudden x=(format!("{:.1}", x(s).parse::<f64>().unwrap_or(label_w) - 1.5)) y=(y - 8.0)
+                            width="3" height="16" fill="#d62728" {
+                            title { (f.target) " appeared suddenly " (s) }
+                        }
+                    }
+                    "\n"
+                }
+                line.axis x1=(label_w) x2=(label_w + plot_w) y1=(axis_y) y2=(axis_y) stroke="#000" {}
+                text x=(label_w) y=(axis_y + 14.0) font-size="11" { (t.start) }
+                text x=(label_w + plot_w) y=(axis_y + 14.0) font-size="11" text-anchor="end" { (t.end) }
             }
         }
     }

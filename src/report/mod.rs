@@ -50,6 +50,8 @@ pub enum Status {
 #[derive(Debug, Clone, Serialize)]
 pub struct UseCaseReport {
     pub name: String,
+    /// `terms`, `simplequery`, `sudden_appearance` or `metrics` (`outliers.model_type`).
+    pub model_type: String,
     pub status: Status,
     /// The error that stopped this use case; `None` when it succeeded.
     pub error: Option<String>,
@@ -81,6 +83,63 @@ pub struct UseCaseReport {
     pub tagging: Option<TaggingReport>,
     /// One chart per flagged aggregator: its targets' counts and the frontier.
     pub charts: Vec<Chart>,
+    /// sudden_appearance only: windows, requests, truncation and timelines; `None` for
+    /// the other models (and absent from the JSON).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sudden: Option<SuddenReport>,
+}
+
+/// What a sudden_appearance use case evaluated, and how.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SuddenReport {
+    /// `sliding_window_size` and `sliding_window_step_size` as Python prints a timedelta.
+    pub window: String,
+    pub step: String,
+    /// Window positions evaluated (0.2.17 sends one aggregation request per position).
+    pub windows_evaluated: u64,
+    /// Requests detection sent: the mapping check, composite pages, first-event batches,
+    /// tie scans and fetches of tie winners' events (a scan counts once, whatever its
+    /// scroll pages). Does not grow with the window positions.
+    pub detection_requests: u64,
+    /// Of those, first-event batches.
+    pub first_event_requests: u64,
+    /// Findings whose earliest millisecond held more events than one batch returns, so
+    /// that their ids were listed by a scan.
+    pub ties: u64,
+    /// Findings whose first event was gone when fetched (deleted or changed since counting).
+    pub gone: u64,
+    /// Where 0.2.17 would have truncated its terms aggregations
+    /// (`max_num_aggregators` / `max_num_targets`), and other notes, as sentences.
+    pub warnings: Vec<String>,
+    /// Per flagged aggregator value, when each of its target values first appeared.
+    pub timelines: Vec<Timeline>,
+}
+
+/// The target values of one flagged aggregator value on the history window's time axis.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timeline {
+    pub aggregator: String,
+    /// The history window: start and end of the axis (RFC 3339, UTC).
+    pub start: String,
+    pub end: String,
+    /// Earliest first appearance first; every target that appeared suddenly, and up to
+    /// 30 others.
+    pub targets: Vec<FirstSeen>,
+    /// Targets of this aggregator left out of `targets`.
+    pub more_targets: u64,
+}
+
+/// One target value of a [`Timeline`].
+#[derive(Debug, Clone, Serialize)]
+pub struct FirstSeen {
+    pub target: String,
+    /// Its earliest event in the history window (RFC 3339, UTC).
+    pub first_seen: String,
+    /// Its events in the history window.
+    pub events: u64,
+    /// The timestamps of the events where it appeared suddenly (RFC 3339); empty when
+    /// it never did.
+    pub sudden_at: Vec<String>,
 }
 
 /// The counts of one flagged aggregator's targets, for the HTML report.
@@ -146,8 +205,13 @@ pub struct TaggingReport {
 }
 
 impl UseCaseReport {
-    /// Events of the outlier pairs (sum of their counts).
+    /// Events of the outlier pairs (sum of their counts); for sudden_appearance, whose
+    /// `term_count` is the pair's events in its window, one event per outlier (only the
+    /// first is tagged).
     pub fn outlier_events(&self) -> u64 {
+        if self.sudden.is_some() {
+            return self.outliers.len() as u64;
+        }
         self.outliers.iter().map(|o| o.term_count).sum()
     }
 }
@@ -191,25 +255,43 @@ fn table(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {
         }
     )?;
     for uc in &s.use_cases {
-        writeln!(out)?;
-        let status = match uc.status {
-            Status::Ok => "ok",
-            Status::Failed => "FAILED",
-            Status::Skipped => "skipped",
-        };
-        writeln!(out, "== {}  [{}]", uc.name, status)?;
+        use_case_lines(uc, out)?;
+        tagging_lines(uc.tagging.as_ref(), out)?;
+        if let Some(sr) = &uc.sudden {
+            sudden_lines(sr, out)?;
+        }
+        // simplequery has no pairs: its one line of outliers says how many events matched.
+        if !uc.outliers.is_empty() && uc.model_type != "simplequery" {
+            outlier_rows(uc, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// The header lines of one use case: status, window, counts, timings.
+fn use_case_lines(uc: &UseCaseReport, out: &mut impl Write) -> io::Result<()> {
+    writeln!(out)?;
+    let status = match uc.status {
+        Status::Ok => "ok",
+        Status::Failed => "FAILED",
+        Status::Skipped => "skipped",
+    };
+    writeln!(out, "== {}  [{}]", uc.name, status)?;
+    writeln!(
+        out,
+        "   index {}   window {} .. {}",
+        uc.index, uc.window_start, uc.window_end
+    )?;
+    if let Some(b) = &uc.baseline_start {
         writeln!(
             out,
-            "   index {}   window {} .. {}",
-            uc.index, uc.window_start, uc.window_end
+            "   counts and frontiers from the baseline window {b} .. {}",
+            uc.window_end
         )?;
-        if let Some(b) = &uc.baseline_start {
-            writeln!(
-                out,
-                "   counts and frontiers from the baseline window {b} .. {}",
-                uc.window_end
-            )?;
-        }
+    }
+    if uc.aggregator.is_empty() && uc.target.is_empty() {
+        writeln!(out, "   model {}", uc.model_type)?;
+    } else {
         writeln!(
             out,
             "   aggregator {}  target {}  trigger {}",
@@ -217,139 +299,185 @@ fn table(s: &RunSummary, out: &mut impl Write) -> io::Result<()> {
             uc.target.join(","),
             uc.trigger
         )?;
-        if let Some(e) = &uc.error {
-            writeln!(out, "   error: {e}")?;
-        }
+    }
+    if let Some(e) = &uc.error {
+        writeln!(out, "   error: {e}")?;
+    }
+    writeln!(
+        out,
+        "   events in window {}   buckets read {} in {} page(s)   requests {}   received {}",
+        uc.events_in_window
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "-".into()),
+        uc.buckets_read,
+        uc.pages,
+        uc.requests,
+        human_bytes(uc.bytes_received)
+    )?;
+    if uc.retries > 0 {
         writeln!(
             out,
-            "   events in window {}   buckets read {} in {} page(s)   requests {}   received {}",
-            uc.events_in_window
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| "-".into()),
-            uc.buckets_read,
-            uc.pages,
-            uc.requests,
-            human_bytes(uc.bytes_received)
+            "   {} request(s) retried after transient failures (429, 5xx, dropped connections)",
+            uc.retries
         )?;
-        if uc.retries > 0 {
+    }
+    writeln!(
+        out,
+        "   detection {} ms (Elasticsearch took {} ms)   tagging {} ms",
+        uc.detection_ms, uc.es_took_ms, uc.tagging_ms
+    )?;
+    writeln!(
+        out,
+        "   outliers: {} ({} events){}",
+        uc.outliers.len(),
+        uc.outlier_events(),
+        if uc.whitelisted_events > 0 {
+            format!("   whitelisted events {}", uc.whitelisted_events)
+        } else {
+            String::new()
+        }
+    )?;
+    Ok(())
+}
+
+/// What tagging did, or that nothing was written.
+fn tagging_lines(tagging: Option<&TaggingReport>, out: &mut impl Write) -> io::Result<()> {
+    match tagging {
+        Some(t) => {
             writeln!(
                 out,
-                "   {} request(s) retried after transient failures (429, 5xx, dropped connections)",
-                uc.retries
+                "   tagged: {} events updated, {} already tagged (noop), {} request(s){}",
+                t.updated,
+                t.noops,
+                t.requests,
+                if t.version_conflicts > 0 {
+                    format!(", {} version conflicts left", t.version_conflicts)
+                } else {
+                    String::new()
+                }
             )?;
-        }
-        writeln!(
-            out,
-            "   detection {} ms (Elasticsearch took {} ms)   tagging {} ms",
-            uc.detection_ms, uc.es_took_ms, uc.tagging_ms
-        )?;
-        writeln!(
-            out,
-            "   outliers: {} ({} events){}",
-            uc.outliers.len(),
-            uc.outlier_events(),
-            if uc.whitelisted_events > 0 {
-                format!("   whitelisted events {}", uc.whitelisted_events)
-            } else {
-                String::new()
-            }
-        )?;
-        match &uc.tagging {
-            Some(t) => {
+            if t.passes > 1 {
                 writeln!(
                     out,
-                    "   tagged: {} events updated, {} already tagged (noop), {} request(s){}",
-                    t.updated,
-                    t.noops,
-                    t.requests,
-                    if t.version_conflicts > 0 {
-                        format!(", {} version conflicts left", t.version_conflicts)
+                    "   tagging passes: {}{}",
+                    t.passes,
+                    if t.retried_failures > 0 {
+                        format!(
+                            " ({} transient failure(s) tagged again after the cluster recovered)",
+                            t.retried_failures
+                        )
                     } else {
-                        String::new()
+                        " (events changed by another writer tagged again)".to_string()
                     }
                 )?;
-                if t.passes > 1 {
-                    writeln!(
-                        out,
-                        "   tagging passes: {}{}",
-                        t.passes,
-                        if t.retried_failures > 0 {
-                            format!(
-                                " ({} transient failure(s) tagged again after the cluster recovered)",
-                                t.retried_failures
-                            )
-                        } else {
-                            " (events changed by another writer tagged again)".to_string()
-                        }
-                    )?;
-                }
-                writeln!(
-                    out,
-                    "   checked after tagging: {} of {} outlier events carry the entry",
-                    t.verified, t.checked
-                )?;
-                for f in &t.failures {
-                    writeln!(out, "   tagging failure: {f}")?;
-                }
             }
-            None => writeln!(out, "   tagged: nothing written")?,
+            writeln!(
+                out,
+                "   checked after tagging: {} of {} outlier events carry the entry",
+                t.verified, t.checked
+            )?;
+            for f in &t.failures {
+                writeln!(out, "   tagging failure: {f}")?;
+            }
         }
-        if uc.outliers.is_empty() {
-            continue;
-        }
-        let rows: Vec<[String; 6]> = uc
-            .outliers
-            .iter()
-            .map(|o| {
-                [
+        None => writeln!(out, "   tagged: nothing written")?,
+    }
+    Ok(())
+}
+
+/// What a sudden_appearance use case evaluated, and 0.2.17's truncations.
+fn sudden_lines(sr: &SuddenReport, out: &mut impl Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "   windows evaluated {} (window {}, step {})   detection requests {} ({} first-event batch(es), {} tie scan(s)); ee-outliers 0.2.17 sends one aggregation per window",
+        sr.windows_evaluated,
+        sr.window,
+        sr.step,
+        sr.detection_requests,
+        sr.first_event_requests,
+        sr.ties
+    )?;
+    for w in &sr.warnings {
+        writeln!(out, "   warning: {w}")?;
+    }
+    Ok(())
+}
+
+/// The table of outliers (columns padded, long cells cut at 48 characters).
+/// sudden_appearance has no average or frontier: its pair's events in the window and
+/// the summary instead.
+fn outlier_rows(uc: &UseCaseReport, out: &mut impl Write) -> io::Result<()> {
+    let sudden = uc.sudden.is_some();
+    let rows: Vec<Vec<String>> = uc
+        .outliers
+        .iter()
+        .map(|o| {
+            let target = o.target.clone().unwrap_or_else(|| "(all)".into());
+            if sudden {
+                vec![
                     o.aggregator.clone(),
-                    o.target.clone().unwrap_or_else(|| "(all)".into()),
+                    target,
+                    o.term_count.to_string(),
+                    o.summary.replace('\n', " "),
+                ]
+            } else {
+                vec![
+                    o.aggregator.clone(),
+                    target,
                     o.term_count.to_string(),
                     num(o.average),
                     num(o.decision_frontier),
                     o.non_outlier_values_sample.join(", "),
                 ]
-            })
-            .collect();
-        let head = [
-            "aggregator",
-            "target",
-            "count",
-            "average",
-            "frontier",
-            "usual targets",
-        ];
-        let mut w = head.map(|h| h.chars().count());
-        for r in &rows {
-            for (i, c) in r.iter().enumerate() {
-                w[i] = w[i].max(c.chars().count()).min(48);
             }
+        })
+        .collect();
+    let (head, numeric): (Vec<&str>, std::ops::Range<usize>) = if sudden {
+        (vec!["aggregator", "target", "in window", "summary"], 2..3)
+    } else {
+        (
+            vec![
+                "aggregator",
+                "target",
+                "count",
+                "average",
+                "frontier",
+                "usual targets",
+            ],
+            2..5,
+        )
+    };
+    let mut w: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count()).min(48);
         }
-        let line = |cells: &[String]| -> String {
-            let mut l = String::from("   ");
-            for (i, c) in cells.iter().enumerate() {
-                let c: String = if c.chars().count() > 48 {
-                    c.chars().take(47).chain(['…']).collect()
-                } else {
-                    c.clone()
-                };
-                let pad = w[i].saturating_sub(c.chars().count());
-                if (2..5).contains(&i) {
-                    l.push_str(&" ".repeat(pad));
-                    l.push_str(&c);
-                } else {
-                    l.push_str(&c);
-                    l.push_str(&" ".repeat(pad));
-                }
-                l.push_str("  ");
+    }
+    let line = |cells: &[String]| -> String {
+        let mut l = String::from("   ");
+        for (i, c) in cells.iter().enumerate() {
+            let c: String = if c.chars().count() > 48 {
+                c.chars().take(47).chain(['…']).collect()
+            } else {
+                c.clone()
+            };
+            let pad = w[i].saturating_sub(c.chars().count());
+            if numeric.contains(&i) {
+                l.push_str(&" ".repeat(pad));
+                l.push_str(&c);
+            } else {
+                l.push_str(&c);
+                l.push_str(&" ".repeat(pad));
             }
-            l.trim_end().to_string()
-        };
-        writeln!(out)?;
-        writeln!(out, "{}", line(&head.map(String::from)))?;
-        for r in &rows {
-            writeln!(out, "{}", line(r))?;
+            l.push_str("  ");
         }
+        l.trim_end().to_string()
+    };
+    writeln!(out)?;
+    let head: Vec<String> = head.iter().map(|h| h.to_string()).collect();
+    writeln!(out, "{}", line(&head))?;
+    for r in &rows {
+        writeln!(out, "{}", line(r))?;
     }
     Ok(())
 }
@@ -369,6 +497,7 @@ mod tests {
             use_cases: vec![
                 UseCaseReport {
                     name: "terms_rare".into(),
+                    model_type: "terms".into(),
                     status: Status::Ok,
                     error: None,
                     index: "logs-*".into(),
@@ -426,8 +555,10 @@ mod tests {
                             },
                         ],
                     }],
+                    sudden: None,
                 },
                 failed_use_case(),
+                sudden_use_case(),
             ],
         }
     }
@@ -437,6 +568,7 @@ mod tests {
     fn failed_use_case() -> UseCaseReport {
         UseCaseReport {
             name: "terms_broken \"quoted\"".into(),
+            model_type: "terms".into(),
             status: Status::Failed,
             error: Some(
                 "search logs-*: illegal_argument_exception: Text fields are not optimised; use process.name.keyword"
@@ -462,6 +594,76 @@ mod tests {
             outliers: Vec::new(),
             tagging: None,
             charts: Vec::new(),
+            sudden: None,
+        }
+    }
+
+    /// A sudden_appearance use case: its windows, requests, a truncation warning and the
+    /// timeline of one flagged aggregator value.
+    fn sudden_use_case() -> UseCaseReport {
+        UseCaseReport {
+            name: "sudden_appearance_new_process".into(),
+            model_type: "sudden_appearance".into(),
+            window_start: "2026-11-21T00:00:00.000Z".into(),
+            trigger: "sudden_appearance".into(),
+            aggregator: vec!["host.name".into()],
+            target: vec!["process.executable".into()],
+            events_in_window: Some(1200),
+            pages: 1,
+            buckets_read: 40,
+            requests: 6,
+            sudden: Some(SuddenReport {
+                window: "1 day, 0:00:00".into(),
+                step: "1:00:00".into(),
+                windows_evaluated: 145,
+                detection_requests: 3,
+                first_event_requests: 1,
+                ties: 0,
+                gone: 0,
+                warnings: vec!["1 aggregator value(s) have more than max_num_targets=2 target values in a window (ws-01 (3)): ee-outliers 0.2.17 would have kept only the most frequent ones, and missed rare ones; esoutliers counted them all".into()],
+                timelines: vec![Timeline {
+                    aggregator: "ws-01".into(),
+                    start: "2026-11-21T00:00:00Z".into(),
+                    end: "2026-11-28T00:00:00Z".into(),
+                    targets: vec![
+                        FirstSeen {
+                            target: "C:\\Windows\\explorer.exe".into(),
+                            first_seen: "2026-11-21T00:10:00Z".into(),
+                            events: 300,
+                            sudden_at: Vec::new(),
+                        },
+                        FirstSeen {
+                            target: "C:\\Users\\<x>\\AppData\\Local\\Temp\\rclone.exe".into(),
+                            first_seen: "2026-11-27T20:00:00Z".into(),
+                            events: 2,
+                            sudden_at: vec!["2026-11-27T20:00:00Z".into()],
+                        },
+                    ],
+                    more_targets: 0,
+                }],
+            }),
+            outliers: vec![OutlierReport {
+                aggregator: "ws-01".into(),
+                target: Some("C:\\Users\\<x>\\AppData\\Local\\Temp\\rclone.exe".into()),
+                term_count: 2,
+                average: 0.0,
+                decision_frontier: 0.0,
+                values: 0,
+                non_outlier_values_sample: Vec::new(),
+                summary: "new process C:\\Users\\<x>\\AppData\\Local\\Temp\\rclone.exe on ws-01".into(),
+            }],
+            ..failed_use_case_ok()
+        }
+    }
+
+    /// The failed use case's fields with the status ok, as a base for others.
+    fn failed_use_case_ok() -> UseCaseReport {
+        UseCaseReport {
+            status: Status::Ok,
+            error: None,
+            baseline_start: None,
+            retries: 0,
+            ..failed_use_case()
         }
     }
 
@@ -511,13 +713,51 @@ mod tests {
         let mut out = Vec::new();
         render(&sample(), Format::Html, &mut out).unwrap();
         let page = String::from_utf8(out).unwrap();
-        assert_eq!(page.matches("<tr class=\"outlier\">").count(), 1);
+        // One row of the terms use case, one of the sudden_appearance one.
+        assert_eq!(page.matches("<tr class=\"outlier\">").count(), 2);
         assert_eq!(page.matches("<figure class=\"chart\"").count(), 1);
         assert_eq!(page.matches("class=\"bar outlier\"").count(), 1);
         assert!(page.contains("class=\"frontier\""));
         assert!(page.contains("&lt;b&gt;cmd.exe") && !page.contains("<b>cmd.exe"));
         assert!(page.contains("checked after tagging: 1 of 2 carry the entry"));
         assert!(page.contains("<li>logs (document &lt;odd&gt;): its outliers field"));
+    }
+
+    #[test]
+    fn sudden_use_case_shows_windows_requests_warnings_and_a_timeline_per_flagged_aggregator() {
+        let page = rendered(Format::Html);
+        assert_eq!(page.matches("<figure class=\"timeline\"").count(), 1);
+        assert_eq!(page.matches("<circle class=\"first\"").count(), 2);
+        assert_eq!(page.matches("<rect class=\"sudden\"").count(), 1);
+        assert!(page.contains("&lt;x&gt;") && !page.contains("<x>"));
+        // A long label keeps its end, the whole value in its title.
+        assert!(
+            page.contains(">…&lt;x&gt;\\AppData\\Local\\Temp\\rclone.exe (2)</text>"),
+            "{page}"
+        );
+        assert!(page.contains("windows evaluated 145"));
+        assert!(page.contains("<ul class=\"warnings\"><li>1 aggregator value(s)"));
+        let text = rendered(Format::Table);
+        assert!(text.contains(
+            "windows evaluated 145 (window 1 day, 0:00:00, step 1:00:00)   detection requests 3"
+        ));
+        assert!(text.contains("   warning: 1 aggregator value(s) have more than max_num_targets=2"));
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("   ws-01 "))
+            .expect("sudden outlier row");
+        assert!(row.contains(" 2  new process"), "{row}");
+        // One tagged event per sudden outlier, whatever the pair's events in the window.
+        assert!(text.contains("   outliers: 1 (1 events)"), "{text}");
+        let json: serde_json::Value = serde_json::from_str(&rendered(Format::Json)).unwrap();
+        assert_eq!(
+            json["use_cases"][2]["sudden"]["timelines"][0]["targets"][1]["sudden_at"][0],
+            "2026-11-27T20:00:00Z"
+        );
+        assert!(
+            json["use_cases"][0].get("sudden").is_none(),
+            "terms: no sudden block"
+        );
     }
 
     #[test]

@@ -1,31 +1,41 @@
-//! Stage `tag` (PURE): findings become `_update_by_query` requests that add ee-outliers'
-//! `outliers.*` fields and the `outlier` tag to exactly the events of the outlier pairs.
+//! Stage `tag` (PURE): findings become `_update_by_query` requests that add ee-outliers
+//! 0.2.17's `outliers.*` fields and the `outlier` tag to exactly the events of the outlier
+//! pairs.
 //!
 //! Invariants:
 //! - one fixed painless source ([`SCRIPT`]); every value travels in `params`;
-//! - requests are grouped by aggregator value and chunked under the cluster's limits
-//!   ([`Limits`]); the union of the requests' queries selects exactly the findings' events
-//!   minus the whitelisted ids;
+//! - every entry is built here ([`entry`]: placeholders, `str()`, `textwrap`, splits),
+//!   never in the script: per outlier pair when the placeholders name only the outlier's
+//!   own information ([`requests`], grouped by aggregator value and chunked under the
+//!   cluster's limits, [`Limits`]), else per event ([`requests_by_id`]); the union of
+//!   the requests' queries selects exactly the findings' events minus the whitelisted ids;
+//! - each request says what the check after tagging must find ([`EntryCheck`]);
 //! - nothing here does I/O; `execute` sends the requests and polls their tasks.
 
 pub mod simplequery;
+pub mod sudden;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
 use crate::config::{CountMethod, SummaryPart, UseCase};
+use crate::evaluate::placeholder::{self, Info};
+use crate::evaluate::pystr::textwrap_fill;
 use crate::evaluate::{join, Finding};
 use crate::plan;
 
 /// The painless script. Its source is fixed; see the file for the params it takes.
 pub const SCRIPT: &str = include_str!("outliers.painless");
 
-/// The `outliers.*` keys, in the order ee-outliers writes them.
-pub const OUTLIER_KEYS: [&str; 11] = [
+/// The `outliers.*` keys of a terms entry that every use case writes, in the order
+/// ee-outliers writes them (`elasticsearch_filter` and copied keys come after `summary`
+/// when the use case has them; see [`entry_keys`]). Also the keys housekeeping reads.
+pub const OUTLIER_KEYS: [&str; 12] = [
     "type",
     "reason",
     "summary",
+    "elasticsearch_filter",
     "model_name",
     "model_type",
     "aggregator",
@@ -35,6 +45,26 @@ pub const OUTLIER_KEYS: [&str; 11] = [
     "trigger_method",
     "non_outlier_values_sample",
 ];
+
+/// The outlier's own information a terms placeholder can name (ee-outliers'
+/// `extra_outlier_information` plus `model_name` / `model_type`).
+pub const INFO_KEYS: [&str; 8] = [
+    "non_outlier_values_sample",
+    "term_count",
+    "aggregator",
+    "term",
+    "decision_frontier",
+    "trigger_method",
+    "model_name",
+    "model_type",
+];
+
+/// Keys whose value is a list that ee-outliers splices into the key's array (one element
+/// per item; an empty list adds nothing) instead of adding it as one element.
+pub const EXTEND: [&str; 4] = ["type", "reason", "non_outlier_values_sample", "assets"];
+
+/// Width ee-outliers hard-wraps summaries at (`helpers/outlier.py`, `textwrap.fill`).
+pub const SUMMARY_WIDTH: usize = 150;
 
 /// Cluster limits that bound one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,59 +85,131 @@ impl Default for Limits {
     }
 }
 
-/// How the summary is written: the same for a whole pair (placeholders name only
-/// aggregator and target fields), or filled from each event.
-pub fn summary_is_per_pair(uc: &UseCase) -> bool {
-    uc.outlier_summary
-        .fields()
-        .iter()
-        .all(|f| uc.aggregator.iter().chain(uc.target.iter()).any(|g| g == f))
-}
-
-/// The summary of a finding when its placeholders name only aggregator and target
-/// fields; `None` when it must be filled from each event (or for across_aggregators,
-/// where target placeholders differ per event).
-pub fn pair_summary(uc: &UseCase, f: &Finding) -> Option<String> {
-    if !summary_is_per_pair(uc) {
-        return None;
+/// `non_outlier_values_sample` as ee-outliers writes it: one `","`-joined string, or an
+/// empty list (which adds nothing to the key's array) when there is none.
+pub fn sample_value(f: &Finding) -> Value {
+    if f.non_outlier_values_sample.is_empty() {
+        json!([])
+    } else {
+        json!(f.non_outlier_values_sample.join(","))
     }
-    let mut missing = false;
-    let s = uc.outlier_summary.fill(|field| {
-        if let Some(i) = uc.aggregator.iter().position(|g| g == field) {
-            return Some(f.aggregator[i].clone());
-        }
-        if let Some(i) = uc.target.iter().position(|g| g == field) {
-            return match &f.target {
-                Some(t) => Some(t[i].clone()),
-                None => {
-                    missing = true;
-                    None
-                }
-            };
-        }
-        None
-    });
-    (!missing).then_some(s)
 }
 
-/// The `outliers.*` values of one finding (`summary`/`term` null when filled per event).
-pub fn entry(uc: &UseCase, f: &Finding) -> Map<String, Value> {
+/// The outlier's own information of finding `f` for an event whose target is `term`
+/// (`None`: not known without the event, across_aggregators), in ee-outliers' order.
+pub fn info(uc: &UseCase, f: &Finding, term: Option<&str>) -> Info {
+    let mut i = Info::new();
+    i.insert("non_outlier_values_sample".into(), sample_value(f));
+    i.insert("term_count".into(), json!(f.term_count));
+    i.insert("aggregator".into(), json!(f.aggregator_joined()));
+    i.insert("term".into(), json!(term));
+    i.insert("decision_frontier".into(), json!(f.decision_frontier));
+    i.insert("trigger_method".into(), json!(uc.trigger.method.as_str()));
+    i.insert("model_name".into(), json!(uc.model_name));
+    i.insert("model_type".into(), json!("terms"));
+    i
+}
+
+/// The texts whose placeholders are filled: summary, type, reason.
+fn templates(uc: &UseCase) -> [&str; 3] {
+    [
+        uc.outlier_summary.raw.as_str(),
+        uc.outlier_type.as_str(),
+        uc.outlier_reason.as_str(),
+    ]
+}
+
+/// True when filling the use case's texts needs each event: a placeholder names an event
+/// field (aggregator and target fields included: a list-valued field is written whole,
+/// which the pair's value is not), or `{term}` under across_aggregators (each event's own
+/// target). Otherwise every event of a finding gets the same entry.
+pub fn needs_event(uc: &UseCase) -> bool {
+    let across = uc.count_method == CountMethod::AcrossAggregators;
+    templates(uc)
+        .iter()
+        .flat_map(|t| placeholder::names(t))
+        .any(|n| {
+            !placeholder::is_info(&n, &INFO_KEYS) || (across && n.eq_ignore_ascii_case("term"))
+        })
+}
+
+/// The placeholder names of the use case's texts that name event fields.
+pub fn event_placeholders(uc: &UseCase) -> Vec<String> {
+    let mut out: Vec<String> = templates(uc)
+        .iter()
+        .flat_map(|t| placeholder::names(t))
+        .filter(|n| !placeholder::is_info(n, &INFO_KEYS))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The keys of a terms entry, in ee-outliers' order (see [`entry`]).
+pub fn entry_keys(uc: &UseCase) -> Vec<String> {
+    let mut k: Vec<String> = vec!["type".into(), "reason".into(), "summary".into()];
+    if !uc.elasticsearch_filter.is_empty() {
+        k.push("elasticsearch_filter".into());
+    }
+    k.extend(uc.copied.iter().map(|(key, _)| key.clone()));
+    k.extend(INFO_KEYS.iter().rev().take(2).rev().map(|s| s.to_string()));
+    k.extend(INFO_KEYS[..6].iter().map(|s| s.to_string()));
+    k
+}
+
+/// The `outliers.*` values of finding `f` on an event whose `_source` is `event` (`{}`
+/// when no placeholder names an event field, see [`needs_event`]) and whose target is
+/// `term` (`None`: filled by the script from the event, across_aggregators):
+/// - `type`, `reason`: placeholders filled, split on `,`, each part stripped;
+/// - `summary`: placeholders filled ([`placeholder::fill`]), hard-wrapped at 150 columns
+///   ([`textwrap_fill`]);
+/// - `elasticsearch_filter` (when the use case has a filter) and the copied keys;
+/// - `model_name`, `model_type`, `aggregator`, `term`, `term_count`, `decision_frontier`,
+///   `trigger_method`, `non_outlier_values_sample` ([`sample_value`]).
+pub fn entry(uc: &UseCase, f: &Finding, term: Option<&str>, event: &Value) -> Map<String, Value> {
+    let info = info(uc, f, term);
+    let fill = |t: &str| placeholder::fill(t, event, &info);
     let mut e = Map::new();
-    e.insert("type".into(), json!(uc.outlier_type));
-    e.insert("reason".into(), json!(uc.outlier_reason));
-    e.insert("summary".into(), json!(pair_summary(uc, f)));
-    e.insert("model_name".into(), json!(uc.model_name));
-    e.insert("model_type".into(), json!("terms"));
-    e.insert("aggregator".into(), json!(f.aggregator_joined()));
-    e.insert("term".into(), json!(f.target_joined()));
-    e.insert("term_count".into(), json!(f.term_count));
-    e.insert("decision_frontier".into(), json!(f.decision_frontier));
-    e.insert("trigger_method".into(), json!(uc.trigger.method.as_str()));
     e.insert(
-        "non_outlier_values_sample".into(),
-        json!(f.non_outlier_values_sample),
+        "type".into(),
+        json!(simplequery::split_list(&fill(&uc.outlier_type))),
     );
+    e.insert(
+        "reason".into(),
+        json!(simplequery::split_list(&fill(&uc.outlier_reason))),
+    );
+    e.insert(
+        "summary".into(),
+        json!(textwrap_fill(&fill(&uc.outlier_summary.raw), SUMMARY_WIDTH)),
+    );
+    if !uc.elasticsearch_filter.is_empty() {
+        e.insert(
+            "elasticsearch_filter".into(),
+            json!(uc.elasticsearch_filter),
+        );
+    }
+    for (k, v) in &uc.copied {
+        e.insert(k.clone(), json!(v));
+    }
+    for k in ["model_name", "model_type"] {
+        e.insert(k.into(), info[k].clone());
+    }
+    for k in &INFO_KEYS[..6] {
+        e.insert((*k).into(), info[*k].clone());
+    }
     e
+}
+
+/// What the check after tagging looks for on each event a request selects.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EntryCheck {
+    /// An entry of this model name (the summary is filled by the script, unknown here).
+    ModelName(String),
+    /// One of these summaries (the request's entries: every selected event belongs to
+    /// one of its findings).
+    AnySummary(BTreeSet<String>),
+    /// Document id -> the summaries that event must carry.
+    ById(BTreeMap<String, Vec<String>>),
 }
 
 /// One `_update_by_query` request: the index pattern, its body, and how many outlier
@@ -120,6 +222,8 @@ pub struct UpdateByQuery {
     pub query: Value,
     pub body: Value,
     pub pairs: usize,
+    /// What the check after tagging expects on the selected events.
+    pub check: EntryCheck,
 }
 
 /// Source paths of fields: a `.keyword`/`.raw` multi-field is read from its parent in
@@ -144,6 +248,9 @@ pub fn summary_parts(uc: &UseCase, path: impl Fn(&str) -> String) -> Vec<Value> 
         .collect()
 }
 
+/// The tagging requests of a use case whose entries are the same for every event of an
+/// outlier pair (see [`needs_event`]; the others are tagged by [`requests_by_id`], and
+/// here only shown as an example with each event placeholder as `<name>`).
 /// The tagging requests of a use case's findings (sorted by aggregator, as `evaluate`
 /// returns them), excluding `whitelisted_ids`.
 pub fn requests(
@@ -205,7 +312,6 @@ pub fn requests(
     }
 
     let any_target = uc.count_method == CountMethod::AcrossAggregators;
-    let summary_parts = summary_parts(uc, |f| source_path(f, source_paths));
     let agg_fields: Vec<String> = uc
         .aggregator
         .iter()
@@ -216,18 +322,32 @@ pub fn requests(
         .iter()
         .map(|f| source_path(f, source_paths))
         .collect();
+    // For a use case whose entries need each event (`needs_event`), `run` tags with
+    // `requests_by_id`; here such an entry is only an example (for `plan`), each event
+    // placeholder shown as `<name>`.
+    let no_event: Value = Value::Object(
+        event_placeholders(uc)
+            .into_iter()
+            .map(|n| (n.clone(), json!(format!("<{n}>"))))
+            .collect(),
+    );
 
     chunks
         .into_iter()
         .map(|chunk| {
             let clauses = plan::pair_clauses(uc, &chunk);
             let mut entries: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+            let mut summaries = BTreeSet::new();
             for f in &chunk {
                 let key = f.target.as_deref().map(join).unwrap_or_default();
+                let e = entry(uc, f, f.target_joined().as_deref(), &no_event);
+                if let Some(s) = e["summary"].as_str() {
+                    summaries.insert(s.to_string());
+                }
                 entries
                     .entry(f.aggregator_joined())
                     .or_default()
-                    .insert(key, Value::Object(entry(uc, f)));
+                    .insert(key, Value::Object(e));
             }
             let selected = plan::restrict(query, &clauses, whitelisted_ids);
             let body = json!({
@@ -240,8 +360,8 @@ pub fn requests(
                         "target_fields": target_fields,
                         "any_target": any_target,
                         "entries": entries,
-                        "summary_parts": summary_parts,
-                        "keys": OUTLIER_KEYS,
+                        "keys": entry_keys(uc),
+                        "extend": EXTEND,
                     }
                 }
             });
@@ -250,6 +370,63 @@ pub fn requests(
                 query: selected,
                 body,
                 pairs: chunk.len(),
+                check: EntryCheck::AnySummary(summaries),
+            }
+        })
+        .collect()
+}
+
+/// Document ids per request when entries go by id.
+pub const IDS_PER_REQUEST: usize = 10_000;
+
+/// The tagging requests when each event has its own entries (placeholders name event
+/// fields, see [`needs_event`]): `by_id` maps a document id to its entries, in the order
+/// they are added; the script adds an entry unless the event already carries its
+/// summary. Each request selects `query` restricted to its ids.
+pub fn requests_by_id(
+    uc: &UseCase,
+    query: &Value,
+    by_id: &BTreeMap<String, Vec<Map<String, Value>>>,
+) -> Vec<UpdateByQuery> {
+    let all: Vec<(&String, &Vec<Map<String, Value>>)> = by_id.iter().collect();
+    all.chunks(IDS_PER_REQUEST)
+        .map(|chunk| {
+            let ids: Vec<&String> = chunk.iter().map(|(id, _)| *id).collect();
+            let selected = json!({ "bool": { "filter": [ query, { "ids": { "values": ids } } ] } });
+            let check: BTreeMap<String, Vec<String>> = chunk
+                .iter()
+                .map(|(id, es)| {
+                    let s = es
+                        .iter()
+                        .filter_map(|e| e.get("summary").and_then(Value::as_str))
+                        .map(str::to_string)
+                        .collect();
+                    ((*id).clone(), s)
+                })
+                .collect();
+            let entries: Map<String, Value> = chunk
+                .iter()
+                .map(|(id, es)| ((*id).clone(), json!(es)))
+                .collect();
+            let body = json!({
+                "query": selected,
+                "script": {
+                    "lang": "painless",
+                    "source": SCRIPT,
+                    "params": {
+                        "mode": "ids",
+                        "by_id": entries,
+                        "keys": entry_keys(uc),
+                        "extend": EXTEND,
+                    }
+                }
+            });
+            UpdateByQuery {
+                index: uc.index_pattern.clone(),
+                query: selected,
+                body,
+                pairs: chunk.len(),
+                check: EntryCheck::ById(check),
             }
         })
         .collect()
@@ -289,7 +466,7 @@ pub fn untag_request(index: &str, query: &Value, removal: &Removal) -> UpdateByQ
         "script": {
             "lang": "painless",
             "source": UNTAG_SCRIPT,
-            "params": { "model_names": model_names, "summaries_by_id": by_id, "keys": OUTLIER_KEYS }
+            "params": { "model_names": model_names, "summaries_by_id": by_id }
         }
     });
     UpdateByQuery {
@@ -297,6 +474,7 @@ pub fn untag_request(index: &str, query: &Value, removal: &Removal) -> UpdateByQ
         query,
         body,
         pairs: 0,
+        check: EntryCheck::AnySummary(BTreeSet::new()),
     }
 }
 
@@ -310,20 +488,32 @@ pub fn tagged_events_query(range: Option<(&str, &str, &str)>) -> Value {
     json!({ "bool": { "filter": filter } })
 }
 
-/// Why an event that a tagging request selected does not carry the entry of the use case
-/// `model_name` after tagging (`source` holds at least its `outliers` field), or `None`
-/// when it does.
-pub fn missing_entry(source: &Value, model_name: &str) -> Option<&'static str> {
+/// Why the event `id` that a tagging request selected does not carry the entry `check`
+/// expects after tagging (`source` holds at least its `outliers` field), or `None` when
+/// it does. An entry is recognised by its summary where the summary is known (an event
+/// that another use case, or ee-outliers, tagged with the same summary carries it: the
+/// script left it unchanged), else by `model_name`.
+pub fn missing_entry(source: &Value, id: &str, check: &EntryCheck) -> Option<&'static str> {
     let Some(outliers) = source.get("outliers") else {
         return Some("not tagged");
     };
     let Some(map) = outliers.as_object() else {
         return Some("its outliers field is not an object; left unchanged");
     };
-    let has = match map.get("model_name") {
-        Some(Value::Array(names)) => names.iter().any(|n| n.as_str() == Some(model_name)),
-        Some(Value::String(name)) => name == model_name,
+    let has_string = |key: &str, wanted: &dyn Fn(&str) -> bool| match map.get(key) {
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).any(wanted),
+        Some(Value::String(s)) => wanted(s),
         _ => false,
+    };
+    let has = match check {
+        EntryCheck::ModelName(name) => has_string("model_name", &|n| n == name),
+        EntryCheck::AnySummary(set) => has_string("summary", &|s| set.contains(s)),
+        EntryCheck::ById(by_id) => match by_id.get(id) {
+            Some(wanted) => wanted
+                .iter()
+                .all(|w| has_string("summary", &|s| s == w.as_str())),
+            None => true,
+        },
     };
     if has {
         None
@@ -419,39 +609,74 @@ impl TaskFailure {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_entry;
 
 #[cfg(test)]
 mod failure_tests {
-    use super::{missing_entry, TaskFailure};
+    use super::{missing_entry, EntryCheck, TaskFailure};
     use serde_json::json;
 
     #[test]
     fn missing_entry_says_why_an_event_lacks_the_use_cases_entry() {
+        let by_name = |n: &str| EntryCheck::ModelName(n.to_string());
         let tagged = json!({ "outliers": { "model_name": ["other", "terms_rare"] } });
-        assert_eq!(missing_entry(&tagged, "terms_rare"), None);
+        assert_eq!(missing_entry(&tagged, "e", &by_name("terms_rare")), None);
         assert_eq!(
             missing_entry(
                 &json!({ "outliers": { "model_name": "terms_rare" } }),
-                "terms_rare"
+                "e",
+                &by_name("terms_rare")
             ),
             None
         );
         assert_eq!(
-            missing_entry(&tagged, "terms_new"),
+            missing_entry(&tagged, "e", &by_name("terms_new")),
             Some("does not carry this use case's entry")
         );
-        assert_eq!(missing_entry(&json!({}), "terms_rare"), Some("not tagged"));
         assert_eq!(
-            missing_entry(&json!({ "outliers": { "summary": "old" } }), "terms_rare"),
+            missing_entry(&json!({}), "e", &by_name("terms_rare")),
+            Some("not tagged")
+        );
+        assert_eq!(
+            missing_entry(
+                &json!({ "outliers": { "summary": "old" } }),
+                "e",
+                &by_name("terms_rare")
+            ),
             Some("its outliers.summary is not a list; left unchanged")
         );
         assert_eq!(
-            missing_entry(&json!({ "outliers": "legacy" }), "terms_rare"),
+            missing_entry(
+                &json!({ "outliers": "legacy" }),
+                "e",
+                &by_name("terms_rare")
+            ),
             Some("its outliers field is not an object; left unchanged")
         );
         assert_eq!(
-            missing_entry(&json!({ "outliers": { "model_name": 7 } }), "terms_rare"),
+            missing_entry(
+                &json!({ "outliers": { "model_name": 7 } }),
+                "e",
+                &by_name("terms_rare")
+            ),
             Some("its outliers.model_name is neither a list nor a string; left unchanged")
+        );
+    }
+
+    #[test]
+    fn an_entry_is_recognised_by_its_summary_whoever_wrote_it() {
+        // Another use case (or ee-outliers) wrote the same summary first: the script left
+        // the event unchanged, and the check must accept it (issue 17, item 12).
+        let ev = json!({ "outliers": { "model_name": ["first_use_case"], "summary": ["rare x for y"] } });
+        let any = EntryCheck::AnySummary(["rare x for y".to_string()].into());
+        assert_eq!(missing_entry(&ev, "e1", &any), None);
+        let by_id = EntryCheck::ById([("e1".to_string(), vec!["rare x for y".to_string()])].into());
+        assert_eq!(missing_entry(&ev, "e1", &by_id), None);
+        let other = EntryCheck::ById([("e1".to_string(), vec!["other".to_string()])].into());
+        assert_eq!(
+            missing_entry(&ev, "e1", &other),
+            Some("does not carry this use case's entry")
         );
     }
 

@@ -74,6 +74,7 @@ fn request(uc: &UseCase, query: Value, params: Map<String, Value>, n: usize) -> 
         query,
         body,
         pairs: n,
+        check: super::EntryCheck::ModelName(uc.model_name.clone()),
     }
 }
 

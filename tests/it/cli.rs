@@ -46,20 +46,43 @@ fn check_lists_use_cases_and_plan_prints_requests_without_a_cluster() {
             path_str(&conf),
             "--now",
             "2026-11-28T00:00:00Z",
+            "--baseline",
+            "30",
+            "--page-size",
+            "500",
+            "--requests-per-second",
+            "250",
         ],
         &[("ES_URL", "http://127.0.0.1:9")],
     );
     assert_eq!(plan.code, 0, "{}", plan.stderr);
     let v: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let requests = v[0]["requests"].as_array().unwrap();
+    let named = |what: &str| {
+        requests
+            .iter()
+            .find(|r| r["request"].as_str().unwrap().starts_with(what))
+            .unwrap_or_else(|| panic!("no request {what}: {}", plan.stdout))
+    };
+    let first = &named("count pairs: first")["body"];
     assert_eq!(
-        v[0]["count"]["first_page"]["aggs"]["pairs"]["composite"]["sources"][0]["a0"]["terms"]
-            ["field"],
+        first["aggs"]["pairs"]["composite"]["sources"][0]["a0"]["terms"]["field"],
         "process.parent.name"
     );
+    assert_eq!(first["aggs"]["pairs"]["composite"]["size"], 500);
+    // --baseline 30: counts over 30 days ending at --now; detection in the window.
+    let range = &first["query"]["bool"]["filter"][0]["range"]["@timestamp"];
+    assert_eq!(range["gte"], "2026-10-29T00:00:00Z", "{range}");
+    assert_eq!(range["lt"], "2026-11-28T00:00:00Z");
+    assert_eq!(v[0]["baseline_window"]["start"], "2026-10-29T00:00:00Z");
+    let recent = &named("count findings in the detection window")["body"];
     assert_eq!(
-        v[0]["count"]["first_page"]["query"]["bool"]["filter"][0]["range"]["@timestamp"]["lt"],
-        "2026-11-28T00:00:00Z"
+        recent["query"]["bool"]["filter"][0]["range"]["@timestamp"]["gte"],
+        v[0]["window"]["start"]
     );
+    let tag = named("tag the outlier pairs");
+    assert_eq!(tag["params"]["requests_per_second"], "250");
+    assert_eq!(tag["params"]["wait_for_completion"], "false");
 }
 
 #[test]

@@ -117,3 +117,57 @@ fn without_whitelists_or_highlights_no_event_crosses_the_network() {
     // 100,000 events of ~300 bytes are ~30 MB; the count is a few hundred bytes.
     assert!(bytes < 10_000, "bytes received: {bytes}");
 }
+
+/// A terms entry and a simplequery entry on one event: their `outliers.*` arrays are out of
+/// step (each model writes its own keys, and ee-outliers' format extends arrays with list
+/// values such as a two-part `outlier_type`), so removing one use case's elements could cut
+/// the other's: `untag` of one use case leaves such an event exactly as it is (as
+/// ee-outliers' housekeeping only ever removes every entry of an event); `untag` of every
+/// use case removes them all. (Two terms use cases stay in step: see
+/// `tagging::two_use_cases_add_two_entries_and_untag_removes_one`.)
+#[test]
+fn untag_of_one_use_case_never_cuts_arrays_out_of_step() {
+    use crate::harness::{hours_ago, process_event};
+    let idx = TestIndex::new("sq-untag");
+    let mut docs: Vec<(String, Value)> = (0..200)
+        .map(|i| {
+            (
+                format!("a-{i}"),
+                process_event("adobe.exe", "a.exe", &hours_ago(1.0), "process"),
+            )
+        })
+        .collect();
+    docs.push((
+        "rare".into(),
+        process_event("adobe.exe", "cmd.exe", &hours_ago(1.0), "process"),
+    ));
+    idx.load(&docs);
+    let terms = "[terms_rare]\naggregator=process.parent.name\ntarget=process.name\ntarget_count_method=within_aggregator\ntrigger_on=low\ntrigger_method=pct_of_avg_value\ntrigger_sensitivity=10\noutlier_type=process execution\noutlier_reason=rare child\noutlier_summary=rare {process.name}\nrun_model=1\ntest_model=0\n";
+    let sq = "[simplequery_cmd]\nes_query_filter=process.name:\"cmd.exe\"\noutlier_type=cmd, shell\noutlier_reason=cmd\noutlier_summary=cmd started\nrun_model=1\ntest_model=0\n";
+    let conf = idx.config("", &format!("{terms}\n{sq}"));
+    let run = esoutliers(&["run", "--config", path_str(&conf)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let before = idx.snapshot()["rare"].clone();
+    let o = &before.1["outliers"];
+    assert_eq!(o["model_name"], json!(["rare", "cmd"]), "{o}");
+    assert_eq!(
+        o["type"],
+        json!(["process execution", "cmd", "shell"]),
+        "{o}"
+    );
+    for one in ["terms_rare", "simplequery_cmd"] {
+        let untag = esoutliers(&["untag", "--config", path_str(&conf), "--use-case", one]);
+        assert_eq!(untag.code, 0, "{}", untag.stderr);
+        assert!(
+            untag.stdout.contains("0 event(s) changed"),
+            "{}",
+            untag.stdout
+        );
+        assert_eq!(idx.snapshot()["rare"], before, "untag {one}: left as it is");
+    }
+    let untag = esoutliers(&["untag", "--config", path_str(&conf)]);
+    assert_eq!(untag.code, 0, "{}", untag.stderr);
+    let after = &idx.snapshot()["rare"].1;
+    assert!(after.get("outliers").is_none(), "{after}");
+    assert_eq!(after["process"]["name"], "cmd.exe");
+}

