@@ -397,9 +397,8 @@ fn finished_task(url: &str, id: &str) -> Value {
 
 /// A node (or cluster) of a test's own, started on creation and stopped and removed when
 /// dropped, also when the test fails: a node left running would be taken over by the next
-/// run, from another checkout.
-/// Its ports are chosen free at run time and held until it is dropped (after the node is
-/// removed).
+/// run, from another checkout. Its ports are chosen free at run time and held until it is
+/// dropped (after the node is removed).
 struct OwnNode {
     port: u16,
     nodes: u32,
@@ -690,8 +689,8 @@ fn node_of_three_stopped_and_started_during_tagging_every_outlier_tagged_once() 
     tag_while_node3_restarts(port, &replicated);
     drop(replicated);
     // 2. An index whose only copy lives on node 3: the stop always hits the task (its
-    //    scroll and its shard go away).
-    //    esoutliers waits for the shard to come back and tags the rest in another pass.
+    //    scroll and its shard go away). esoutliers waits for the shard to come back and
+    //    tags the rest in another pass.
     let pinned = TestIndex::replicated(&url, "pinned", 1, 0);
     let r = reqwest::blocking::Client::new()
         .put(format!("{url}/{}/_settings", pinned.name))
