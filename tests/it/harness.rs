@@ -539,8 +539,8 @@ const OWN_PORTS: std::ops::RangeInclusive<u16> = 9210..=9259;
 /// `n` consecutive HTTP ports for a node (or cluster) of a test's own, free when chosen
 /// and reserved until dropped: each port's lock file (in the system's temporary folder)
 /// is held exclusively, so test threads and concurrent runs from other checkouts never
-/// pick the same port. Only HTTP ports are chosen: each node binds the first free
-/// transport port of 9300-9400 by itself (a real bind, so two nodes cannot share one).
+/// pick the same port. Node `i` also binds transport port `first + 100 + i - 1`
+/// (scripts/esnode.sh: the transport port follows the HTTP port); it is checked free too.
 pub struct PortLease {
     /// The first port; node `i` (from 1) serves `first + i - 1`, as esnode.sh says.
     pub first: u16,
@@ -573,8 +573,9 @@ impl PortLease {
     }
 }
 
-/// The lock of `port`, if it could be taken and nothing listens on the port (the runner
-/// itself moves on to the next port when a connection succeeds; a bind proves more).
+/// The lock of HTTP port `port`, if it could be taken and nothing listens on the port or
+/// on its transport port `port + 100` (the runner itself moves on to the next HTTP port
+/// when a connection succeeds; a bind proves more).
 fn lock_port(port: u16) -> Option<std::fs::File> {
     use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
     let path = std::env::temp_dir().join(format!("esoutliers-it-port-{port}.lock"));
@@ -585,11 +586,13 @@ fn lock_port(port: u16) -> Option<std::fs::File> {
         .open(&path)
         .ok()?;
     file.try_lock().ok()?;
-    TcpListener::bind((Ipv4Addr::LOCALHOST, port)).ok()?;
-    let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, port));
-    let t = std::time::Duration::from_millis(200);
-    if TcpStream::connect_timeout(&v6, t).is_ok() {
-        return None;
+    for p in [port, port + 100] {
+        TcpListener::bind((Ipv4Addr::LOCALHOST, p)).ok()?;
+        let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, p));
+        let t = std::time::Duration::from_millis(200);
+        if TcpStream::connect_timeout(&v6, t).is_ok() {
+            return None;
+        }
     }
     Some(file)
 }
