@@ -8,6 +8,10 @@
 #   scripts/esnode.sh up|down|clean|status
 #   scripts/esnode.sh stop-node N|start-node N     (N counted from 1; node N serves ES_PORT+N-1)
 #
+# Node N binds transport port ES_PORT+100+N-1 (the transport port follows the HTTP port) and
+# looks for the other nodes of its cluster there, so clusters on different ports never
+# take each other's transport ports or fail to find each other.
+#
 # Environment:
 #   ES_PORT     HTTP port on 127.0.0.1 (default 9200)
 #   ES_FLAVOR   es7 (Elasticsearch 7.10.2, default), os2 (OpenSearch 2.19.1) or os3
@@ -27,6 +31,7 @@ DIR="$ROOT/.esnode/$FLAVOR-$PORT"
 PIDFILE="$DIR/node.pid"
 LOG="$DIR/node.log"
 URL="http://127.0.0.1:$PORT"
+TRANSPORT=$((PORT + 100))
 
 # The runner only hands out HTTP ports up to 9299.
 if [ $((PORT + NODES - 1)) -gt 9299 ] || [ "$PORT" -lt 1025 ]; then
@@ -113,13 +118,14 @@ up() {
   local lib java ctl; lib=$(resolve_jars); java=$(java_bin); ctl=$(control_classes "$java")
   mkdir -p "$DIR"
   rm -rf "$DIR/control"
-  # The runner gives node i the first free HTTP port above baseHttpPort + i - 1. The
+  # The runner gives node i the first free HTTP port above baseHttpPort + i - 1 (NodeControl
+  # sets its transport port, ES_PORT+100+i-1, and where to find the other nodes). The
   # cluster name is unique per port: two local nodes (a developer's and CI's) would
   # otherwise discover each other over the transport ports and merge into one cluster.
   local base=$((PORT - 1))
   echo "esnode: starting $FLAVOR ($NODES node(s), heap $HEAP) at $URL; log: $LOG"
   nohup "$java" "-Xms$HEAP" "-Xmx$HEAP" -Djava.awt.headless=true \
-    -cp "$ctl:$lib/*" NodeControl "$MAIN" "$DIR/control" -basePath "$DIR/data" -numOfNode "$NODES" -baseHttpPort "$base" \
+    -cp "$ctl:$lib/*" NodeControl "$MAIN" "$DIR/control" "$TRANSPORT" "$NODES" -basePath "$DIR/data" -numOfNode "$NODES" -baseHttpPort "$base" \
     -clusterName "esoutliers-$FLAVOR-$PORT" \
     >"$LOG" 2>&1 </dev/null &
   echo $! >"$PIDFILE"

@@ -1,5 +1,6 @@
 import java.io.Closeable;
 import java.lang.reflect.Method;
+import java.lang.reflect.Proxy;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -13,14 +14,51 @@ import java.util.Arrays;
  * command; it is deleted when carried out. The runner is driven by reflection, so the one
  * class works with both runners (their APIs are the same).
  *
- * usage: java NodeControl <runner class> <control folder> <runner arguments...>
+ * Node N (from 1) binds transport port T+N-1, T given on the command line (esnode.sh passes
+ * its HTTP port + 100, so the transport port follows the HTTP port), and finds the other
+ * nodes there (discovery.seed_hosts): left to itself, a node binds the first free port of
+ * 9300-9400 but looks for its siblings only on 9300-9305, so a cluster started while other
+ * local nodes hold those ports never forms.
+ *
+ * usage: java NodeControl <runner class> <control folder> <first transport port> <nodes>
+ *        <runner arguments...>
  */
 public final class NodeControl {
     public static void main(String[] args) throws Exception {
         Class<?> cls = Class.forName(args[0]);
         Path ctl = Paths.get(args[1]);
-        String[] runnerArgs = Arrays.copyOfRange(args, 2, args.length);
+        int transport = Integer.parseInt(args[2]);
+        int nodes = Integer.parseInt(args[3]);
+        String[] runnerArgs = Arrays.copyOfRange(args, 4, args.length);
         Object runner = cls.getConstructor().newInstance();
+        String[] seeds = new String[nodes];
+        String[] masters = new String[nodes];
+        for (int n = 1; n <= nodes; n++) {
+            seeds[n - 1] = "127.0.0.1:" + (transport + n - 1);
+            masters[n - 1] = "Node " + n; // the runner names node n "Node n"
+        }
+        // The runner calls the builder with each node's number (from 1) and settings before
+        // it fills in its own defaults (it only adds what is absent).
+        Class<?> builderType = Class.forName(args[0] + "$Builder");
+        Object builder = Proxy.newProxyInstance(builderType.getClassLoader(), new Class<?>[] {builderType},
+            (proxy, method, margs) -> {
+                if (method.getDeclaringClass() == Object.class) {
+                    switch (method.getName()) {
+                        case "hashCode": return System.identityHashCode(proxy);
+                        case "equals": return proxy == margs[0];
+                        default: return "NodeControl settings";
+                    }
+                }
+                int n = (Integer) margs[0];
+                Object settings = margs[1];
+                settings.getClass().getMethod("put", String.class, String.class)
+                    .invoke(settings, "transport.port", String.valueOf(transport + n - 1));
+                Method putList = settings.getClass().getMethod("putList", String.class, String[].class);
+                putList.invoke(settings, "discovery.seed_hosts", (Object) seeds);
+                putList.invoke(settings, "cluster.initial_master_nodes", (Object) masters);
+                return null;
+            });
+        cls.getMethod("onBuild", builderType).invoke(runner, builder);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
                 ((Closeable) runner).close();

@@ -65,11 +65,13 @@ async fn passes<C: Cluster>(
     let policy = cx.cluster.policy();
     let bar = super::progress_bar(&format!("tagging {}", uc.name));
     let mut tr = TaggingReport::default();
+    // Per request: events counted so far (updated by any pass, plus pass 1's noops).
+    let mut counted = vec![0u64; requests.len()];
     for pass in 1..=policy.tag_passes {
         let mut conflicts = 0;
         let mut transient: Vec<String> = Vec::new();
         tr.passes = pass;
-        for r in requests {
+        for (r, counted) in requests.iter().zip(counted.iter_mut()) {
             policy.check("the next tagging request")?;
             tr.requests += 1;
             let mut progress = |s: &crate::es::TaskStatus| {
@@ -83,8 +85,22 @@ async fn passes<C: Cluster>(
             if pass == 1 {
                 tr.matched += resp.total;
                 tr.noops += resp.noops;
+                *counted += resp.noops;
             }
-            tr.updated += resp.updated;
+            // A re-check pass finds every event counted so far already tagged (noops);
+            // noops beyond those are events an earlier pass wrote but reported as a
+            // version conflict (a bulk retried after its primary moved to another node
+            // meets its own first write), so they were updated by this run:
+            //   written_earlier = max(0, noops - counted)
+            // 0 in pass 1 (nothing counted before it but its own noops) and whenever the
+            // conflicts came from another writer (the re-check updates those itself).
+            let written_earlier = if pass > 1 {
+                resp.noops.saturating_sub(*counted)
+            } else {
+                0
+            };
+            tr.updated += resp.updated + written_earlier;
+            *counted += resp.updated + written_earlier;
             tr.retried_failures += resp.resubmits;
             conflicts += resp.version_conflicts;
             for f in resp.failures.iter().map(tag::TaskFailure::parse) {

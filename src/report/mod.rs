@@ -241,7 +241,9 @@ pub struct TaggingReport {
     pub requests: u64,
     /// Events that matched the tagging queries.
     pub matched: u64,
-    /// Events that gained an entry.
+    /// Events that gained an entry, in any pass; including those a pass wrote but
+    /// reported as version conflicts (a bulk retried after its primary moved), which the
+    /// next pass finds tagged (`updated + noops` stays exact).
     pub updated: u64,
     /// Events that already carried the entry (left unchanged). When a task was lost or
     /// failed and was sent again, this includes the events it wrote after its last

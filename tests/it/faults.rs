@@ -1,6 +1,9 @@
 //! Faults on the real node (SPEC section 8, issue "faults"): nothing lost, nothing tagged
 //! twice. Where the node cannot produce a fault itself (a 429 storm, a dropped connection,
 //! a partial shard failure), the small proxy of the harness injects it in front of it.
+//! A fault that must hit a phase is injected once the phase is seen (the tagging task in
+//! `_tasks`, with its first batch written), never after a fixed sleep, and the test then
+//! asserts that it hit there. Nodes of a test's own get free ports chosen at run time.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,7 +13,8 @@ use serde_json::{json, Value};
 
 use crate::harness::{
     assert_each_tagged_once, esoutliers, esoutliers_env, hours_ago, path_str, process_event, proxy,
-    spread_events, Action, TestIndex, EVERY_EVENT, RARE_CASE as CASE,
+    running_byquery_task, spread_events, wait_for_tagging, wait_until, Action, ByQueryTask,
+    PortLease, TestIndex, EVERY_EVENT, RARE_CASE as CASE,
 };
 
 /// Three parents, each with a usual child x300 and one rare child x1.
@@ -258,8 +262,9 @@ fn a_partial_shard_failure_fails_the_use_case_and_flags_nothing() {
 
 #[test]
 fn killed_during_tagging_then_run_again_tags_every_outlier_exactly_once() {
-    // Every event is an outlier (float, high, 0), tagging throttled to take seconds; the
-    // process is killed with SIGKILL in the middle, then run again.
+    // Every event is an outlier (float, high, 0), tagging throttled to take seconds (one
+    // batch of 1,000 events, then 2 s per batch); the process is killed with SIGKILL once
+    // its tagging task has written its first batch, then run again.
     let idx = TestIndex::new("sigkill");
     let n = 4000;
     idx.load(&spread_events(n));
@@ -278,13 +283,18 @@ fn killed_during_tagging_then_run_again_tags_every_outlier_exactly_once() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let url = crate::harness::es_url();
+    let seen = wait_for_tagging(&url, &idx.name, &mut child);
     child.kill().unwrap();
     child.wait().unwrap();
+    // The kill hit tagging: the task had written some events, not all.
+    assert!(seen.updated < n as u64, "killed after tagging: {seen:?}");
     let run = esoutliers(&["run", "--config", path_str(&conf), "--format", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    // The first run's server-side task may still be finishing; both are idempotent.
-    std::thread::sleep(std::time::Duration::from_secs(6));
+    // The first run's server-side task outlives its client and may still be finishing
+    // (both runs are idempotent): wait for its end, then it selected every event.
+    let first = finished_task(&url, &seen.id);
+    assert_eq!(first["response"]["total"], n, "{first}");
     let after = idx.snapshot();
     assert_eq!(after.len(), n);
     assert_each_tagged_once(&after);
@@ -292,9 +302,10 @@ fn killed_during_tagging_then_run_again_tags_every_outlier_exactly_once() {
 
 #[test]
 fn sigterm_stops_the_run_between_requests_and_says_so() {
-    // Two use cases; SIGTERM arrives while the first one's (throttled) tagging task runs.
-    // That task completes (it is one request), the second use case never starts, the
-    // report says why, and the exit status is 1.
+    // Two use cases; SIGTERM arrives while the first one's (throttled) tagging task runs
+    // (seen in `_tasks` with its first batch written). That task completes (it is one
+    // request), the second use case never starts, the report says why, and the exit
+    // status is 1.
     let idx = TestIndex::new("sigterm");
     let n = 3000;
     idx.load(&spread_events(n));
@@ -302,7 +313,7 @@ fn sigterm_stops_the_run_between_requests_and_says_so() {
         .replace("[terms_all]", "[terms_second]")
         .replace("under", "below");
     let conf = idx.config("", &format!("{EVERY_EVENT}\n{second}"));
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_esoutliers"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_esoutliers"))
         .args([
             "-q",
             "run",
@@ -318,7 +329,8 @@ fn sigterm_stops_the_run_between_requests_and_says_so() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(2000));
+    let seen = wait_for_tagging(&crate::harness::es_url(), &idx.name, &mut child);
+    assert!(seen.updated < n as u64, "signalled after tagging: {seen:?}");
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -332,9 +344,14 @@ fn sigterm_stops_the_run_between_requests_and_says_so() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    // Normally the signal arrives during the first use case's tagging task, which
-    // completes; on a slow machine it may arrive before that task was sent. Either way
-    // the run stopped between two requests and says so, and nothing is tagged twice.
+    // The signal arrived during the first use case's tagging task, which completed; the
+    // run stopped before the next request (the check after tagging) and says so, and
+    // nothing is tagged twice.
+    let first_error = report["use_cases"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        first_error.contains("stopped by a signal before the check after tagging"),
+        "the stop came during tagging: {report}"
+    );
     let stopped: Vec<&Value> = report["use_cases"]
         .as_array()
         .unwrap()
@@ -347,37 +364,84 @@ fn sigterm_stops_the_run_between_requests_and_says_so() {
         .collect();
     assert!(!stopped.is_empty(), "{report}");
     assert_eq!(report["use_cases"][1]["status"], "failed", "{report}");
-    // The first use case's tagging is one request: it either was not sent (nothing
-    // tagged) or completed (every event tagged once; the signal may then have stopped the
-    // check after tagging, which fails the use case without undoing anything).
+    // The first use case's tagging is one request, sent before the signal: it completed
+    // (every event tagged once); the signal stopped the check after tagging, which fails
+    // the use case without undoing anything.
+    assert_ne!(report["use_cases"][0]["status"], "ok", "{report}");
     let after = idx.snapshot();
     let tagged = after
         .values()
         .filter(|(_, s)| s.get("outliers").is_some())
         .count();
-    if tagged > 0 {
-        assert_each_tagged_once(&after);
-    } else {
-        assert_ne!(
-            report["use_cases"][0]["status"], "ok",
-            "ok but untagged: {report}"
-        );
-    }
+    assert_eq!(tagged, n, "the task sent before the signal completed");
+    assert_each_tagged_once(&after);
+}
+
+/// `GET _tasks/<id>` once the task has ended (it waits up to 120 s): the stored task with
+/// its `response`.
+fn finished_task(url: &str, id: &str) -> Value {
+    let t: Value = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(150))
+        .build()
+        .unwrap()
+        .get(format!(
+            "{url}/_tasks/{id}?wait_for_completion=true&timeout=120s"
+        ))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(t["completed"], true, "task {id}: {t}");
+    t
 }
 
 /// A node (or cluster) of a test's own, started on creation and stopped and removed when
 /// dropped, also when the test fails: a node left running would be taken over by the next
-/// run, from another checkout.
+/// run, from another checkout. Its ports are chosen free at run time and held until it is
+/// dropped (after the node is removed).
 struct OwnNode {
     port: u16,
     nodes: u32,
+    _ports: PortLease,
 }
 
 impl OwnNode {
-    fn up(port: u16, nodes: u32) -> OwnNode {
-        let node = OwnNode { port, nodes };
-        esnode_cluster(&["up"], port, nodes);
+    /// Starts `nodes` nodes on free consecutive HTTP ports and checks that the node
+    /// answering on the first is the one started here (esnode.sh would use anything that
+    /// answers there).
+    fn up(nodes: u32) -> OwnNode {
+        let ports = PortLease::take(nodes as u16);
+        let node = OwnNode {
+            port: ports.first,
+            nodes,
+            _ports: ports,
+        };
+        esnode_cluster(&["up"], node.port, nodes);
+        let info: Value = reqwest::blocking::get(node.url()).unwrap().json().unwrap();
+        let name = info["cluster_name"].as_str().unwrap_or_default();
+        assert!(
+            name.starts_with("esoutliers-") && name.ends_with(&format!("-{}", node.port)),
+            "the node at {} is not the one started here: {info}",
+            node.url()
+        );
+        if nodes > 1 {
+            // A cluster of more than one node obeys the disk watermarks (a single node
+            // ignores them): on a machine whose disk build artefacts have filled past 90%
+            // no shard would be allocated. These tests are about nodes going away, not
+            // about disk space.
+            let r = reqwest::blocking::Client::new()
+                .put(format!("{}/_cluster/settings", node.url()))
+                .json(&json!({ "transient": { "cluster.routing.allocation.disk.threshold_enabled": false } }))
+                .send()
+                .unwrap();
+            assert!(r.status().is_success(), "{}", r.text().unwrap());
+        }
         node
+    }
+
+    /// The HTTP address of node 1.
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
     }
 }
 
@@ -412,32 +476,6 @@ fn spawn_throttled_run(url: &str, conf: &std::path::Path) -> std::process::Child
         .unwrap()
 }
 
-/// Waits (at most 60 s) until an `_update_by_query` task runs on the node at `url`, then
-/// one more second so that part of the events are tagged: the fault then hits tagging,
-/// whatever detection took on this machine.
-fn wait_for_tagging_task(url: &str) {
-    let c = reqwest::blocking::Client::new();
-    let started = std::time::Instant::now();
-    while started.elapsed() < std::time::Duration::from_secs(60) {
-        let tasks: Value = c
-            .get(format!("{url}/_tasks?actions=*byquery&detailed=false"))
-            .send()
-            .ok()
-            .and_then(|r| r.json().ok())
-            .unwrap_or(Value::Null);
-        let running = tasks["nodes"].as_object().is_some_and(|n| {
-            n.values()
-                .any(|v| v["tasks"].as_object().is_some_and(|t| !t.is_empty()))
-        });
-        if running {
-            std::thread::sleep(std::time::Duration::from_secs(1));
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    panic!("no _update_by_query task started on {url} within 60 s");
-}
-
 /// `scripts/esnode.sh <cmd>` for a node of its own on `port`.
 fn esnode(cmd: &str, port: u16) {
     esnode_cluster(&[cmd], port, 1);
@@ -466,17 +504,18 @@ fn esnode_cluster(args: &[&str], port: u16, nodes: u32) {
 #[test]
 fn node_restarted_during_tagging_every_outlier_ends_up_tagged_once() {
     // A node of its own (the shared test node must stay up for the other tests). Tagging
-    // is throttled to take ~10 s; the node is stopped 3 s in and started again. The lost
-    // task is submitted again once the node is back; the run completes.
-    let port = 9282;
-    let _node = OwnNode::up(port, 1);
-    let url = format!("http://127.0.0.1:{port}");
+    // is throttled to take ~10 s; the node is stopped once the task has written its first
+    // batch, and started again. The lost task is submitted again once the node is back;
+    // the run completes.
+    let node = OwnNode::up(1);
+    let (port, url) = (node.port, node.url());
     let idx = TestIndex::on(&url, "restart", 1);
     let n = 5000;
     idx.load(&spread_events(n));
     let conf = idx.config("", EVERY_EVENT);
-    let child = spawn_throttled_run(&url, &conf);
-    wait_for_tagging_task(&url);
+    let mut child = spawn_throttled_run(&url, &conf);
+    let seen = wait_for_tagging(&url, &idx.name, &mut child);
+    assert!(seen.updated < n as u64, "stopped after tagging: {seen:?}");
     esnode("down", port);
     esnode("up", port);
     let out = child.wait_with_output().unwrap();
@@ -488,6 +527,12 @@ fn node_restarted_during_tagging_every_outlier_ends_up_tagged_once() {
         stderr.contains("submitting it again") || stderr.contains("still waiting"),
         "the restart was seen: {stderr}"
     );
+    // ... by the tagging task the test saw running before the stop.
+    assert!(
+        stderr.contains(&format!("task {}", seen.id)),
+        "the log names task {}: {stderr}",
+        seen.id
+    );
     assert_eq!(after.len(), n);
     assert_each_tagged_once(&after);
 }
@@ -497,9 +542,8 @@ fn a_page_over_search_max_buckets_is_halved_not_resent() {
     // A node of its own with search.max_buckets = 100, behind a proxy that claims 1000:
     // the first page (1,000 buckets) is refused with too_many_buckets by the node itself,
     // and esoutliers halves the page until the node accepts it. The counts stay exact.
-    let port = 9283;
-    let _node = OwnNode::up(port, 1);
-    let url = format!("http://127.0.0.1:{port}");
+    let node = OwnNode::up(1);
+    let url = node.url();
     let c = reqwest::blocking::Client::new();
     let r = c
         .put(format!("{url}/_cluster/settings"))
@@ -533,10 +577,12 @@ fn a_page_over_search_max_buckets_is_halved_not_resent() {
 }
 
 /// Loads 5,000 events and one bystander (outside the window) into `idx`, starts a tagging
-/// run throttled to ~10 s, stops node 3 of the cluster on `port` 3 s in and starts it
-/// again. Asserts the run ended well: exit 0, no failure left, every event tagged exactly
-/// once, the bystander unchanged, and a report that agrees with what happened. Returns the
-/// report's tagging section.
+/// run throttled to ~10 s, stops node 3 of the cluster on `port` once the tagging task has
+/// written its first batch, waits until node 1 has seen node 3 leave, checks that the
+/// same task still runs (the stop came during tagging), and starts node 3 again. Asserts
+/// the run ended well: exit 0, no failure left, every event tagged exactly once, the
+/// bystander unchanged, and a report that agrees with what happened. Returns the report's
+/// tagging section.
 fn tag_while_node3_restarts(port: u16, idx: &TestIndex) -> Value {
     let url = format!("http://127.0.0.1:{port}");
     let n = 5000;
@@ -562,10 +608,26 @@ fn tag_while_node3_restarts(port: u16, idx: &TestIndex) -> Value {
     );
     let before = idx.snapshot();
     let conf = idx.config("", EVERY_EVENT);
-    let child = spawn_throttled_run(&url, &conf);
-    wait_for_tagging_task(&url);
+    let mut child = spawn_throttled_run(&url, &conf);
+    let seen = wait_for_tagging(&url, &idx.name, &mut child);
     esnode_cluster(&["stop-node", "3"], port, 3);
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    let two = format!("{url}/_cluster/health?wait_for_nodes=2&timeout=1s");
+    wait_until(
+        "node 1 to see node 3 leave",
+        std::time::Duration::from_secs(60),
+        || {
+            let h: Value = reqwest::blocking::get(&two).ok()?.json().ok()?;
+            (h["timed_out"] == false).then_some(())
+        },
+    );
+    // Tagging outlasts the stop: each slice sleeps ~10 s (throttled) after its first
+    // batch, and a bulk meant for a shard that left waits up to 1 min for it.
+    let still: Option<ByQueryTask> = running_byquery_task(&url, &idx.name);
+    assert_eq!(
+        still.map(|t| t.id),
+        Some(seen.id.clone()),
+        "the task seen before the stop still ran after node 3 had left"
+    );
     esnode_cluster(&["start-node", "3"], port, 3);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
@@ -617,10 +679,10 @@ fn tag_while_node3_restarts(port: u16, idx: &TestIndex) -> Value {
 
 #[test]
 fn node_of_three_stopped_and_started_during_tagging_every_outlier_tagged_once() {
-    // A three-node cluster of its own (ports 9284-9286); esoutliers talks to node 1.
-    let port = 9284;
-    let _cluster = OwnNode::up(port, 3);
-    let url = format!("http://127.0.0.1:{port}");
+    // A three-node cluster of its own (three free ports chosen at run time); esoutliers
+    // talks to node 1.
+    let cluster = OwnNode::up(3);
+    let (port, url) = (cluster.port, cluster.url());
     // 1. The usual layout: 6 shards, one replica each. Whether the stop hits the task
     //    depends on which copies its scrolls read; either way nothing may fail.
     let replicated = TestIndex::replicated(&url, "threenode", 6, 1);

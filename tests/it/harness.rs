@@ -1,5 +1,8 @@
 //! The real-node harness: unique indices, bulk loading, running the esoutliers binary,
 //! and reading back what is in the index. No mocks: the node is a real Elasticsearch.
+//! For fault tests: waits on conditions with a deadline (a running `_update_by_query`
+//! task, read from `_tasks`), never fixed sleeps, and free HTTP ports for nodes of a
+//! test's own, chosen at run time and held by a lock file.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -445,3 +448,161 @@ outlier_type=process execution
 outlier_reason=rare child process
 outlier_summary=rare child process {process.name} for {process.parent.name}
 ";
+
+/// Polls `probe` every 50 ms until it gives a value, and returns it; panics naming `what`
+/// once `deadline` has passed. The one way a fault test waits: on a condition, never for
+/// a fixed time.
+pub fn wait_until<T>(
+    what: &str,
+    deadline: std::time::Duration,
+    mut probe: impl FnMut() -> Option<T>,
+) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "waited {deadline:?} for {what}; it did not happen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A running `_update_by_query` task as `GET _tasks?actions=*byquery&detailed` lists it.
+#[derive(Debug, Clone)]
+pub struct ByQueryTask {
+    /// The id esoutliers polls (`node:number`): the leader when the task is sliced.
+    pub id: String,
+    /// Events updated so far: the leader's count plus those of its running slices (a
+    /// sliced leader counts only its finished slices).
+    pub updated: u64,
+}
+
+/// The running `_update_by_query` task on `index` at `url`, if any: the task whose
+/// description names `[index]` and that has no parent, with its slices' counts added.
+pub fn running_byquery_task(url: &str, index: &str) -> Option<ByQueryTask> {
+    let v: Value = client()
+        .get(format!("{url}/_tasks?actions=*byquery&detailed=true"))
+        .send()
+        .ok()?
+        .json()
+        .ok()?;
+    let named = format!("[{index}]");
+    let tasks: Vec<(&String, &Value)> = v["nodes"]
+        .as_object()?
+        .values()
+        .filter_map(|n| n["tasks"].as_object())
+        .flatten()
+        .filter(|(_, t)| {
+            t["description"]
+                .as_str()
+                .is_some_and(|d| d.contains(&named))
+        })
+        .collect();
+    let (id, _) = tasks
+        .iter()
+        .find(|(_, t)| t.get("parent_task_id").is_none())?;
+    let mine = |(tid, t): &&(&String, &Value)| {
+        *tid == *id || t["parent_task_id"].as_str() == Some(id.as_str())
+    };
+    let updated = tasks
+        .iter()
+        .filter(mine)
+        .map(|(_, t)| t["status"]["updated"].as_u64().unwrap_or(0))
+        .sum();
+    Some(ByQueryTask {
+        id: id.to_string(),
+        updated,
+    })
+}
+
+/// Waits until the tagging task of `child` (an esoutliers run) on `index` at `url` is
+/// under way: visible in `_tasks` and its first batch written (its scrolls are open),
+/// while `child` still runs. Panics with the run's output if it ends first, and after
+/// 180 s (counting on a loaded machine included).
+pub fn wait_for_tagging(url: &str, index: &str, child: &mut std::process::Child) -> ByQueryTask {
+    wait_until(
+        &format!("the tagging task on {index} to write its first batch"),
+        std::time::Duration::from_secs(180),
+        || {
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    use std::io::Read;
+                    let _ = e.read_to_string(&mut err);
+                }
+                panic!("esoutliers ended ({status}) before its tagging task was seen: {err}");
+            }
+            running_byquery_task(url, index).filter(|t| t.updated > 0)
+        },
+    )
+}
+
+/// The lowest and highest HTTP port a node of a test's own may get: below 9300 because
+/// the node runner (scripts/esnode.sh) hands out HTTP ports up to 9299 only, and clear
+/// of the ports make targets fix (9200, 9260, 9270-9272) and of those older versions of
+/// these tests used (9282-9286), which another checkout may still run.
+const OWN_PORTS: std::ops::RangeInclusive<u16> = 9210..=9259;
+
+/// `n` consecutive HTTP ports for a node (or cluster) of a test's own, free when chosen
+/// and reserved until dropped: each port's lock file (in the system's temporary folder)
+/// is held exclusively, so test threads and concurrent runs from other checkouts never
+/// pick the same port. Node `i` also binds transport port `first + 100 + i - 1`
+/// (scripts/esnode.sh: the transport port follows the HTTP port); it is checked free too.
+pub struct PortLease {
+    /// The first port; node `i` (from 1) serves `first + i - 1`, as esnode.sh says.
+    pub first: u16,
+    _locks: Vec<std::fs::File>,
+}
+
+impl PortLease {
+    /// Leases `n` consecutive free ports from [`OWN_PORTS`], trying every start once from
+    /// a place that differs per process and call. Panics when none is free.
+    pub fn take(n: u16) -> PortLease {
+        let (lo, hi) = (*OWN_PORTS.start(), *OWN_PORTS.end());
+        let span = hi - lo + 2 - n;
+        let seed = std::process::id() as u64
+            + SEQ.fetch_add(1, Ordering::SeqCst) as u64
+            + std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos() as u64;
+        for k in 0..span as u64 {
+            let first = lo + ((seed + k) % span as u64) as u16;
+            let locks: Option<Vec<std::fs::File>> = (first..first + n).map(lock_port).collect();
+            if let Some(locks) = locks {
+                return PortLease {
+                    first,
+                    _locks: locks,
+                };
+            }
+        }
+        panic!("no {n} consecutive free ports in {OWN_PORTS:?}");
+    }
+}
+
+/// The lock of HTTP port `port`, if it could be taken and nothing listens on the port or
+/// on its transport port `port + 100` (the runner itself moves on to the next HTTP port
+/// when a connection succeeds; a bind proves more).
+fn lock_port(port: u16) -> Option<std::fs::File> {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+    let path = std::env::temp_dir().join(format!("esoutliers-it-port-{port}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .ok()?;
+    file.try_lock().ok()?;
+    for p in [port, port + 100] {
+        TcpListener::bind((Ipv4Addr::LOCALHOST, p)).ok()?;
+        let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, p));
+        let t = std::time::Duration::from_millis(200);
+        if TcpStream::connect_timeout(&v6, t).is_ok() {
+            return None;
+        }
+    }
+    Some(file)
+}
