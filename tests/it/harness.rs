@@ -606,3 +606,25 @@ fn lock_port(port: u16) -> Option<std::fs::File> {
     }
     Some(file)
 }
+
+/// A file of a parity case, `tests/parity/<case>/<name>` (what ee-outliers 0.2.17 wrote on
+/// hand-made events; see tests/parity/README.md).
+pub fn parity_file(case: &str, name: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/parity")
+        .join(case)
+        .join(name);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// The events of a parity case, each with its `event.id` as document id.
+pub fn parity_events(case: &str) -> Vec<(String, Value)> {
+    parity_file(case, "events.jsonl")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["event"]["id"].as_str().unwrap().to_string(), v)
+        })
+        .collect()
+}

@@ -5,28 +5,17 @@
 //! whitelists and highlights no event crosses the network.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde_json::{json, Value};
 
 use crate::harness::{esoutliers, path_str, TestIndex};
 
 fn parity_file(name: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/parity/simplequery")
-        .join(name);
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    crate::harness::parity_file("simplequery", name)
 }
 
 fn parity_events() -> Vec<(String, Value)> {
-    parity_file("events.jsonl")
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            (v["event"]["id"].as_str().unwrap().to_string(), v)
-        })
-        .collect()
+    crate::harness::parity_events("simplequery")
 }
 
 #[test]

@@ -55,21 +55,11 @@ const DIFFERENCES: &[(&str, &str)] = &[
 ];
 
 fn parity_file(name: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/parity/sudden_appearance")
-        .join(name);
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    crate::harness::parity_file("sudden_appearance", name)
 }
 
 fn parity_events() -> Vec<(String, Value)> {
-    parity_file("events.jsonl")
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            (v["event"]["id"].as_str().unwrap().to_string(), v)
-        })
-        .collect()
+    crate::harness::parity_events("sudden_appearance")
 }
 
 fn run_args(conf: &Path, extra: &[&'static str]) -> Vec<String> {
