@@ -1,7 +1,8 @@
 //! The pipeline every use case goes through, whatever its model:
 //!
 //! ```text
-//! detect (model file: plan -> execute -> evaluate, whitelists) -> Detection { tagging requests }
+//! index check (indices::check_indices: closed indices skipped, unreadable ones named)
+//!   -> detect (model file: plan -> execute -> evaluate, whitelists) -> Detection { tagging requests }
 //!   -> tagging::tag_and_check (passes, check after tagging) -> report
 //! ```
 //!
@@ -53,30 +54,20 @@ pub struct Detection {
     pub requests: Vec<UpdateByQuery>,
 }
 
-/// Runs one use case: detection by its model, then tagging and the check after tagging.
+/// Runs one use case: the index check, detection by its model, then tagging and the check
+/// after tagging.
 /// The report is filled as far as the run got.
 pub async fn run_use_case<C: Cluster>(
     cx: &Context<'_, C>,
     uc: &UseCase,
     rep: &mut UseCaseReport,
 ) -> Result<(), EsError> {
+    index_check(cx, uc, rep).await?;
     let detection = match &uc.model {
-        ModelSpec::Terms => {
-            index_check(cx, uc, rep).await?;
-            terms::detect(cx, uc, rep).await?
-        }
-        ModelSpec::SimpleQuery(_) => {
-            index_check(cx, uc, rep).await?;
-            simplequery::detect(cx, uc, rep).await?
-        }
-        ModelSpec::Metrics(_) => {
-            index_check(cx, uc, rep).await?;
-            metrics::detect(cx, uc, rep).await?
-        }
-        ModelSpec::SuddenAppearance(spec) => {
-            index_check(cx, uc, rep).await?;
-            sudden::detect(cx, uc, spec, rep).await?
-        }
+        ModelSpec::Terms => terms::detect(cx, uc, rep).await?,
+        ModelSpec::SimpleQuery(_) => simplequery::detect(cx, uc, rep).await?,
+        ModelSpec::Metrics(_) => metrics::detect(cx, uc, rep).await?,
+        ModelSpec::SuddenAppearance(spec) => sudden::detect(cx, uc, spec, rep).await?,
     };
     if detection.requests.is_empty() {
         return Ok(());
