@@ -310,6 +310,7 @@ EOF
   echo "esnode-secure: starting OpenSearch 2.19.1 with the security plugin at $URL; log: $LOG"
   nohup "$java" "-Xms$HEAP" "-Xmx$HEAP" -Djava.awt.headless=true \
     -cp "$cp" NodeControl org.codelibs.opensearch.runner.OpenSearchRunner "$DIR/control" \
+    "$((PORT + 100))" 1 \
     -basePath "$DIR/data" -numOfNode 1 -baseHttpPort "$((PORT - 1))" \
     -clusterName "esoutliers-secure-$PORT" \
     -pluginTypes org.opensearch.security.OpenSearchSecurityPlugin \
