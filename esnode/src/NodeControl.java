@@ -53,9 +53,13 @@ public final class NodeControl {
                 Object settings = margs[1];
                 settings.getClass().getMethod("put", String.class, String.class)
                     .invoke(settings, "transport.port", String.valueOf(transport + n - 1));
-                Method putList = settings.getClass().getMethod("putList", String.class, String[].class);
-                putList.invoke(settings, "discovery.seed_hosts", (Object) seeds);
-                putList.invoke(settings, "cluster.initial_master_nodes", (Object) masters);
+                // A single node needs no discovery; OpenSearch 3's runner makes it a
+                // single-node cluster, which refuses initial master nodes.
+                if (nodes > 1) {
+                    Method putList = settings.getClass().getMethod("putList", String.class, String[].class);
+                    putList.invoke(settings, "discovery.seed_hosts", (Object) seeds);
+                    putList.invoke(settings, "cluster.initial_master_nodes", (Object) masters);
+                }
                 return null;
             });
         cls.getMethod("onBuild", builderType).invoke(runner, builder);
