@@ -280,8 +280,11 @@ fn naive_frontier(spec: &TriggerSpec, v: &[f64]) -> f64 {
         TriggerMethod::Percentile => {
             let distinct: Vec<f64> = sorted.chunk_by(|a, b| a == b).map(|c| c[0]).collect();
             let rank = s / 100.0 * (distinct.len() - 1) as f64;
-            let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
-            distinct[lo] + (distinct[hi] - distinct[lo]) * (rank - lo as f64)
+            // numpy 1.16's linear interpolation, written as it writes it.
+            let lo = rank.floor() as usize;
+            let hi = (lo + 1).min(distinct.len() - 1);
+            let w = rank - lo as f64;
+            distinct[lo] * (1.0 - w) + distinct[hi] * w
         }
         TriggerMethod::Stdev => mean + sign * s * sd,
         TriggerMethod::Mad | TriggerMethod::Madpos => {

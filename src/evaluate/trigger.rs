@@ -72,10 +72,12 @@ pub fn mad(values: &[f64]) -> f64 {
     median(&deviations)
 }
 
-/// The `p`-th percentile (0..=100) of the DISTINCT values, with numpy's default "linear"
-/// interpolation (ee-outliers: `np.percentile(list(set(values)), p)`):
-/// sort and deduplicate into k values d[0..k]; rank = p / 100 * (k - 1);
-/// result = d[floor(rank)] + (d[ceil(rank)] - d[floor(rank)]) * (rank - floor(rank)).
+/// The `p`-th percentile (0..=100) of the DISTINCT values, as numpy 1.16 (ee-outliers
+/// 0.2.17's pin) computes `np.percentile(list(set(values)), p)`: sort and deduplicate into
+/// k values d[0..k]; rank = p / 100 * (k - 1); lo = floor(rank), hi = min(lo + 1, k - 1),
+/// w = rank - lo; result = d[lo] * (1 - w) + d[hi] * w. That form is numpy 1.16's and can
+/// differ in the last bit from d[lo] + (d[hi] - d[lo]) * w ([6, 26] at 5 gives
+/// 6.999999999999999, not 7.0), which decides a strict comparison with a count of 7.
 /// One distinct value: that value, whatever `p`. Empty list: 0. `p` outside 0..=100 is
 /// clamped (config rejects it; clamping keeps the index in range).
 pub fn percentile_of_distinct(values: &[f64], p: f64) -> f64 {
@@ -85,10 +87,12 @@ pub fn percentile_of_distinct(values: &[f64], p: f64) -> f64 {
     if distinct.is_empty() {
         return 0.0;
     }
-    let rank = (p / 100.0).clamp(0.0, 1.0) * (distinct.len() - 1) as f64;
-    let lo = rank.floor() as usize;
-    let hi = rank.ceil() as usize;
-    distinct[lo] + (distinct[hi] - distinct[lo]) * (rank - lo as f64)
+    let k = distinct.len();
+    let rank = (p / 100.0).clamp(0.0, 1.0) * (k - 1) as f64;
+    let lo = (rank.floor() as usize).min(k - 1);
+    let hi = (lo + 1).min(k - 1);
+    let w = rank - lo as f64;
+    distinct[lo] * (1.0 - w) + distinct[hi] * w
 }
 
 /// Summary statistics of `values` (for findings and reports). An empty list gives `n = 0`
@@ -527,5 +531,16 @@ mod tests {
         // squared deviations 225 + 169 + 36 + 1156 = 1586; / 4 = 396.5.
         assert_close(st.stdev, 396.5_f64.sqrt());
         assert_close(st.coeff_of_variation.unwrap(), 396.5_f64.sqrt() / 16.0);
+    }
+
+    #[test]
+    fn percentile_interpolates_as_numpy_1_16_to_the_last_bit() {
+        // numpy 1.16.4: np.percentile([6, 26], 5) == 6.999999999999999 (Python prints it so).
+        assert_eq!(
+            percentile_of_distinct(&[6.0, 26.0, 26.0], 5.0),
+            6.999999999999999
+        );
+        assert_eq!(percentile_of_distinct(&[6.0, 26.0], 100.0), 26.0);
+        assert_eq!(percentile_of_distinct(&[6.0, 26.0], 0.0), 6.0);
     }
 }

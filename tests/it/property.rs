@@ -56,8 +56,11 @@ fn naive_frontier(method: &str, on: &str, s: f64, v: &[f64]) -> f64 {
                 .map(|x| x as f64)
                 .collect();
             let rank = s / 100.0 * (d.len() - 1) as f64;
-            let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
-            d[lo] + (d[hi] - d[lo]) * (rank - lo as f64)
+            // numpy 1.16's linear interpolation, written as it writes it.
+            let lo = rank.floor() as usize;
+            let hi = (lo + 1).min(d.len() - 1);
+            let w = rank - lo as f64;
+            d[lo] * (1.0 - w) + d[hi] * w
         }
         "mad" => {
             let med = median(v);
