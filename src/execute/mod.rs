@@ -210,7 +210,10 @@ pub trait Cluster {
         after: Option<&AfterKey>,
     ) -> Result<CompositePage, EsError>;
     /// A search whose answer is read whole (small aggregations); partial results are errors.
-    async fn search(&self, index: &str, body: &Value, what: &str) -> Result<Value, EsError>;
+    async fn search(&self, index: &str, body: &Value, what: &str) -> Result<Value, EsError> {
+        let params = [("allow_partial_search_results", "false".to_string())];
+        self.search_with(index, body, &params, what).await
+    }
     /// As [`Cluster::search`], with the URL parameters `params` (e.g. `filter_path`,
     /// `preference`) instead of only `allow_partial_search_results=false`.
     async fn search_with(
@@ -282,9 +285,6 @@ impl Cluster for HttpCluster {
         after: Option<&AfterKey>,
     ) -> Result<CompositePage, EsError> {
         HttpCluster::composite_page(self, plan, after).await
-    }
-    async fn search(&self, index: &str, body: &Value, what: &str) -> Result<Value, EsError> {
-        HttpCluster::search(self, index, body, what).await
     }
     async fn search_with(
         &self,
@@ -831,13 +831,7 @@ impl HttpCluster {
     }
 
     /// One search whose whole answer is returned (aggregations without paging, e.g. a
-    /// `filters` aggregation over findings). Partial results are errors.
-    pub async fn search(&self, index: &str, body: &Value, what: &str) -> Result<Value, EsError> {
-        let params = [("allow_partial_search_results", "false".to_string())];
-        self.search_with(index, body, &params, what).await
-    }
-
-    /// As [`HttpCluster::search`] with the URL parameters `params`, which should hold
+    /// `filters` aggregation over findings), with the URL parameters `params`, which should hold
     /// `allow_partial_search_results=false` (partial results are errors either way).
     pub async fn search_with(
         &self,

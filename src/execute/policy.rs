@@ -103,10 +103,12 @@ mod tests {
     #[test]
     fn retry_wait_adds_at_most_half_as_jitter() {
         let p = Policy::default();
-        assert_eq!(
-            p.retry_wait(1, None, 0.999_999),
-            Duration::from_millis(250).mul_f64(1.0 + 0.999_999 * 0.5)
-        );
+        let base = Duration::from_millis(250);
+        for jitter in [0.0, 0.25, 0.5, 0.999_999, 7.0] {
+            let w = p.retry_wait(1, None, jitter);
+            assert!(w >= base && w <= base * 3 / 2, "jitter {jitter}: {w:?}");
+        }
+        assert!(p.retry_wait(1, None, 0.5) > p.retry_wait(1, None, 0.25));
     }
 
     #[test]

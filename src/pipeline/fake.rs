@@ -482,9 +482,6 @@ impl Cluster for Fake {
         }))
         .unwrap())
     }
-    async fn search(&self, index: &str, body: &Value, what: &str) -> Result<Value, EsError> {
-        self.search_with(index, body, &[], what).await
-    }
     /// Keyed `filters` aggregations, each bucket optionally with a `top_hits` named
     /// `event` (hits in `_doc` order: the order of the events).
     async fn search_with(
