@@ -159,6 +159,11 @@ pub struct RunArgs {
     /// Evaluate and report, write nothing to the cluster.
     #[arg(long)]
     pub dry_run: bool,
+    /// Requests in flight at once over the whole run: partitions of a count and the
+    /// detection of several use cases share it. 1 runs one request after the other.
+    #[arg(long, value_name = "N", default_value_t = crate::execute::policy::DEFAULT_MAX_CONCURRENT as u16,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub max_concurrent_requests: u16,
     /// The current time as RFC 3339 (default: the clock); windows end here.
     #[arg(long)]
     pub now: Option<String>,

@@ -58,7 +58,10 @@ pub(crate) async fn run(args: &RunArgs) -> Result<ExitStatus> {
             }
         }
     }
-    let policy = Policy::default();
+    let policy = Policy {
+        max_concurrent: usize::from(args.max_concurrent_requests),
+        ..Policy::default()
+    };
     spawn_signal_handler(policy.stop.clone());
     let mut status = ExitStatus::Success;
     for (cfg, ucs) in selected {

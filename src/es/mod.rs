@@ -146,7 +146,34 @@ pub struct CompositeBucket {
     /// `None` on terms pages, which have none.
     #[serde(default)]
     pub first: Option<MetricValue>,
+    /// The `cardinality` sub-aggregations `c0`..`c3` of a count's lead request
+    /// (`plan::partition::LeadPlan`); `None` elsewhere.
+    #[serde(default)]
+    pub c0: Option<MetricValue>,
+    #[serde(default)]
+    pub c1: Option<MetricValue>,
+    #[serde(default)]
+    pub c2: Option<MetricValue>,
+    #[serde(default)]
+    pub c3: Option<MetricValue>,
 }
+
+impl CompositeBucket {
+    /// The `cardinality` sub-aggregation `c<i>` (i below [`MAX_CARDINALITIES`]).
+    pub fn cardinality(&self, i: usize) -> Option<u64> {
+        let c = match i {
+            0 => self.c0,
+            1 => self.c1,
+            2 => self.c2,
+            3 => self.c3,
+            _ => None,
+        };
+        c.and_then(|m| m.value).map(|v| v as u64)
+    }
+}
+
+/// The most `cardinality` sub-aggregations a bucket carries ([`CompositeBucket::cardinality`]).
+pub const MAX_CARDINALITIES: usize = 4;
 
 /// A single-value metric aggregation (`min`, `max`, ...): `value` is `None` (JSON
 /// `null`) when the bucket has no value. Dates come as epoch milliseconds.
@@ -161,6 +188,11 @@ impl CompositePage {
     /// The `pairs` aggregation; `None` when the response has none (nothing matched).
     pub fn pairs(&self) -> Option<&CompositeAgg> {
         self.aggregations.as_ref().and_then(|a| a.get(PAIRS_AGG))
+    }
+
+    /// The `pairs` aggregation, taken out of the page (its buckets move, not copied).
+    pub fn into_pairs(self) -> Option<CompositeAgg> {
+        self.aggregations.and_then(|mut a| a.remove(PAIRS_AGG))
     }
 }
 

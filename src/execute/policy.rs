@@ -36,9 +36,17 @@ pub struct Policy {
     pub tag_passes: u64,
     /// How long to wait for the primaries of an index to be assigned again.
     pub recovery_wait_secs: u64,
+    /// Requests in flight at once over the whole run (`--max-concurrent-requests`):
+    /// partitions of a count and the detection of several use cases share this bound;
+    /// 1 runs everything one request after the other.
+    pub max_concurrent: usize,
     /// Cancelled by SIGINT/SIGTERM: the run stops between two requests.
     pub stop: CancellationToken,
 }
+
+/// Default of [`Policy::max_concurrent`]: small, so a nightly run never competes with the
+/// cluster's own users for more than two search threads.
+pub const DEFAULT_MAX_CONCURRENT: usize = 2;
 
 impl Default for Policy {
     fn default() -> Self {
@@ -51,6 +59,7 @@ impl Default for Policy {
             task_resubmits: 3,
             tag_passes: 5,
             recovery_wait_secs: 30,
+            max_concurrent: DEFAULT_MAX_CONCURRENT,
             stop: CancellationToken::new(),
         }
     }

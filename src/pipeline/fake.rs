@@ -59,6 +59,8 @@ struct Fake {
     script_sources: RefCell<Vec<bool>>,
     /// What `index_states` answers (empty: the pattern matches no index by name).
     index_states: BTreeMap<String, String>,
+    /// The type `field_caps` gives the events' fields; `None`: keyword.
+    kind: Option<&'static str>,
 }
 
 fn fake_policy() -> Policy {
@@ -178,6 +180,21 @@ fn matches(q: &Value, id: &str, src: &Value, ia: Option<u64>) -> bool {
                 .iter()
                 .any(|v| have.contains(&crate::plan::render(v)))
         }
+        // A partition's range on the lead field (no `format`): strings by their bytes.
+        "range"
+            if body
+                .as_object()
+                .unwrap()
+                .values()
+                .all(|r| r.get("format").is_none()) =>
+        {
+            let (f, r) = body.as_object().unwrap().iter().next().unwrap();
+            let p = crate::plan::partition::Partition {
+                gt: r.get("gt").cloned(),
+                lte: r.get("lte").cloned(),
+            };
+            field_values(f).iter().any(|v| p.holds(&json!(v)))
+        }
         "range" => {
             let (f, r) = body.as_object().unwrap().iter().next().unwrap();
             let have = field_values(f);
@@ -253,6 +270,13 @@ impl Fake {
             events,
             ..Fake::default()
         }
+    }
+
+    /// The same fake whose fields are mapped as `ip`, whose composite order is not a
+    /// range's order: counts are never split, so a test sees plain paging.
+    fn unsplit(mut self) -> Fake {
+        self.kind = Some("ip");
+        self
     }
 
     fn visible(&self, query: &Value) -> Vec<&(String, Value)> {
@@ -364,7 +388,8 @@ impl Cluster for Fake {
                 let cap = if f == "@timestamp" {
                     json!({ "date": { "type": "date", "aggregatable": true } })
                 } else {
-                    json!({ "keyword": { "type": "keyword", "aggregatable": true } })
+                    let kind = self.kind.unwrap_or("keyword");
+                    json!({ kind: { "type": kind, "aggregatable": true } })
                 };
                 (f, cap)
             })
@@ -432,12 +457,24 @@ impl Cluster for Fake {
             })
             .collect();
         let min_field = pairs["aggs"]["first"]["min"]["field"].as_str();
+        // A lead request's `cardinality` sub-aggregations c0, c1, ...: distinct values.
+        let card_fields: Vec<String> = (0..)
+            .map_while(|i| pairs["aggs"][format!("c{i}")]["cardinality"]["field"].as_str())
+            .map(String::from)
+            .collect();
+        let mut distinct: BTreeMap<Vec<KeyPart>, Vec<BTreeSet<String>>> = BTreeMap::new();
         let mut counts: BTreeMap<Vec<KeyPart>, Counted> = BTreeMap::new();
         let visible = self.visible(&body["query"]);
         for (_, src) in &visible {
             let keys = event_keys(&sources, src);
             let t = min_field.and_then(|f| event::values(src, f).first().map(|t| epoch_ms(t)));
             for k in keys {
+                let sets = distinct
+                    .entry(k.clone())
+                    .or_insert_with(|| vec![BTreeSet::new(); card_fields.len()]);
+                for (set, f) in sets.iter_mut().zip(&card_fields) {
+                    set.extend(event::values(src, f));
+                }
                 let e = counts.entry(k).or_insert((0, None));
                 e.0 += 1;
                 e.1 = match (e.1, t) {
@@ -469,6 +506,9 @@ impl Cluster for Fake {
                 let mut b = json!({ "key": key(k), "doc_count": c });
                 if min_field.is_some() {
                     b["first"] = json!({ "value": first.map(|m| m as f64) });
+                }
+                for (i, set) in distinct[k].iter().enumerate() {
+                    b[format!("c{i}")] = json!({ "value": set.len() });
                 }
                 b
             })
@@ -711,7 +751,7 @@ fn outliers(rep: &UseCaseReport) -> Vec<(String, Option<String>)> {
 
 #[tokio::test(start_paused = true)]
 async fn second_page_sends_after_key_and_every_pair_is_counted_once() {
-    let f = fake(3);
+    let f = fake(3).unsplit();
     let (r, rep) = run(&f, &use_case(""), 3, true).await;
     r.unwrap();
     // 5 pairs of p + 3 others = 8 pairs in pages of 3: 3 pages.
@@ -742,7 +782,7 @@ async fn page_over_max_buckets_is_halved_until_accepted() {
 
 #[tokio::test(start_paused = true)]
 async fn outage_on_page_two_resumes_from_the_last_after_key() {
-    let f = fake(3);
+    let f = fake(3).unsplit();
     f.outages.borrow_mut().insert(2, 3);
     let (r, rep) = run(&f, &use_case(""), 3, true).await;
     r.unwrap();
@@ -774,7 +814,7 @@ async fn whitelisted_rare_event_is_taken_out_of_the_kept_counts_without_a_recoun
     // Two rare children; whitelisting one (by its child value) leaves the other. The
     // re-evaluation works on the counts of the first pass: one counting pass, one fetch
     // of the candidate events, and the whitelisted event is not tagged.
-    let mut f = fake(0);
+    let mut f = fake(0).unsplit();
     f.events
         .push(("rare-2".into(), json!({ "parent": "p", "child": "odd" })));
     let uc = use_case("whitelist_literals_rare=odd\n");
@@ -953,7 +993,7 @@ fn sudden_events() -> Vec<(String, Value)> {
 #[tokio::test(start_paused = true)]
 async fn sudden_plan_pages_and_halves_through_the_same_paging_and_finds_the_same_events() {
     let uc = sudden_use_case("");
-    let f = Fake::of(sudden_events());
+    let f = Fake::of(sudden_events()).unsplit();
     let (r, whole) = run(&f, &uc, 1000, false).await;
     r.unwrap();
     assert_eq!(whole.pages, 1);
@@ -969,7 +1009,7 @@ async fn sudden_plan_pages_and_halves_through_the_same_paging_and_finds_the_same
 
     // Pages of 8 buckets refused down to 2: the same outliers, read in many pages whose
     // after_key carries the time bucket.
-    let mut small = Fake::of(sudden_events());
+    let mut small = Fake::of(sudden_events()).unsplit();
     small.max_buckets = 2;
     let (r, paged) = run(&small, &uc, 8, true).await;
     r.unwrap();
@@ -1171,7 +1211,7 @@ async fn metrics_whitelist_moves_the_frontier_and_fetches_the_new_outlier() {
 async fn metrics_counts_from_doc_values_when_every_value_is_indexed_once() {
     // Without the list event, every cmd is one indexed value: doc values serve, and the
     // outliers are the same as from _source.
-    let mut f = long_lines();
+    let mut f = long_lines().unsplit();
     f.events.retain(|(id, _)| id != "list");
     let (r, rep) = run(&f, &metrics_use_case("high", 200, ""), 100, true).await;
     r.unwrap();
@@ -1179,13 +1219,13 @@ async fn metrics_counts_from_doc_values_when_every_value_is_indexed_once() {
     assert_eq!(outliers(&rep), vec![("p".into(), Some("x".repeat(60)))]);
     // With the list, or under an ignore_above that a value exceeds, two passes: those
     // events from _source first, the others from doc values, merged per aggregator.
-    let f = long_lines();
+    let f = long_lines().unsplit();
     let (r, rep) = run(&f, &metrics_use_case("low", 50, ""), 100, true).await;
     r.unwrap();
     assert_eq!(*f.script_sources.borrow(), vec![true, false]);
     assert_eq!(outliers(&rep), vec![("p".into(), Some("ab - cd".into()))]);
     assert_eq!(rep.events_in_window, Some(24));
-    let mut f = long_lines();
+    let mut f = long_lines().unsplit();
     f.events.retain(|(id, _)| id != "list");
     f.ignore_above = Some(32);
     let (r, rep) = run(&f, &metrics_use_case("high", 200, ""), 100, true).await;
@@ -1196,4 +1236,105 @@ async fn metrics_counts_from_doc_values_when_every_value_is_indexed_once() {
     assert_eq!(outliers(&rep), vec![("p".into(), Some("x".repeat(60)))]);
     assert_eq!(rep.outliers[0].term_count, 2);
     assert_eq!(rep.outliers[0].values, 22);
+}
+
+/// Parents `m00`..`m11`, each with 3 usual children of 30 events and one rare child of 1
+/// event; with `list`, one more event whose parent is a list spanning the whole range.
+fn many_parents(list: bool) -> Vec<(String, Value)> {
+    let mut ev = Vec::new();
+    for p in 0..12 {
+        for c in 0..3 {
+            for i in 0..30 {
+                ev.push((
+                    format!("m{p}-{c}-{i}"),
+                    json!({ "parent": format!("m{p:02}"), "child": format!("usual{c}") }),
+                ));
+            }
+        }
+        ev.push((
+            format!("m{p}-rare"),
+            json!({ "parent": format!("m{p:02}"), "child": format!("rare{p}") }),
+        ));
+    }
+    if list {
+        ev.push((
+            "list".into(),
+            json!({ "parent": ["m00", "m05", "m11"], "child": "usual0" }),
+        ));
+    }
+    ev
+}
+
+#[tokio::test(start_paused = true)]
+async fn partitioned_count_visits_each_event_once_and_flags_what_paging_flags() {
+    let uc = use_case("");
+    for list in [false, true] {
+        let split = Fake::of(many_parents(list));
+        let (r, parts) = run(&split, &uc, 10, true).await;
+        r.unwrap();
+        let plain = Fake::of(many_parents(list)).unsplit();
+        let (r, paged) = run(&plain, &uc, 10, true).await;
+        r.unwrap();
+        // 48 pairs in pages of 10: plain paging reads 5 pages, each visiting every event.
+        assert_eq!(paged.partitions, 1);
+        assert_eq!(paged.pages, 5);
+        assert_eq!(paged.count_passes, Some(5.0));
+        // The lead request (12 parents: two pages of 10) sizes partitions of at most 9
+        // pairs.
+        assert_eq!(parts.lead_requests, 2);
+        assert!(parts.partitions >= 6, "{}", parts.partitions);
+        assert_eq!(parts.events_in_window, paged.events_in_window);
+        if list {
+            // Its buckets of other partitions' parents fill some pages up.
+            assert!(parts.pages >= parts.partitions);
+            // The list event is visited by the three partitions holding its parents (and
+            // again by a partition's second page): still fewer visits than paging.
+            assert!(parts.events_visited >= 12 * 91 + 3);
+            assert!(parts.count_passes.unwrap() < paged.count_passes.unwrap());
+        } else {
+            assert_eq!(parts.pages, parts.partitions, "one page per partition");
+            assert_eq!(parts.count_passes, Some(1.0));
+        }
+        assert_eq!(outliers(&parts), outliers(&paged));
+        assert_eq!(outliers(&parts).len(), 12);
+        let bars = |rep: &UseCaseReport| -> Vec<(String, Vec<(String, u64)>)> {
+            rep.charts
+                .iter()
+                .map(|c| {
+                    let b = c.bars.iter().map(|b| (b.target.clone(), b.count)).collect();
+                    (c.aggregator.clone(), b)
+                })
+                .collect()
+        };
+        // The same counts, in the same order (the list event counted once per parent).
+        assert_eq!(bars(&parts), bars(&paged));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_partition_holding_more_pairs_than_a_page_pages_within_its_range() {
+    // One parent with 12 children: more than a page of 5 on its own.
+    let mut ev = many_parents(false);
+    for c in 0..12 {
+        ev.push((
+            format!("big-{c}"),
+            json!({ "parent": "m05", "child": format!("wide{c}") }),
+        ));
+    }
+    let uc = use_case("");
+    let split = Fake::of(ev.clone());
+    let (r, parts) = run(&split, &uc, 5, true).await;
+    r.unwrap();
+    let plain = Fake::of(ev).unsplit();
+    let (r, paged) = run(&plain, &uc, 5, true).await;
+    r.unwrap();
+    assert!(parts.pages > parts.partitions, "m05's partition pages");
+    let log = split.log();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("after Some([String(\"m05\"), String(\"wide")),
+        "a page inside m05's range: {log:?}"
+    );
+    assert_eq!(outliers(&parts), outliers(&paged));
+    assert!(parts.count_passes.unwrap() < paged.count_passes.unwrap());
 }

@@ -36,6 +36,20 @@ pub struct FieldPlan {
     pub placeholder_paths: Vec<String>,
     /// What was resolved or substituted, one sentence each, for the report.
     pub notices: Vec<String>,
+    /// A counted field -> its type, when every index maps it with the same one.
+    pub kinds: BTreeMap<String, String>,
+}
+
+impl FieldPlan {
+    /// True when the count may be split into ranges of its lead field, the first
+    /// aggregator field ([`crate::plan::partition::splittable`]).
+    pub fn lead_splits(&self) -> bool {
+        self.uc
+            .aggregator
+            .first()
+            .and_then(|f| self.kinds.get(f))
+            .is_some_and(|k| crate::plan::partition::splittable(k))
+    }
 }
 
 /// The keyword multi-field of text field `f`, if any: `.keyword` first, then `.raw`,
@@ -111,6 +125,7 @@ pub async fn check_fields_with<C: Cluster>(
         source_paths: BTreeMap::new(),
         placeholder_paths: Vec::new(),
         notices: Vec::new(),
+        kinds: BTreeMap::new(),
     };
     let mut resolve = |f: &String| resolve_field(&caps, uc, f, &mut plan.notices);
     let aggregator: Vec<String> = uc
@@ -125,6 +140,16 @@ pub async fn check_fields_with<C: Cluster>(
         .collect::<Result<_, _>>()?;
     plan.uc.aggregator = aggregator;
     plan.uc.target = target;
+    for f in plan.uc.fields() {
+        let types: Vec<&String> = caps
+            .fields
+            .get(f)
+            .map(|t| t.keys().filter(|k| *k != "unmapped").collect())
+            .unwrap_or_default();
+        if let [one] = types.as_slice() {
+            plan.kinds.insert(f.clone(), (*one).clone());
+        }
+    }
 
     for counted in plan.uc.fields() {
         let Some((parent, _)) = counted.rsplit_once('.') else {

@@ -154,7 +154,7 @@ pub async fn detect<C: Cluster>(
     }
     let query = plan::filter(uc, cx.window);
     let passes = counting_passes(cx, uc, &mapping, &path_of(target)).await?;
-    let flagged = count_and_evaluate(cx, uc, spec.metric, passes, rep).await?;
+    let flagged = count_and_evaluate(cx, uc, spec.metric, passes, fp.lead_splits(), rep).await?;
 
     // The events of outlier pairs: whole events for whitelists, else only the fields the
     // summary and the pair matching need.
@@ -276,6 +276,7 @@ async fn count_and_evaluate<C: Cluster>(
     uc: &UseCase,
     metric: Metric,
     mut passes: Vec<(SearchPlan, TargetSource)>,
+    split: bool,
     rep: &mut UseCaseReport,
 ) -> Result<Vec<(Group, Evaluation)>, EsError> {
     let mut flagged: Vec<(Group, Evaluation)> = Vec::new();
@@ -297,7 +298,7 @@ async fn count_and_evaluate<C: Cluster>(
                 }
             }
         };
-        super::count::pages(cx.cluster, sp, rep, |b| {
+        super::count::pages(cx.cluster, sp, split, rep, |b| {
             let agg: Vec<String> = agg_names
                 .iter()
                 .map(|n| b.key.get(n).map(render).unwrap_or_default())

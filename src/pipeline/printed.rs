@@ -16,7 +16,8 @@ use crate::config::{CountMethod, ModelSpec, UseCase};
 use crate::es::AfterKey;
 use crate::evaluate::{trigger, Finding};
 use crate::execute::{UpdateOptions, SCAN_SIZE};
-use crate::plan::{self, Printed, TimeWindow};
+use crate::plan::partition::{LeadPlan, Partition};
+use crate::plan::{self, PageRequest, Printed, TimeWindow};
 use crate::tag::{self, Limits};
 
 /// The settings of a run that shape its requests.
@@ -129,6 +130,35 @@ fn example_finding(uc: &UseCase) -> Finding {
     }
 }
 
+/// How `run` counts with `sp` when the lead field can be split: the lead request, and a
+/// copy of `sp` narrowed to one partition (placeholder bounds); `None` and `sp` itself for
+/// a count that cannot be split (its lead is a script).
+fn partitioned<P: PageRequest + Clone>(uc: &UseCase, sp: &P) -> (Option<Printed>, P) {
+    let sources = sp.source_fields();
+    let (Some((_, Some(field))), true) = (sources.first(), sources.len() > 1) else {
+        return (None, sp.clone());
+    };
+    let others: Option<Vec<String>> = sources[1..].iter().map(|(_, f)| f.clone()).collect();
+    let lp = LeadPlan::of(sp, field, others);
+    let lead = Printed::new(
+        format!(
+            "lead request: events and pairs per {field} value, to split the count into \
+             partitions (when {field} is keyword or numeric)"
+        ),
+        "POST",
+        search_path(uc),
+        lp.page_params(),
+        lp.page_body(None),
+    );
+    let bounds = Partition {
+        gt: Some(json!("<previous partition's last value>")),
+        lte: Some(json!("<partition's last value>")),
+    };
+    let mut narrowed = sp.clone();
+    narrowed.set_query(bounds.narrow(sp.query(), field));
+    (Some(lead), narrowed)
+}
+
 fn terms(uc: &UseCase, s: &Settings, window: TimeWindow, baseline: bool) -> Vec<Printed> {
     let counting = super::counting_window(window, super::baseline_hours(uc, s.baseline_days));
     let sp = plan::search(uc, counting, s.page_size);
@@ -139,23 +169,25 @@ fn terms(uc: &UseCase, s: &Settings, window: TimeWindow, baseline: bool) -> Vec<
         .collect();
     let detection_query = plan::filter_query(uc, window);
     let example = example_finding(uc);
-    let mut out = vec![
-        field_caps(uc, &["*".to_string()]),
+    let (lead, part) = partitioned(uc, &sp);
+    let mut out = vec![field_caps(uc, &["*".to_string()])];
+    out.extend(lead);
+    out.extend([
         Printed::new(
-            "count pairs: first composite page",
+            "count pairs: first composite page (of one partition; one partition has no range)",
             "POST",
             search_path(uc),
-            sp.page_params(),
-            sp.page_body(None),
+            part.page_params(),
+            part.page_body(None),
         ),
         Printed::new(
             "count pairs: next composite page",
             "POST",
             search_path(uc),
-            sp.page_params(),
-            sp.page_body(Some(&after)),
+            part.page_params(),
+            part.page_body(Some(&after)),
         ),
-    ];
+    ]);
     if !uc.whitelist.is_empty() || tag::needs_event(uc) {
         let q = plan::restrict(
             &sp.query,
@@ -274,21 +306,23 @@ fn sudden(uc: &UseCase, s: &Settings, spec: &crate::config::SuddenAppearanceSpec
         .map(|f| f.to_string())
         .collect();
     let source = uc.whitelist.is_empty().then_some(&source[..]);
-    let mut out = vec![
-        field_caps(uc, &["*".to_string()]),
+    let (lead, part) = partitioned(uc, &sp);
+    let mut out = vec![field_caps(uc, &["*".to_string()])];
+    out.extend(lead);
+    out.extend([
         Printed::new(
-            "count pairs per time bucket: first composite page",
+            "count pairs per time bucket: first composite page (of one partition)",
             "POST",
             search_path(uc),
-            sp.page_params(),
-            sp.page_body(None),
+            part.page_params(),
+            part.page_body(None),
         ),
         Printed::new(
             "count pairs per time bucket: next composite page",
             "POST",
             search_path(uc),
-            sp.page_params(),
-            sp.page_body(Some(&after)),
+            part.page_params(),
+            part.page_body(Some(&after)),
         ),
         Printed::new(
             "first events of sudden pairs (batch)",
@@ -297,7 +331,7 @@ fn sudden(uc: &UseCase, s: &Settings, spec: &crate::config::SuddenAppearanceSpec
             sp.first_events_params(),
             sp.first_events_body(std::slice::from_ref(&example), source),
         ),
-    ];
+    ]);
     let entry = tag::sudden::entry(
         uc,
         "<summary filled from the event>",
@@ -374,12 +408,20 @@ fn metrics(
             vec![("allow_partial_search_results", "false".into())],
             pm::single_value_check_body(&filter, target, true),
         ),
-        page(&doc_values, "count (aggregator, target value): first page, target from doc values"),
+    ];
+    let (lead, doc_values) = partitioned(uc, &doc_values);
+    let (_, from_source) = partitioned(uc, &from_source);
+    out.extend(lead);
+    out.extend([
+        page(
+            &doc_values,
+            "count (aggregator, target value): first page (of one partition), target from doc values",
+        ),
         page(
             &from_source,
-            "count (aggregator, target value): first page, target from _source (when doc values do not stand for every value)",
+            "count (aggregator, target value): first page (of one partition), target from _source (when doc values do not stand for every value)",
         ),
-    ];
+    ]);
     for r in tm::requests(uc, &filter, &by_id) {
         out.extend(tagging(
             uc,

@@ -104,7 +104,8 @@ pub async fn detect<C: Cluster>(
     };
 
     // 1. One aggregation pass over the history window.
-    let (findings, truncation, timelines) = count_pass(cx, uc, spec, &mut sp, rep, &mut sr).await?;
+    let (findings, truncation, timelines) =
+        count_pass(cx, uc, spec, &mut sp, fp.lead_splits(), rep, &mut sr).await?;
     sr.warnings = truncation_warnings(&truncation, spec, &windows);
     if timelines.len() > MAX_TIMELINES {
         sr.warnings.push(format!(
@@ -160,6 +161,7 @@ async fn count_pass<C: Cluster>(
     uc: &UseCase,
     spec: &SuddenAppearanceSpec,
     sp: &mut SuddenPlan,
+    split: bool,
     rep: &mut UseCaseReport,
     sr: &mut SuddenReport,
 ) -> Result<(Vec<SuddenFinding>, Truncation, Vec<Timeline>), EsError> {
@@ -170,7 +172,7 @@ async fn count_pass<C: Cluster>(
     let mut findings = Vec::new();
     let mut bad: Option<String> = None;
     let pages_before = rep.pages;
-    count::pages(cx.cluster, sp, rep, |b| match reader.bucket(b) {
+    count::pages(cx.cluster, sp, split, rep, |b| match reader.bucket(b) {
         Ok((pair, bucket)) => {
             let found = evaluator.push(pair.clone(), bucket);
             timelines.sudden(&found);

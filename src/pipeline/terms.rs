@@ -257,7 +257,7 @@ async fn within_findings<C: Cluster>(
     cand: &mut Candidates,
     rep: &mut UseCaseReport,
 ) -> Result<Vec<Finding>, EsError> {
-    let groups = count_groups(cx.cluster, uc, sp, &[], rep).await?;
+    let groups = count_groups(cx.cluster, uc, sp, fp.lead_splits(), &[], rep).await?;
     if !needs_events(uc) {
         return Ok(groups.into_iter().flat_map(|g| g.findings).collect());
     }
@@ -325,7 +325,15 @@ async fn across_findings<C: Cluster>(
         let ids: Vec<String> = cand.excluded.iter().cloned().collect();
         let mut sp = base.clone();
         sp.query = plan::excluding(&base.query, &ids);
-        let groups = count_groups(cx.cluster, uc, &mut sp, &cand.emptied(), rep).await?;
+        let groups = count_groups(
+            cx.cluster,
+            uc,
+            &mut sp,
+            fp.lead_splits(),
+            &cand.emptied(),
+            rep,
+        )
+        .await?;
         let findings: Vec<Finding> = groups.into_iter().flat_map(|g| g.findings).collect();
         let new: Vec<Finding> = findings
             .iter()
@@ -361,6 +369,7 @@ async fn count_groups<C: Cluster>(
     cluster: &C,
     uc: &UseCase,
     sp: &mut SearchPlan,
+    split: bool,
     emptied: &[Vec<String>],
     rep: &mut UseCaseReport,
 ) -> Result<Vec<GroupOutcome>, EsError> {
@@ -375,7 +384,7 @@ async fn count_groups<C: Cluster>(
             groups.push(outcome);
         }
     };
-    super::count::pages(cluster, sp, rep, |b| {
+    super::count::pages(cluster, sp, split, rep, |b| {
         for outcome in ev.push(observe.observation(b)) {
             keep(outcome);
         }

@@ -7,6 +7,7 @@
 //! query string or a script source.
 
 pub mod metrics;
+pub mod partition;
 pub mod review;
 pub mod simplequery;
 
@@ -175,6 +176,13 @@ pub trait PageRequest {
     fn page_size(&self) -> u32;
     /// Changes the buckets per page (halved when the cluster refuses a page).
     fn set_page_size(&mut self, size: u32);
+    /// The query every page filters on.
+    fn query(&self) -> &Value;
+    /// Replaces it (a partition narrows it to a range of the lead field).
+    fn set_query(&mut self, query: Value);
+    /// The name and field of each composite source in order; no field for a source that
+    /// is not a `terms` source on a field (a script, a date histogram).
+    fn source_fields(&self) -> Vec<(String, Option<String>)>;
     /// Body of the page after `after` (`None`: the first page).
     fn page_body(&self, after: Option<&AfterKey>) -> Value;
     /// URL parameters of every page.
@@ -193,6 +201,18 @@ impl PageRequest for SearchPlan {
     }
     fn set_page_size(&mut self, size: u32) {
         self.page_size = size;
+    }
+    fn query(&self) -> &Value {
+        &self.query
+    }
+    fn set_query(&mut self, query: Value) {
+        self.query = query;
+    }
+    fn source_fields(&self) -> Vec<(String, Option<String>)> {
+        self.sources
+            .iter()
+            .map(|s| (s.name.clone(), s.script.is_none().then(|| s.field.clone())))
+            .collect()
     }
     fn page_body(&self, after: Option<&AfterKey>) -> Value {
         SearchPlan::page_body(self, after)

@@ -369,6 +369,22 @@ impl super::PageRequest for SuddenPlan {
     fn set_page_size(&mut self, size: u32) {
         self.page_size = size;
     }
+    fn query(&self) -> &Value {
+        &self.query
+    }
+    fn set_query(&mut self, query: Value) {
+        self.query = query;
+    }
+    /// The pair sources, then the time buckets (a date histogram: no field).
+    fn source_fields(&self) -> Vec<(String, Option<String>)> {
+        let mut f: Vec<(String, Option<String>)> = self
+            .sources
+            .iter()
+            .map(|s| (s.name.clone(), Some(s.field.clone())))
+            .collect();
+        f.push((TIME_SOURCE.to_string(), None));
+        f
+    }
     fn page_body(&self, after: Option<&AfterKey>) -> Value {
         SuddenPlan::page_body(self, after)
     }

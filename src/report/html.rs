@@ -96,6 +96,9 @@ fn use_case(uc: &UseCaseReport, hist: Option<&HistoryView>, opts: HtmlOptions) -
                 "index " (uc.index) " · window " (uc.window_start) " .. " (uc.window_end)
                 " · " (uc.trigger) " · events in window " (events) " · buckets read "
                 (uc.buckets_read) " · received " (human_bytes(uc.bytes_received))
+                @if let Some(line) = super::counting_line(uc) {
+                    " · " (line)
+                }
             }
             "\n"
             @if let Some(sr) = &uc.sudden {

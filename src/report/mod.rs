@@ -90,6 +90,33 @@ pub enum Status {
     Failed,
 }
 
+/// What counting cost the cluster, in one line (`None` when nothing was counted):
+/// passes over the matching events, partitions, and the lead request that sized them;
+/// or the use case whose count was used.
+pub fn counting_line(uc: &UseCaseReport) -> Option<String> {
+    if let Some(other) = &uc.count_shared_with {
+        return Some(format!(
+            "counts shared with {other} (counted once for both)"
+        ));
+    }
+    if uc.partitions == 0 {
+        return None;
+    }
+    let passes = uc
+        .count_passes
+        .map(|p| format!("{p:.2}"))
+        .unwrap_or_else(|| "-".into());
+    let lead = if uc.lead_requests > 0 {
+        format!(", sized by a lead request of {} page(s)", uc.lead_requests)
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "count passes {passes} (events visited / events in window) in {} partition(s){lead}",
+        uc.partitions
+    ))
+}
+
 /// The result of one use case.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UseCaseReport {
@@ -116,8 +143,28 @@ pub struct UseCaseReport {
     /// Requests sent again after a transient failure (429, 502-504, dropped connection).
     pub retries: u64,
     pub bytes_received: u64,
-    /// Sum of Elasticsearch's `took` over the counting pages.
+    /// Sum of Elasticsearch's `took` over the counting pages (and the lead request).
     pub es_took_ms: u64,
+    /// Partitions the counts were read in, summed over the counts of the use case (1: the
+    /// count was one range, read by plain paging; 0: nothing was counted).
+    #[serde(default)]
+    pub partitions: u64,
+    /// Pages of the lead request that sized the partitions: it reads one field per event,
+    /// so it is not counted in `events_visited`.
+    #[serde(default)]
+    pub lead_requests: u64,
+    /// Events Elasticsearch visited for counting: each counting page visits every event
+    /// its query matches (a partition's page only the events of its range).
+    #[serde(default)]
+    pub events_visited: u64,
+    /// `events_visited / events_in_window`: 1.0 is one pass over the matching events;
+    /// plain paging costs one pass per page. `None` without a count (or no events).
+    #[serde(default)]
+    pub count_passes: Option<f64>,
+    /// The use case whose count this one used (same index, window, filter, aggregator and
+    /// target: counted once for both); `None` when it counted for itself.
+    #[serde(default)]
+    pub count_shared_with: Option<String>,
     pub detection_ms: u64,
     pub tagging_ms: u64,
     /// Candidate events dropped because a whitelist covers them.
@@ -397,6 +444,9 @@ fn use_case_lines(uc: &UseCaseReport, out: &mut impl Write) -> io::Result<()> {
         uc.requests,
         human_bytes(uc.bytes_received)
     )?;
+    if let Some(line) = counting_line(uc) {
+        writeln!(out, "   {line}")?;
+    }
     if uc.retries > 0 {
         writeln!(
             out,
@@ -597,6 +647,11 @@ mod tests {
                     retries: 0,
                     bytes_received: 2048,
                     es_took_ms: 3,
+                    partitions: 2,
+                    lead_requests: 1,
+                    events_visited: 351,
+                    count_passes: Some(1.0),
+                    count_shared_with: None,
                     detection_ms: 5,
                     tagging_ms: 7,
                     whitelisted_events: 0,
@@ -675,6 +730,11 @@ mod tests {
             retries: 3,
             bytes_received: 5 * 1024 * 1024 + 300 * 1024,
             es_took_ms: 0,
+            partitions: 0,
+            lead_requests: 0,
+            events_visited: 0,
+            count_passes: None,
+            count_shared_with: None,
             detection_ms: 12,
             tagging_ms: 0,
             whitelisted_events: 0,
