@@ -1,5 +1,6 @@
 //! `app`: the `run` command: one lock per config, the cluster, every selected use case
-//! through [`crate::pipeline::run_use_case`], then the report.
+//! through [`crate::pipeline::detect`] (concurrently, in waves) and [`crate::pipeline::tag`]
+//! (in config order), then the report.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -11,10 +12,12 @@ use super::select::{load_all, select_all, Span};
 use super::ExitStatus;
 use crate::cli::RunArgs;
 use crate::config::{Config, UseCase};
+use crate::execute::meter::Meter;
 use crate::execute::{
-    redact_url, ClusterOptions, Credentials, EsError, HttpCluster, Policy, UpdateOptions,
+    redact_url, Cluster, ClusterOptions, Credentials, EsError, HttpCluster, Policy, UpdateOptions,
 };
 use crate::pipeline;
+use crate::pipeline::shared::CountHub;
 use crate::plan::{TimeWindow, DEFAULT_PAGE_SIZE};
 use crate::report::{self, RunSummary, Status, UseCaseReport};
 use crate::tag::Limits;
@@ -166,39 +169,22 @@ pub(crate) async fn run_config(
     }
 
     let first = summary.use_cases.len();
-    for uc in ucs.iter().copied() {
-        let window = span.window(uc.history_window_hours);
-        let mut rep = pipeline::empty_report(uc, window);
-        let started = cluster.traffic();
-        let mut res = Ok(());
-        if cfg.general.wipe_all_whitelisted_outliers && !dry_run && !uc.whitelist.is_empty() {
-            res = pipeline::tagging::wipe_whitelisted(&cluster, uc, window, &update).await;
+    let run = Shared {
+        cluster: &cluster,
+        span,
+        baseline_days: args.baseline,
+        page_size,
+        limits,
+        update: &update,
+        dry_run,
+        wipe_whitelisted: cfg.general.wipe_all_whitelisted_outliers && !dry_run,
+    };
+    for wave in waves(ucs, dry_run) {
+        let reports = run_wave(&run, &ucs[wave]).await;
+        for (rep, s) in reports {
+            status = status.max(s);
+            summary.use_cases.push(rep);
         }
-        if res.is_ok() {
-            let baseline = pipeline::baseline_hours(uc, args.baseline);
-            if let Some(h) = baseline {
-                rep.baseline_start = Some(TimeWindow::ending_at(window.end, h).bounds().0);
-            }
-            let cx = pipeline::Context {
-                cluster: &cluster,
-                window,
-                baseline_hours: baseline,
-                page_size,
-                limits,
-                update: update.clone(),
-                dry_run,
-            };
-            res = pipeline::run_use_case(&cx, uc, &mut rep).await;
-        }
-        let t = cluster.traffic().since(started);
-        rep.requests = t.requests;
-        rep.retries = t.retries;
-        rep.bytes_received = t.bytes_received;
-        status = status.max(conclude(uc, res, &mut rep));
-        if !dry_run {
-            rep.over_time = super::review::over_time(&cluster, uc, window, &rep).await;
-        }
-        summary.use_cases.push(rep);
     }
     // The notification state lives beside the lock, in the run folder this run already
     // locked in (so the folder is known to be this user's own).
@@ -219,6 +205,116 @@ pub(crate) async fn run_config(
     }
 
     status
+}
+
+/// What every use case of one config's run shares.
+struct Shared<'a> {
+    cluster: &'a HttpCluster,
+    span: Span,
+    baseline_days: Option<u64>,
+    page_size: u32,
+    limits: Limits,
+    update: &'a UpdateOptions,
+    dry_run: bool,
+    /// `es_wipe_all_whitelisted_outliers` (and not a dry run).
+    wipe_whitelisted: bool,
+}
+
+impl Shared<'_> {
+    /// The pipeline context of `uc` (sharing counts through `counts`), and its report
+    /// before it runs.
+    fn context<'s>(
+        &'s self,
+        uc: &UseCase,
+        counts: Option<&'s CountHub>,
+    ) -> (pipeline::Context<'s, HttpCluster>, UseCaseReport) {
+        let window = self.span.window(uc.history_window_hours);
+        let mut rep = pipeline::empty_report(uc, window);
+        let baseline = pipeline::baseline_hours(uc, self.baseline_days);
+        if let Some(h) = baseline {
+            rep.baseline_start = Some(TimeWindow::ending_at(window.end, h).bounds().0);
+        }
+        let cx = pipeline::Context {
+            cluster: self.cluster,
+            window,
+            baseline_hours: baseline,
+            page_size: self.page_size,
+            limits: self.limits,
+            update: self.update.clone(),
+            dry_run: self.dry_run,
+            counts,
+        };
+        (cx, rep)
+    }
+}
+
+/// The use cases split into waves, in order: a wave's detections run concurrently, and
+/// a use case whose detection may read what an earlier one tags
+/// ([`pipeline::reads_outliers`]) starts a new wave, after everything before it is
+/// tagged. A dry run writes nothing, so it is one wave.
+fn waves(ucs: &[&UseCase], dry_run: bool) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, uc) in ucs.iter().enumerate() {
+        if i > start && !dry_run && pipeline::reads_outliers(uc) {
+            out.push(start..i);
+            start = i;
+        }
+    }
+    if start < ucs.len() {
+        out.push(start..ucs.len());
+    }
+    out
+}
+
+/// Runs one wave: the detections concurrently (within the run's bound on requests in
+/// flight), then, in config order, each use case's tagging and its events over time.
+/// Each report counts only its own use case's requests.
+async fn run_wave(run: &Shared<'_>, ucs: &[&UseCase]) -> Vec<(UseCaseReport, ExitStatus)> {
+    use futures_util::StreamExt;
+    let limit = run.cluster.policy().max_concurrent.max(1);
+    let hub = CountHub::new(ucs.iter().map(|uc| {
+        let (cx, _) = run.context(uc, None);
+        (*uc, pipeline::counting_window(cx.window, cx.baseline_hours))
+    }));
+    let hub = &hub;
+    let detections: Vec<_> = futures_util::stream::iter(ucs.iter().copied().map(|uc| async move {
+        let (cx, mut rep) = run.context(uc, Some(hub));
+        let meter = Meter::default();
+        let res = meter
+            .run(async {
+                if run.wipe_whitelisted && !uc.whitelist.is_empty() {
+                    pipeline::tagging::wipe_whitelisted(run.cluster, uc, cx.window, run.update)
+                        .await?;
+                }
+                pipeline::detect(&cx, uc, &mut rep).await
+            })
+            .await;
+        (rep, meter, res)
+    }))
+    .buffered(limit)
+    .collect()
+    .await;
+    let mut out = Vec::with_capacity(ucs.len());
+    for (uc, (mut rep, meter, res)) in ucs.iter().copied().zip(detections) {
+        let (cx, _) = run.context(uc, None);
+        let res = match res {
+            Ok(d) => meter.run(pipeline::tag(&cx, uc, &d, &mut rep)).await,
+            Err(e) => Err(e),
+        };
+        let status = conclude(uc, res, &mut rep);
+        if !run.dry_run {
+            rep.over_time = meter
+                .run(super::review::over_time(run.cluster, uc, cx.window, &rep))
+                .await;
+        }
+        let t = meter.traffic();
+        rep.requests = t.requests;
+        rep.retries = t.retries;
+        rep.bytes_received = t.bytes_received;
+        out.push((rep, status));
+    }
+    out
 }
 
 /// The use case's status from how its run ended: an error fails it (exit 3 when the

@@ -7,8 +7,10 @@
 //! `timed_out`) are errors, never counts.
 
 pub mod explain;
+pub mod meter;
 pub mod policy;
 pub mod retry;
+pub mod throttle;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -89,6 +91,10 @@ pub enum EsError {
     /// The mapping of the indices cannot serve the use case (missing or text field).
     #[error("index {index}: {reason}")]
     Mapping { index: String, reason: String },
+    /// The count this use case shares with `use_case` (same counts, counted once) failed
+    /// there.
+    #[error("the count shared with use case {use_case} failed there: {reason}")]
+    Shared { use_case: String, reason: String },
     /// SIGINT/SIGTERM arrived; the run stopped between two requests.
     #[error("stopped by a signal before {before}; every request already sent completed")]
     Interrupted { before: String },
@@ -332,6 +338,8 @@ pub const SCAN_SIZE: u32 = 1000;
 pub struct HttpCluster {
     client: reqwest::Client,
     opts: ClusterOptions,
+    /// The run's bound on requests in flight, and the pause after back-pressure.
+    throttle: throttle::Throttle,
     bytes_received: AtomicU64,
     requests: AtomicU64,
     retries: AtomicU64,
@@ -413,6 +421,7 @@ impl HttpCluster {
         let client = b.build().map_err(|e| bad(e.to_string()))?;
         Ok(HttpCluster {
             client,
+            throttle: throttle::Throttle::new(opts.policy.max_concurrent),
             opts,
             bytes_received: AtomicU64::new(0),
             requests: AtomicU64::new(0),
@@ -475,7 +484,9 @@ impl HttpCluster {
                     .header("Content-Type", "application/json")
                     .body(serde_json::to_vec(b).unwrap_or_default());
             }
+            let permit = self.throttle.acquire(&self.opts.policy, what).await?;
             self.requests.fetch_add(1, Ordering::Relaxed);
+            meter::count(|m| m.requests += 1);
             // A transport failure (connection refused or dropped, body cut off) is retried
             // like a 503: the request is sent again from the start.
             let result: Result<(Answer, Option<Duration>), reqwest::Error> = async {
@@ -502,10 +513,12 @@ impl HttpCluster {
                 ))
             }
             .await;
+            drop(permit);
             let (answer, retry_after) = match result {
                 Ok(r) => {
                     self.bytes_received
                         .fetch_add(r.0.body.len() as u64, Ordering::Relaxed);
+                    meter::count(|m| m.bytes_received += r.0.body.len() as u64);
                     r
                 }
                 Err(e) => {
@@ -537,7 +550,20 @@ impl HttpCluster {
                         "{what} on {index}: HTTP {}; retrying (attempt {attempt})",
                         answer.status
                     );
-                    self.backoff(attempt, retry_after, what).await?;
+                    let p = &self.opts.policy;
+                    let wait = p.retry_wait(attempt, retry_after, rand::random::<f64>());
+                    if answer.status == StatusCode::TOO_MANY_REQUESTS.as_u16() {
+                        // Back-pressure slows the whole run, not only this request.
+                        self.throttle.push_back(wait);
+                        tracing::warn!(
+                            "the cluster pushed back (HTTP 429): every request of the run waits {} ms; at most {} in flight from now on",
+                            wait.as_millis(),
+                            self.throttle.limit()
+                        );
+                    }
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    meter::count(|m| m.retries += 1);
+                    p.sleep(wait, what).await?;
                 }
                 _ => return Ok(answer),
             }
@@ -552,6 +578,7 @@ impl HttpCluster {
         what: &str,
     ) -> Result<(), EsError> {
         self.retries.fetch_add(1, Ordering::Relaxed);
+        meter::count(|m| m.retries += 1);
         let p = &self.opts.policy;
         p.sleep(
             p.retry_wait(attempt, retry_after, rand::random::<f64>()),

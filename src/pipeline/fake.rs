@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use time::macros::datetime;
 
-use super::{run_use_case, Context};
+use super::{detect, tag, Context};
 use crate::config::{self, UseCase};
 use crate::es::{AfterKey, CompositePage, FieldCapsResponse, Hit, UpdateByQueryResponse};
 use crate::evaluate::event;
@@ -736,9 +736,14 @@ async fn run(
         limits: Limits::default(),
         update: UpdateOptions::default(),
         dry_run,
+        counts: None,
     };
     let mut rep = report(uc);
-    let r = run_use_case(&cx, uc, &mut rep).await;
+    let r = async {
+        let d = detect(&cx, uc, &mut rep).await?;
+        tag(&cx, uc, &d, &mut rep).await
+    }
+    .await;
     (r, rep)
 }
 
@@ -1337,4 +1342,65 @@ async fn a_partition_holding_more_pairs_than_a_page_pages_within_its_range() {
     );
     assert_eq!(outliers(&parts), outliers(&paged));
     assert!(parts.count_passes.unwrap() < paged.count_passes.unwrap());
+}
+
+#[tokio::test(start_paused = true)]
+async fn use_cases_that_differ_only_by_trigger_count_once_and_flag_as_alone() {
+    let loose = use_case("");
+    let mut strict = use_case("");
+    strict.name = "terms_strict".into();
+    strict.trigger.sensitivity = 1.0;
+    let mut across = use_case("");
+    across.name = "terms_across".into();
+    across.count_method = crate::config::CountMethod::AcrossAggregators;
+    let members = [&loose, &strict, &across];
+    // Each alone.
+    let mut alone = Vec::new();
+    for uc in members {
+        let f = Fake::of(many_parents(true));
+        let (r, rep) = run(&f, uc, 10, true).await;
+        r.unwrap();
+        alone.push(rep);
+    }
+    // Together, through one hub.
+    let f = Fake::of(many_parents(true));
+    let hub = super::shared::CountHub::new(members.iter().map(|uc| (*uc, window())));
+    let mut together = Vec::new();
+    for uc in members {
+        let cx = Context {
+            cluster: &f,
+            window: window(),
+            baseline_hours: None,
+            page_size: 10,
+            limits: Limits::default(),
+            update: UpdateOptions::default(),
+            dry_run: true,
+            counts: Some(&hub),
+        };
+        let mut rep = report(uc);
+        detect(&cx, uc, &mut rep).await.unwrap();
+        together.push(rep);
+    }
+    let pages = f.log().iter().filter(|l| l.starts_with("page")).count() as u64;
+    assert_eq!(
+        pages,
+        alone[0].pages + alone[0].lead_requests,
+        "counted once"
+    );
+    assert_eq!(together[0].count_shared_with, None);
+    assert_eq!(together[0].pages, alone[0].pages);
+    for (t, a) in together.iter().zip(&alone).skip(1) {
+        assert_eq!(t.count_shared_with.as_deref(), Some("terms_rare"));
+        assert_eq!((t.pages, t.partitions), (0, 0), "no count of its own");
+        assert_eq!(t.events_in_window, a.events_in_window);
+    }
+    for (t, a) in together.iter().zip(&alone) {
+        assert_eq!(outliers(t), outliers(a), "{}", t.name);
+        assert_eq!(t.charts.len(), a.charts.len(), "{}", t.name);
+    }
+    assert_ne!(
+        outliers(&alone[0]),
+        outliers(&alone[1]),
+        "the triggers differ"
+    );
 }

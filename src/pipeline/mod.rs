@@ -1,13 +1,13 @@
 //! The pipeline every use case goes through, whatever its model:
 //!
 //! ```text
-//! index check (indices::check_indices: closed indices skipped, unreadable ones named)
-//!   -> detect (model file: plan -> execute -> evaluate, whitelists) -> Detection { tagging requests }
-//!   -> tagging::tag_and_check (passes, check after tagging) -> report
+//! [`detect`]: index check (indices::check_indices: closed indices skipped, unreadable ones named)
+//!   -> the model's detect (model file: plan -> execute -> evaluate, whitelists) -> Detection { tagging requests }
+//! [`tag`]: tagging::tag_and_check (passes, check after tagging) -> report
 //! ```
 //!
 //! A model is a file here (`terms.rs`, ...) with one `detect` function plus its pure parts
-//! under the stage folders (`plan/`, `evaluate/`, `tag/`); [`run_use_case`] is the only
+//! under the stage folders (`plan/`, `evaluate/`, `tag/`); [`detect`] is the only
 //! place that names the models. Everything here talks to the cluster only through the
 //! [`Cluster`] trait, so the orchestration is unit-tested on an in-memory fake.
 //!
@@ -18,6 +18,7 @@ pub mod fields;
 pub mod indices;
 pub mod metrics;
 pub mod printed;
+pub mod shared;
 pub mod simplequery;
 pub mod sudden;
 pub mod tagging;
@@ -45,6 +46,8 @@ pub struct Context<'a, C: Cluster> {
     pub update: UpdateOptions,
     /// Evaluate and report only; nothing is written.
     pub dry_run: bool,
+    /// Use cases of this run that count once for several ([`shared::CountHub`]).
+    pub counts: Option<&'a shared::CountHub>,
 }
 
 /// What a model's detection hands to tagging.
@@ -54,25 +57,52 @@ pub struct Detection {
     pub requests: Vec<UpdateByQuery>,
 }
 
-/// Runs one use case: the index check, detection by its model, then tagging and the check
-/// after tagging.
-/// The report is filled as far as the run got.
-pub async fn run_use_case<C: Cluster>(
+/// Detects the outliers of one use case: the index check, then its model. The report is
+/// filled as far as detection got. Detections of several use cases may run concurrently:
+/// they only read.
+pub async fn detect<C: Cluster>(
     cx: &Context<'_, C>,
     uc: &UseCase,
     rep: &mut UseCaseReport,
-) -> Result<(), EsError> {
+) -> Result<Detection, EsError> {
     index_check(cx, uc, rep).await?;
-    let detection = match &uc.model {
-        ModelSpec::Terms => terms::detect(cx, uc, rep).await?,
-        ModelSpec::SimpleQuery(_) => simplequery::detect(cx, uc, rep).await?,
-        ModelSpec::Metrics(_) => metrics::detect(cx, uc, rep).await?,
-        ModelSpec::SuddenAppearance(spec) => sudden::detect(cx, uc, spec, rep).await?,
-    };
+    match &uc.model {
+        ModelSpec::Terms => terms::detect(cx, uc, rep).await,
+        ModelSpec::SimpleQuery(_) => simplequery::detect(cx, uc, rep).await,
+        ModelSpec::Metrics(_) => metrics::detect(cx, uc, rep).await,
+        ModelSpec::SuddenAppearance(spec) => sudden::detect(cx, uc, spec, rep).await,
+    }
+}
+
+/// Writes a detection: tagging and the check after tagging (nothing to do without
+/// requests). Use cases are tagged one after the other, in config order, so an event
+/// flagged by several gets their entries in that order.
+pub async fn tag<C: Cluster>(
+    cx: &Context<'_, C>,
+    uc: &UseCase,
+    detection: &Detection,
+    rep: &mut UseCaseReport,
+) -> Result<(), EsError> {
     if detection.requests.is_empty() {
         return Ok(());
     }
     tagging::tag_and_check(cx, uc, &detection.requests, rep).await
+}
+
+/// True when detecting `uc` may read what tagging an earlier use case writes, so it must
+/// wait for it: its filter or its summary names an `outliers` field, or it has whitelists
+/// (they look at every value of an event, `outliers` included).
+pub fn reads_outliers(uc: &UseCase) -> bool {
+    let filter = match &uc.filter {
+        crate::config::Filter::None => String::new(),
+        crate::config::Filter::QueryString(q) => q.clone(),
+        crate::config::Filter::Dsl(v) => v.to_string(),
+    };
+    !uc.whitelist.is_empty()
+        || filter.contains("outliers")
+        || crate::tag::event_placeholders(uc)
+            .iter()
+            .any(|p| p.to_lowercase().starts_with("outliers"))
 }
 
 /// Before a model runs: the closed indices of the pattern (into the report), an index the

@@ -257,7 +257,8 @@ async fn within_findings<C: Cluster>(
     cand: &mut Candidates,
     rep: &mut UseCaseReport,
 ) -> Result<Vec<Finding>, EsError> {
-    let groups = count_groups(cx.cluster, uc, sp, fp.lead_splits(), &[], rep).await?;
+    let (groups, charts) = first_count(cx, uc, sp, fp.lead_splits(), rep).await?;
+    rep.charts = charts;
     if !needs_events(uc) {
         return Ok(groups.into_iter().flat_map(|g| g.findings).collect());
     }
@@ -325,15 +326,15 @@ async fn across_findings<C: Cluster>(
         let ids: Vec<String> = cand.excluded.iter().cloned().collect();
         let mut sp = base.clone();
         sp.query = plan::excluding(&base.query, &ids);
-        let groups = count_groups(
-            cx.cluster,
-            uc,
-            &mut sp,
-            fp.lead_splits(),
-            &cand.emptied(),
-            rep,
-        )
-        .await?;
+        let (groups, charts) = if cand.excluded.is_empty() {
+            first_count(cx, uc, &mut sp, fp.lead_splits(), rep).await?
+        } else {
+            let emptied = cand.emptied();
+            let split = fp.lead_splits();
+            let mut all = count_groups(cx.cluster, &[uc], &mut sp, split, &emptied, rep).await?;
+            all.remove(0)
+        };
+        rep.charts = charts;
         let findings: Vec<Finding> = groups.into_iter().flat_map(|g| g.findings).collect();
         let new: Vec<Finding> = findings
             .iter()
@@ -361,40 +362,67 @@ async fn across_findings<C: Cluster>(
     }
 }
 
-/// Pages through the counts of `sp` and evaluates them as they arrive; `emptied`:
-/// across_aggregators aggregators whose events are all whitelisted (counted with 0).
-/// Returns the groups with findings (with their observations, within_aggregator) and
-/// sets the report's charts.
-async fn count_groups<C: Cluster>(
-    cluster: &C,
+/// The first count of `uc`: from the count it shares with other use cases
+/// ([`super::shared::CountHub`]), else its own.
+async fn first_count<C: Cluster>(
+    cx: &Context<'_, C>,
     uc: &UseCase,
+    sp: &mut SearchPlan,
+    split: bool,
+    rep: &mut UseCaseReport,
+) -> Result<super::shared::Groups, EsError> {
+    if let Some(hub) = cx.counts {
+        if let Some(r) = hub.groups(cx.cluster, uc, sp, split, rep).await {
+            return r;
+        }
+    }
+    let mut all = count_groups(cx.cluster, &[uc], sp, split, &[], rep).await?;
+    Ok(all.remove(0))
+}
+
+/// Pages through the counts of `sp` once and evaluates them as they arrive with the
+/// trigger of each of `members` (use cases with the same counts); `emptied`:
+/// across_aggregators aggregators whose events are all whitelisted (counted with 0).
+/// Returns, per member in order, the groups with findings (with their observations,
+/// within_aggregator) and the charts.
+pub async fn count_groups<C: Cluster>(
+    cluster: &C,
+    members: &[&UseCase],
     sp: &mut SearchPlan,
     split: bool,
     emptied: &[Vec<String>],
     rep: &mut UseCaseReport,
-) -> Result<Vec<GroupOutcome>, EsError> {
-    let mut ev = Evaluator::new(uc.count_method, uc.trigger, uc.min_target_buckets)
-        .with_emptied(emptied.iter().cloned());
-    let mut groups = Vec::new();
-    let mut charts = Vec::new();
-    let observe = sp.clone();
-    let mut keep = |outcome: GroupOutcome| {
-        charts.extend(chart(&outcome));
+) -> Result<Vec<super::shared::Groups>, EsError> {
+    let mut evs: Vec<Evaluator> = members
+        .iter()
+        .map(|uc| {
+            Evaluator::new(uc.count_method, uc.trigger, uc.min_target_buckets)
+                .with_emptied(emptied.iter().cloned())
+        })
+        .collect();
+    let mut out: Vec<super::shared::Groups> = vec![(Vec::new(), Vec::new()); members.len()];
+    let keep = |out: &mut super::shared::Groups, outcome: GroupOutcome| {
+        out.1.extend(chart(&outcome));
         if !outcome.findings.is_empty() {
-            groups.push(outcome);
+            out.0.push(outcome);
         }
     };
+    let observe = sp.clone();
     super::count::pages(cluster, sp, split, rep, |b| {
-        for outcome in ev.push(observe.observation(b)) {
-            keep(outcome);
+        let o = observe.observation(b);
+        for (ev, out) in evs.iter_mut().zip(out.iter_mut()) {
+            for outcome in ev.push(o.clone()) {
+                keep(out, outcome);
+            }
         }
     })
     .await?;
-    for outcome in ev.finish() {
-        keep(outcome);
+    for (ev, out) in evs.into_iter().zip(out.iter_mut()) {
+        for outcome in ev.finish() {
+            keep(out, outcome);
+        }
     }
-    rep.charts = charts;
-    Ok(groups)
+    Ok(out)
 }
 
 /// Fetches the events of the `new` findings (only those) into `cand.fetched`, with

@@ -1,0 +1,151 @@
+//! Pipeline: terms use cases that need the same counts count once.
+//!
+//! Use cases of one wave with the same index pattern, timestamp field, counting window,
+//! filter, aggregator and target (only the trigger, the texts or the whitelists differ)
+//! need the same composite buckets. The first of them to reach its count reads the
+//! buckets once and feeds every member's evaluator from the same stream
+//! ([`super::terms::count_groups`]); each member then goes on alone (whitelists, events,
+//! tagging) from its own groups. Nothing is kept but the groups with findings, so memory
+//! does not grow with the pairs.
+//!
+//! Invariant: a member's groups are exactly what its own count would give: the same
+//! requests, the same buckets in the same order, its own evaluator.
+//!
+//! Must not: decide which use cases may share (the caller groups them, [`CountHub::new`]
+//! only compares their keys) or tag.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use crate::config::{ModelSpec, UseCase};
+use crate::evaluate::GroupOutcome;
+use crate::execute::{Cluster, EsError};
+use crate::plan::{SearchPlan, TimeWindow};
+use crate::report::{Chart, UseCaseReport};
+
+/// What one member takes from a shared count: its groups with findings and its charts.
+pub type Groups = (Vec<GroupOutcome>, Vec<Chart>);
+
+/// The count of one group of members, once read.
+struct Counted {
+    /// The member that read it.
+    by: String,
+    /// Its report's counting figures (copied into no other report: the cluster did the
+    /// work once), but the events in the window, which every member shows.
+    events_in_window: Option<u64>,
+    /// Each member's groups, taken once.
+    groups: Mutex<BTreeMap<String, Groups>>,
+}
+
+/// Members with the same counting key.
+struct Group {
+    members: Vec<UseCase>,
+    /// The count, or the member that failed to read it and why.
+    cell: tokio::sync::OnceCell<Result<Arc<Counted>, (String, String)>>,
+}
+
+/// The groups of use cases that count once, by member name.
+#[derive(Default)]
+pub struct CountHub {
+    groups: BTreeMap<String, Arc<Group>>,
+}
+
+/// What decides a terms use case's counts: index pattern, timestamp field, counting
+/// window, filter, aggregator and target, as configured (equal configurations resolve
+/// to the same fields).
+fn key(uc: &UseCase, counting: TimeWindow) -> Option<String> {
+    matches!(uc.model, ModelSpec::Terms).then(|| {
+        format!(
+            "{:?}",
+            (
+                &uc.index_pattern,
+                &uc.timestamp_field,
+                counting.bounds(),
+                &uc.filter,
+                &uc.aggregator,
+                &uc.target
+            )
+        )
+    })
+}
+
+impl CountHub {
+    /// Groups the terms use cases among `ucs` (each with its counting window) whose keys
+    /// are equal; a use case alone with its key is left out (it counts for itself).
+    pub fn new<'a>(ucs: impl IntoIterator<Item = (&'a UseCase, TimeWindow)>) -> CountHub {
+        let mut by_key: BTreeMap<String, Vec<UseCase>> = BTreeMap::new();
+        for (uc, counting) in ucs {
+            if let Some(k) = key(uc, counting) {
+                by_key.entry(k).or_default().push(uc.clone());
+            }
+        }
+        let mut groups = BTreeMap::new();
+        for members in by_key.into_values().filter(|m| m.len() > 1) {
+            let g = Arc::new(Group {
+                members,
+                cell: tokio::sync::OnceCell::new(),
+            });
+            for m in &g.members {
+                groups.insert(m.name.clone(), g.clone());
+            }
+        }
+        CountHub { groups }
+    }
+
+    /// The groups of use case `uc` (resolved fields) from the count of its group: read
+    /// now with `sp` when no member read it yet (into `rep`), else taken from the reading
+    /// member (`rep.count_shared_with` names it). `None` when `uc` shares with nobody.
+    pub async fn groups<C: Cluster>(
+        &self,
+        cluster: &C,
+        uc: &UseCase,
+        sp: &mut SearchPlan,
+        split: bool,
+        rep: &mut UseCaseReport,
+    ) -> Option<Result<Groups, EsError>> {
+        let g = self.groups.get(&uc.name)?;
+        let mut own: Option<EsError> = None;
+        let counted = g
+            .cell
+            .get_or_init(|| async {
+                let members: Vec<&UseCase> = g.members.iter().collect();
+                match super::terms::count_groups(cluster, &members, sp, split, &[], rep).await {
+                    Ok(all) => Ok(Arc::new(Counted {
+                        by: uc.name.clone(),
+                        events_in_window: rep.events_in_window,
+                        groups: Mutex::new(
+                            g.members.iter().map(|m| m.name.clone()).zip(all).collect(),
+                        ),
+                    })),
+                    Err(e) => {
+                        let failed = (uc.name.clone(), e.to_string());
+                        own = Some(e);
+                        Err(failed)
+                    }
+                }
+            })
+            .await;
+        if let Some(e) = own {
+            return Some(Err(e));
+        }
+        Some(match counted {
+            Err((by, reason)) => Err(EsError::Shared {
+                use_case: by.clone(),
+                reason: reason.clone(),
+            }),
+            Ok(c) => {
+                if c.by != uc.name {
+                    rep.count_shared_with = Some(c.by.clone());
+                    rep.events_in_window = c.events_in_window;
+                }
+                let mine = c
+                    .groups
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&uc.name)
+                    .unwrap_or_default();
+                Ok(mine)
+            }
+        })
+    }
+}
