@@ -484,7 +484,7 @@ impl HttpCluster {
                     .header("Content-Type", "application/json")
                     .body(serde_json::to_vec(b).unwrap_or_default());
             }
-            let permit = self.throttle.acquire(&self.opts.policy, what).await?;
+            let permit = self.throttle.acquire(&self.opts.policy).await;
             self.requests.fetch_add(1, Ordering::Relaxed);
             meter::count(|m| m.requests += 1);
             // A transport failure (connection refused or dropped, body cut off) is retried

@@ -7,8 +7,8 @@
 //! request waits out the pause before it is sent, and the bound is halved (never below
 //! one) for the rest of the run.
 //!
-//! Must not: decide whether an answer is retried (`retry::classify`) or sleep through a
-//! stop (waits end with `Err(Interrupted)` once a stop is requested).
+//! Must not: decide whether an answer is retried (`retry::classify`), or refuse a request
+//! after a stop (callers check for a stop before each new request; a pause ends early).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
-use super::{EsError, Policy};
+use super::Policy;
 
 /// Permits for requests in flight, and the pause after back-pressure.
 #[derive(Debug)]
@@ -50,26 +50,28 @@ impl Throttle {
     }
 
     /// Waits out a pause, then for a permit; the permit is held while the request is in
-    /// flight. `what` names the request a stop would interrupt.
-    pub async fn acquire(
-        &self,
-        policy: &Policy,
-        what: &str,
-    ) -> Result<SemaphorePermit<'_>, EsError> {
+    /// flight. A stop ends the pause early but lets the request through: callers check
+    /// for a stop before each new request, and a request already decided (the poll of a
+    /// task that was sent) must go on.
+    pub async fn acquire(&self, policy: &Policy) -> SemaphorePermit<'_> {
         loop {
             let until = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
             match until {
-                Some(t) if t > Instant::now() => {
-                    policy.sleep(t - Instant::now(), what).await?;
+                Some(t) if t > Instant::now() && !policy.stop.is_cancelled() => {
+                    tokio::select! {
+                        _ = policy.stop.cancelled() => {}
+                        _ = tokio::time::sleep_until(t) => {}
+                    }
                 }
                 _ => break,
             }
         }
         loop {
-            let permit = tokio::select! {
-                _ = policy.stop.cancelled() => return Err(EsError::Interrupted { before: what.to_string() }),
-                p = self.permits.acquire() => p.expect("the semaphore is never closed"),
-            };
+            let permit = self
+                .permits
+                .acquire()
+                .await
+                .expect("the semaphore is never closed");
             let owed = self
                 .debt
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| d.checked_sub(1));
@@ -77,7 +79,7 @@ impl Throttle {
                 permit.forget();
                 continue;
             }
-            return Ok(permit);
+            return permit;
         }
     }
 
@@ -113,35 +115,44 @@ mod tests {
         t.push_back(Duration::from_secs(3));
         assert_eq!(t.limit(), 2);
         let start = Instant::now();
-        let a = t.acquire(&policy, "a").await.unwrap();
+        let a = t.acquire(&policy).await;
         assert!(
             start.elapsed() >= Duration::from_secs(3),
             "waited out the pause"
         );
-        let _b = t.acquire(&policy, "b").await.unwrap();
+        let _b = t.acquire(&policy).await;
         // The bound is two now: a third request waits for a permit.
         assert!(t.permits.try_acquire().is_err());
         drop(a);
         assert!(t.permits.try_acquire().is_ok());
         // Halving while both permits are held: the next acquire gives one back.
-        let c = t.acquire(&policy, "c").await.unwrap();
+        let c = t.acquire(&policy).await;
         t.push_back(Duration::ZERO);
         assert_eq!(t.limit(), 1);
         drop(c);
         drop(_b);
-        let _d = t.acquire(&policy, "d").await.unwrap();
+        let _d = t.acquire(&policy).await;
         assert!(t.permits.try_acquire().is_err(), "one in flight at most");
         t.push_back(Duration::ZERO);
         assert_eq!(t.limit(), 1, "never below one");
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_stop_ends_the_wait_for_a_permit() {
-        let t = Throttle::new(1);
+    async fn a_stop_ends_the_pause_and_lets_a_request_already_decided_through() {
+        let t = Throttle::new(2);
         let policy = Policy::default();
-        let _held = t.acquire(&policy, "first").await.unwrap();
-        policy.stop.cancel();
-        let e = t.acquire(&policy, "second").await.unwrap_err();
-        assert!(matches!(e, EsError::Interrupted { .. }), "{e}");
+        t.push_back(Duration::from_secs(30));
+        let stop = policy.stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            stop.cancel();
+        });
+        let start = Instant::now();
+        let _p = t.acquire(&policy).await;
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_secs(1) && waited < Duration::from_secs(2),
+            "{waited:?}"
+        );
     }
 }

@@ -70,8 +70,9 @@ fn check_lists_use_cases_and_plan_prints_requests_without_a_cluster() {
         "process.parent.name"
     );
     assert_eq!(first["aggs"]["pairs"]["composite"]["size"], 500);
-    // --baseline 30: counts over 30 days ending at --now; detection in the window.
-    let range = &first["query"]["bool"]["filter"][0]["range"]["@timestamp"];
+    // --baseline 30: counts over 30 days ending at --now; detection in the window. (The
+    // page shown is a partition's: the use case's query, then the partition's range.)
+    let range = &first["query"]["bool"]["filter"][0]["bool"]["filter"][0]["range"]["@timestamp"];
     assert_eq!(range["gte"], "2026-10-29T00:00:00Z", "{range}");
     assert_eq!(range["lte"], "2026-11-28T00:00:00Z");
     assert_eq!(v[0]["baseline_window"]["start"], "2026-10-29T00:00:00Z");

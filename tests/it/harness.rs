@@ -275,6 +275,8 @@ pub enum Action {
     Drop,
     /// Pass it to the node, then replace `from` with `to` in the answer's body.
     Rewrite(&'static str, &'static str),
+    /// Answer 429 (a rejected execution) asking to come back in this many seconds.
+    Throttle(u64),
 }
 
 /// One request as the proxy sees it.
@@ -373,6 +375,14 @@ pub fn proxy_to(url: &str, decide: impl Fn(&Seen) -> Action + Send + Sync + 'sta
                     }
                     Action::Drop => {
                         let _ = client.shutdown(std::net::Shutdown::Both);
+                    }
+                    Action::Throttle(secs) => {
+                        let msg = r#"{"error":{"root_cause":[{"type":"es_rejected_execution_exception","reason":"rejected execution"}],"type":"es_rejected_execution_exception","reason":"rejected execution"},"status":429}"#;
+                        let _ = write!(
+                            client,
+                            "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: {}\r\nRetry-After: {secs}\r\nConnection: close\r\n\r\n{msg}",
+                            msg.len()
+                        );
                     }
                     Action::Rewrite(from, to) => {
                         let resp = forward(&head, &body);

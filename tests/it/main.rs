@@ -10,6 +10,7 @@ mod metrics;
 mod parity;
 mod property;
 mod review;
+mod scale;
 mod scenarios;
 mod secure;
 mod seed;
