@@ -169,7 +169,7 @@ pub(crate) async fn run_config(
     }
 
     let first = summary.use_cases.len();
-    let run = Shared {
+    let run = RunContext {
         cluster: &cluster,
         span,
         baseline_days: args.baseline,
@@ -179,7 +179,7 @@ pub(crate) async fn run_config(
         dry_run,
         wipe_whitelisted: cfg.general.wipe_all_whitelisted_outliers && !dry_run,
     };
-    for wave in waves(ucs, dry_run) {
+    for wave in waves(ucs, dry_run, policy.max_concurrent) {
         let reports = run_wave(&run, &ucs[wave]).await;
         for (rep, s) in reports {
             status = status.max(s);
@@ -208,7 +208,7 @@ pub(crate) async fn run_config(
 }
 
 /// What every use case of one config's run shares.
-struct Shared<'a> {
+struct RunContext<'a> {
     cluster: &'a HttpCluster,
     span: Span,
     baseline_days: Option<u64>,
@@ -220,7 +220,7 @@ struct Shared<'a> {
     wipe_whitelisted: bool,
 }
 
-impl Shared<'_> {
+impl RunContext<'_> {
     /// The pipeline context of `uc` (sharing counts through `counts`), and its report
     /// before it runs.
     fn context<'s>(
@@ -251,12 +251,15 @@ impl Shared<'_> {
 /// The use cases split into waves, in order: a wave's detections run concurrently, and
 /// a use case whose detection may read what an earlier one tags
 /// ([`pipeline::reads_outliers`]) starts a new wave, after everything before it is
-/// tagged. A dry run writes nothing, so it is one wave.
-fn waves(ucs: &[&UseCase], dry_run: bool) -> Vec<std::ops::Range<usize>> {
+/// tagged. A dry run writes nothing, so it is one wave. With one request in flight at a
+/// time (`max_concurrent` 1) every use case is a wave of its own: detected, then tagged,
+/// then the next, as a sequential run does.
+fn waves(ucs: &[&UseCase], dry_run: bool, max_concurrent: usize) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     let mut start = 0;
     for (i, uc) in ucs.iter().enumerate() {
-        if i > start && !dry_run && pipeline::reads_outliers(uc) {
+        let alone = max_concurrent <= 1 || (!dry_run && pipeline::reads_outliers(uc));
+        if i > start && alone {
             out.push(start..i);
             start = i;
         }
@@ -270,7 +273,7 @@ fn waves(ucs: &[&UseCase], dry_run: bool) -> Vec<std::ops::Range<usize>> {
 /// Runs one wave: the detections concurrently (within the run's bound on requests in
 /// flight), then, in config order, each use case's tagging and its events over time.
 /// Each report counts only its own use case's requests.
-async fn run_wave(run: &Shared<'_>, ucs: &[&UseCase]) -> Vec<(UseCaseReport, ExitStatus)> {
+async fn run_wave(run: &RunContext<'_>, ucs: &[&UseCase]) -> Vec<(UseCaseReport, ExitStatus)> {
     use futures_util::StreamExt;
     let limit = run.cluster.policy().max_concurrent.max(1);
     let hub = CountHub::new(ucs.iter().map(|uc| {
@@ -462,5 +465,41 @@ fn secret(name: &str) -> Result<Option<String>, String> {
             Ok(Some(v.to_string()))
         }
         (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn use_cases(text: &str) -> Vec<UseCase> {
+        crate::config::parse(std::path::Path::new("w.conf"), text)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .use_cases
+    }
+
+    #[test]
+    fn a_use_case_that_may_read_earlier_tags_starts_a_wave_and_one_request_at_a_time_runs_each_alone(
+    ) {
+        let section = |name: &str, extra: &str| {
+            format!("[simplequery_{name}]\nes_query_filter=a:b\noutlier_type=t\noutlier_reason=r\noutlier_summary=s\n{extra}\n")
+        };
+        let text = format!(
+            "[general]\nes_index_pattern=x\nhistory_window_days=1\n{}{}{}{}",
+            section("one", ""),
+            section("two", ""),
+            section("listed", "whitelist_literals_x=y\n"),
+            section("four", "")
+        );
+        let ucs = use_cases(&text);
+        let refs: Vec<&UseCase> = ucs.iter().collect();
+        assert_eq!(waves(&refs, false, 2), vec![0..2, 2..4]);
+        assert_eq!(
+            waves(&refs, true, 2),
+            vec![0..4],
+            "a dry run writes nothing"
+        );
+        assert_eq!(waves(&refs, false, 1), vec![0..1, 1..2, 2..3, 3..4]);
+        assert_eq!(waves(&[], false, 2), Vec::<std::ops::Range<usize>>::new());
     }
 }

@@ -1313,6 +1313,18 @@ async fn partitioned_count_visits_each_event_once_and_flags_what_paging_flags() 
         };
         // The same counts, in the same order (the list event counted once per parent).
         assert_eq!(bars(&parts), bars(&paged));
+        // across_aggregators sees the same stream: the same findings.
+        let mut across = use_case("");
+        across.count_method = crate::config::CountMethod::AcrossAggregators;
+        across.trigger.on = crate::config::TriggerOn::High;
+        across.trigger.sensitivity = 0.0;
+        let (r, a_parts) = run(&Fake::of(many_parents(list)), &across, 10, true).await;
+        r.unwrap();
+        let (r, a_paged) = run(&Fake::of(many_parents(list)).unsplit(), &across, 10, true).await;
+        r.unwrap();
+        assert!(a_parts.partitions > 1);
+        assert!(!outliers(&a_paged).is_empty());
+        assert_eq!(outliers(&a_parts), outliers(&a_paged));
     }
 }
 
