@@ -54,17 +54,15 @@ pub async fn pages<C: Cluster, P: PageRequest + Clone>(
     {
         bar.set_style(style);
     }
-    let sources = plan.source_fields();
-    let lead = match sources.as_slice() {
-        [(name, Some(field)), _, ..] if split => Some((name.clone(), field.clone())),
-        _ => None,
-    };
-    let parts = match &lead {
+    let lead_plan = if split { LeadPlan::of(&*plan) } else { None };
+    let lead = lead_plan
+        .as_ref()
+        .and_then(|_| plan.source_fields().into_iter().next())
+        .and_then(|(name, field)| Some((name, field?)));
+    let parts = match lead_plan {
         None => vec![Partition::whole()],
-        Some((_, field)) => {
-            let others: Option<Vec<String>> = sources[1..].iter().map(|(_, f)| f.clone()).collect();
-            let mut lp = LeadPlan::of(&*plan, field, others);
-            let n = lp.cardinalities();
+        Some(mut lp) => {
+            let (n, factor) = (lp.cardinalities(), lp.factor);
             let mut leads = Vec::new();
             let r = read(
                 cluster,
@@ -72,7 +70,7 @@ pub async fn pages<C: Cluster, P: PageRequest + Clone>(
                 &bar,
                 |_| false,
                 |b| {
-                    leads.extend(partition::lead_value(&b, n));
+                    leads.extend(partition::lead_value(&b, n, factor));
                     true
                 },
             )

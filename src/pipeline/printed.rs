@@ -134,12 +134,10 @@ fn example_finding(uc: &UseCase) -> Finding {
 /// copy of `sp` narrowed to one partition (placeholder bounds); `None` and `sp` itself for
 /// a count that cannot be split (its lead is a script).
 fn partitioned<P: PageRequest + Clone>(uc: &UseCase, sp: &P) -> (Option<Printed>, P) {
-    let sources = sp.source_fields();
-    let (Some((_, Some(field))), true) = (sources.first(), sources.len() > 1) else {
+    let Some(lp) = LeadPlan::of(sp) else {
         return (None, sp.clone());
     };
-    let others: Option<Vec<String>> = sources[1..].iter().map(|(_, f)| f.clone()).collect();
-    let lp = LeadPlan::of(sp, field, others);
+    let field = &lp.field;
     let lead = Printed::new(
         format!(
             "lead request: events and pairs per {field} value, to split the count into \

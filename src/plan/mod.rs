@@ -183,6 +183,11 @@ pub trait PageRequest {
     /// The name and field of each composite source in order; no field for a source that
     /// is not a `terms` source on a field (a script, a date histogram).
     fn source_fields(&self) -> Vec<(String, Option<String>)>;
+    /// At most how many buckets a source without a field (a date histogram) gives per
+    /// combination of the others; `None` when unknown (a script).
+    fn time_buckets(&self) -> Option<u64> {
+        None
+    }
     /// Body of the page after `after` (`None`: the first page).
     fn page_body(&self, after: Option<&AfterKey>) -> Value;
     /// URL parameters of every page.

@@ -138,15 +138,17 @@ pub struct LeadValue {
 }
 
 /// The lead value of one bucket of the lead request, with its pair estimate:
-/// `min(events, product of the cardinality sub-aggregations c0, c1, ...)`, or `events`
-/// when `cardinalities` is 0 (some other source is a script or a date histogram, whose
-/// distinct values are not estimated). A cardinality is approximate; the estimate only
+/// `min(events, factor * product of the cardinality sub-aggregations c0, c1, ...)`
+/// (`factor`: the date histogram's buckets, [`LeadPlan::factor`]), or `events` when
+/// `cardinalities` is 0 (some other source is a script, whose distinct values are not
+/// estimated). Both bounds hold for fields with one value per event; lists make the
+/// estimate low, and a partition then pages. A cardinality is approximate; the estimate only
 /// sizes partitions.
-pub fn lead_value(b: &CompositeBucket, cardinalities: usize) -> Option<LeadValue> {
+pub fn lead_value(b: &CompositeBucket, cardinalities: usize, factor: u64) -> Option<LeadValue> {
     let key = b.key.get(LEAD_SOURCE)?.clone();
     let mut pairs = b.doc_count;
     if cardinalities > 0 {
-        let mut product: u64 = 1;
+        let mut product: u64 = factor.max(1);
         for i in 0..cardinalities {
             let c = b.cardinality(i).unwrap_or(b.doc_count).max(1);
             product = product.saturating_mul(c);
@@ -204,25 +206,44 @@ pub struct LeadPlan {
     pub index: String,
     pub query: Value,
     pub field: String,
-    /// The other sources' fields when every one is a field and they are at most
-    /// [`MAX_CARDINALITIES`]; `None` otherwise (the estimate is then the events).
+    /// The other sources' fields when they are at most [`MAX_CARDINALITIES`] and every
+    /// other source is a field or a date histogram of known size; `None` otherwise (the
+    /// estimate is then the events).
     pub others: Option<Vec<String>>,
+    /// The buckets of the date histogram source per combination of the fields (1 without
+    /// one): the cardinality product is multiplied by it.
+    pub factor: u64,
     pub page_size: u32,
     pub preference: String,
 }
 
 impl LeadPlan {
-    /// The lead request of `plan`, whose first source is a `terms` source on `field`.
-    pub fn of(plan: &dyn PageRequest, field: &str, others: Option<Vec<String>>) -> LeadPlan {
-        LeadPlan {
+    /// The lead request of `plan`, whose first source is a `terms` source on a field.
+    /// `None` when the plan's first source is not one, or it has no other source.
+    pub fn of(plan: &dyn PageRequest) -> Option<LeadPlan> {
+        let sources = plan.source_fields();
+        let (Some((_, Some(field))), true) = (sources.first(), sources.len() > 1) else {
+            return None;
+        };
+        let fields: Vec<String> = sources[1..].iter().filter_map(|(_, f)| f.clone()).collect();
+        let factor = match (sources.len() - 1 - fields.len(), plan.time_buckets()) {
+            (0, _) => Some(1),
+            (1, Some(t)) => Some(t),
+            _ => None,
+        };
+        let others = factor
+            .filter(|_| fields.len() <= MAX_CARDINALITIES)
+            .map(|_| fields);
+        Some(LeadPlan {
             use_case: plan.use_case().to_string(),
             index: plan.index().to_string(),
             query: plan.query().clone(),
-            field: field.to_string(),
-            others: others.filter(|o| o.len() <= MAX_CARDINALITIES),
+            field: field.clone(),
+            factor: factor.unwrap_or(1),
+            others,
             page_size: plan.page_size(),
             preference: format!("esoutliers-{}", plan.use_case()),
-        }
+        })
     }
 
     /// The number of cardinality sub-aggregations in each bucket.
@@ -387,14 +408,15 @@ mod tests {
             "c0": { "value": 7 }, "c1": { "value": 9 }
         }))
         .unwrap();
-        assert_eq!(lead_value(&b, 2).unwrap().pairs, 63);
-        assert_eq!(lead_value(&b, 1).unwrap().pairs, 7);
-        assert_eq!(lead_value(&b, 0).unwrap().pairs, 1000);
+        assert_eq!(lead_value(&b, 2, 1).unwrap().pairs, 63);
+        assert_eq!(lead_value(&b, 2, 10).unwrap().pairs, 630);
+        assert_eq!(lead_value(&b, 1, 1).unwrap().pairs, 7);
+        assert_eq!(lead_value(&b, 0, 1).unwrap().pairs, 1000);
         let big: CompositeBucket = serde_json::from_value(json!({
             "key": { "lead": "h1" }, "doc_count": 50,
             "c0": { "value": 70 }, "c1": { "value": 90 }
         }))
         .unwrap();
-        assert_eq!(lead_value(&big, 2).unwrap().pairs, 50);
+        assert_eq!(lead_value(&big, 2, 1).unwrap().pairs, 50);
     }
 }

@@ -385,6 +385,12 @@ impl super::PageRequest for SuddenPlan {
         f.push((TIME_SOURCE.to_string(), None));
         f
     }
+    /// The grid buckets of the counting range (one more for a range not on the grid).
+    fn time_buckets(&self) -> Option<u64> {
+        let (start, end) = self.windows.range_ms();
+        let g = (self.windows.grid_minutes() * 60_000).max(1) as i64;
+        Some(((end - start).max(0) / g) as u64 + 2)
+    }
     fn page_body(&self, after: Option<&AfterKey>) -> Value {
         SuddenPlan::page_body(self, after)
     }
