@@ -45,6 +45,7 @@ MANY_EVENTS=${BENCH_SCALE_MANY_EVENTS:-${SIZES%% *}}
 KEEP=${BENCH_SCALE_KEEP:-0}
 REPEAT=${BENCH_SCALE_REPEAT:-3}
 NOW=2026-11-28T00:00:00Z
+LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
 OUT=bench-out/scale
 rm -rf "$OUT"
 mkdir -p "$OUT"
@@ -167,9 +168,9 @@ for n in $SIZES; do
   if [ "$KEEP" != 1 ]; then curl -fsS -XDELETE "$ES_URL/$idx" >/dev/null; fi
 done
 
-python3 - "$OUT" "$REPEAT" <<'PY'
+python3 - "$OUT" "$REPEAT" "$LOAD_BEFORE" <<'PY'
 import json, sys
-out, repeat = sys.argv[1], int(sys.argv[2])
+out, repeat, load_before = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 manifest = [l.split() for l in open(f"{out}/manifest")]
 failed = []
 
@@ -279,6 +280,8 @@ for _, n, hosts, seq in [m for m in manifest if m[0] == "b"]:
     same = not any(f.startswith(f"b-{n}-") for f in failed)
     print(f"\nOutliers per use case (every whole-config run gave each use case the pairs of its run alone: {'yes' if same else 'NO'}): "
           + ", ".join(f"{u['name']} {len(u['outliers'])}" for u in median(f"b-{n}-whole")[0][0]))
+
+print(f"\nMachine load average (1 min) when the script started / ended: {load_before} / {open('/proc/loadavg').read().split()[0]}")
 
 if failed:
     print("\nFAILED:\n" + "\n".join(f"- {f}" for f in failed), file=sys.stderr)
