@@ -6,7 +6,7 @@ ES_URL ?= http://127.0.0.1:$(ES_PORT)
 export ES_URL
 CARGO ?= cargo
 
-.PHONY: all build test test-cluster test-matrix bench-pairs lint snapshots demo bench es-up es-down es-clean es-up-secure es-down-secure
+.PHONY: all build test test-cluster test-matrix bench-pairs bench-scale lint snapshots demo bench es-up es-down es-clean es-up-secure es-down-secure
 
 all: build
 
@@ -65,10 +65,16 @@ bench: es-up
 	scripts/bench.sh
 	scripts/bench_pairs.sh
 	scripts/bench_metrics.sh
+	scripts/bench_scale.sh
 
 ## Engine memory against the number of distinct pairs (1M and 4M), detection only.
 bench-pairs: es-up
 	scripts/bench_pairs.sh
+
+## Counting at scale (issue 14): 20k and 500k pairs at 1M and 4M events, and 10 use cases
+## in one run against each alone (BENCH_SCALE_SIZES, default "1000000 4000000").
+bench-scale: es-up
+	scripts/bench_scale.sh
 
 es-up:
 	scripts/esnode.sh up
