@@ -14,6 +14,7 @@ mod run;
 mod select;
 mod tune;
 mod untag;
+mod waves;
 
 use anyhow::Result;
 

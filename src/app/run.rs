@@ -9,17 +9,14 @@ use anyhow::{Context, Result};
 
 use super::files::{lock, report_file, run_file};
 use super::select::{load_all, select_all, Span};
+use super::waves::{run_wave, waves, RunContext};
 use super::ExitStatus;
 use crate::cli::RunArgs;
 use crate::config::{Config, UseCase};
-use crate::execute::meter::Meter;
-use crate::execute::{
-    redact_url, Cluster, ClusterOptions, Credentials, EsError, HttpCluster, Policy, UpdateOptions,
-};
+use crate::execute::{redact_url, ClusterOptions, Credentials, HttpCluster, Policy, UpdateOptions};
 use crate::pipeline;
-use crate::pipeline::shared::CountHub;
 use crate::plan::{TimeWindow, DEFAULT_PAGE_SIZE};
-use crate::report::{self, RunSummary, Status, UseCaseReport};
+use crate::report::{self, RunSummary};
 use crate::tag::Limits;
 
 /// `run`: every selected use case of every config, then the report.
@@ -207,141 +204,6 @@ pub(crate) async fn run_config(
     status
 }
 
-/// What every use case of one config's run shares.
-struct RunContext<'a> {
-    cluster: &'a HttpCluster,
-    span: Span,
-    baseline_days: Option<u64>,
-    page_size: u32,
-    limits: Limits,
-    update: &'a UpdateOptions,
-    dry_run: bool,
-    /// `es_wipe_all_whitelisted_outliers` (and not a dry run).
-    wipe_whitelisted: bool,
-}
-
-impl RunContext<'_> {
-    /// The pipeline context of `uc` (sharing counts through `counts`), and its report
-    /// before it runs.
-    fn context<'s>(
-        &'s self,
-        uc: &UseCase,
-        counts: Option<&'s CountHub>,
-    ) -> (pipeline::Context<'s, HttpCluster>, UseCaseReport) {
-        let window = self.span.window(uc.history_window_hours);
-        let mut rep = pipeline::empty_report(uc, window);
-        let baseline = pipeline::baseline_hours(uc, self.baseline_days);
-        if let Some(h) = baseline {
-            rep.baseline_start = Some(TimeWindow::ending_at(window.end, h).bounds().0);
-        }
-        let cx = pipeline::Context {
-            cluster: self.cluster,
-            window,
-            baseline_hours: baseline,
-            page_size: self.page_size,
-            limits: self.limits,
-            update: self.update.clone(),
-            dry_run: self.dry_run,
-            counts,
-        };
-        (cx, rep)
-    }
-}
-
-/// The use cases split into waves, in order: a wave's detections run concurrently, and
-/// a use case whose detection may read what an earlier one tags
-/// ([`pipeline::reads_outliers`]) starts a new wave, after everything before it is
-/// tagged. A dry run writes nothing, so it is one wave. With one request in flight at a
-/// time (`max_concurrent` 1) every use case is a wave of its own: detected, then tagged,
-/// then the next, as a sequential run does.
-fn waves(ucs: &[&UseCase], dry_run: bool, max_concurrent: usize) -> Vec<std::ops::Range<usize>> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (i, uc) in ucs.iter().enumerate() {
-        let alone = max_concurrent <= 1 || (!dry_run && pipeline::reads_outliers(uc));
-        if i > start && alone {
-            out.push(start..i);
-            start = i;
-        }
-    }
-    if start < ucs.len() {
-        out.push(start..ucs.len());
-    }
-    out
-}
-
-/// Runs one wave: the detections concurrently (within the run's bound on requests in
-/// flight), then, in config order, each use case's tagging and its events over time.
-/// Each report counts only its own use case's requests.
-async fn run_wave(run: &RunContext<'_>, ucs: &[&UseCase]) -> Vec<(UseCaseReport, ExitStatus)> {
-    use futures_util::StreamExt;
-    let limit = run.cluster.policy().max_concurrent.max(1);
-    let hub = CountHub::new(ucs.iter().map(|uc| {
-        let (cx, _) = run.context(uc, None);
-        (*uc, pipeline::counting_window(cx.window, cx.baseline_hours))
-    }));
-    let hub = &hub;
-    let detections: Vec<_> = futures_util::stream::iter(ucs.iter().copied().map(|uc| async move {
-        let (cx, mut rep) = run.context(uc, Some(hub));
-        let meter = Meter::default();
-        let res = meter
-            .run(async {
-                if run.wipe_whitelisted && !uc.whitelist.is_empty() {
-                    pipeline::tagging::wipe_whitelisted(run.cluster, uc, cx.window, run.update)
-                        .await?;
-                }
-                pipeline::detect(&cx, uc, &mut rep).await
-            })
-            .await;
-        (rep, meter, res)
-    }))
-    .buffered(limit)
-    .collect()
-    .await;
-    let mut out = Vec::with_capacity(ucs.len());
-    for (uc, (mut rep, meter, res)) in ucs.iter().copied().zip(detections) {
-        let (cx, _) = run.context(uc, None);
-        let res = match res {
-            Ok(d) => meter.run(pipeline::tag(&cx, uc, &d, &mut rep)).await,
-            Err(e) => Err(e),
-        };
-        let status = conclude(uc, res, &mut rep);
-        if !run.dry_run {
-            rep.over_time = meter
-                .run(super::review::over_time(run.cluster, uc, cx.window, &rep))
-                .await;
-        }
-        let t = meter.traffic();
-        rep.requests = t.requests;
-        rep.retries = t.retries;
-        rep.bytes_received = t.bytes_received;
-        out.push((rep, status));
-    }
-    out
-}
-
-/// The use case's status from how its run ended: an error fails it (exit 3 when the
-/// cluster could not be reached, else 1), and so does tagging that left failures or
-/// version conflicts.
-fn conclude(uc: &UseCase, res: Result<(), EsError>, rep: &mut UseCaseReport) -> ExitStatus {
-    if let Err(e) = res {
-        tracing::error!("use case {}: {e}", uc.name);
-        rep.status = Status::Failed;
-        rep.error = Some(e.to_string());
-        return ExitStatus::of(&e);
-    }
-    let incomplete = rep
-        .tagging
-        .as_ref()
-        .is_some_and(|t| !t.failures.is_empty() || t.version_conflicts > 0);
-    if incomplete {
-        rep.status = Status::Failed;
-        rep.error = Some("tagging did not complete; see the failures".into());
-        return ExitStatus::UseCaseFailed;
-    }
-    ExitStatus::Success
-}
-
 /// SIGINT and SIGTERM cancel `stop`; the run stops before its next request, and any wait
 /// ends at once.
 pub(crate) fn spawn_signal_handler(stop: tokio_util::sync::CancellationToken) {
@@ -465,41 +327,5 @@ fn secret(name: &str) -> Result<Option<String>, String> {
             Ok(Some(v.to_string()))
         }
         (None, None) => Ok(None),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn use_cases(text: &str) -> Vec<UseCase> {
-        crate::config::parse(std::path::Path::new("w.conf"), text)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .use_cases
-    }
-
-    #[test]
-    fn a_use_case_that_may_read_earlier_tags_starts_a_wave_and_one_request_at_a_time_runs_each_alone(
-    ) {
-        let section = |name: &str, extra: &str| {
-            format!("[simplequery_{name}]\nes_query_filter=a:b\noutlier_type=t\noutlier_reason=r\noutlier_summary=s\n{extra}\n")
-        };
-        let text = format!(
-            "[general]\nes_index_pattern=x\nhistory_window_days=1\n{}{}{}{}",
-            section("one", ""),
-            section("two", ""),
-            section("listed", "whitelist_literals_x=y\n"),
-            section("four", "")
-        );
-        let ucs = use_cases(&text);
-        let refs: Vec<&UseCase> = ucs.iter().collect();
-        assert_eq!(waves(&refs, false, 2), vec![0..2, 2..4]);
-        assert_eq!(
-            waves(&refs, true, 2),
-            vec![0..4],
-            "a dry run writes nothing"
-        );
-        assert_eq!(waves(&refs, false, 1), vec![0..1, 1..2, 2..3, 3..4]);
-        assert_eq!(waves(&[], false, 2), Vec::<std::ops::Range<usize>>::new());
     }
 }
