@@ -99,6 +99,7 @@ pub(crate) async fn run_wave(
     let hub = &hub;
     let detections: Vec<_> = futures_util::stream::iter(ucs.iter().copied().map(|uc| async move {
         let (cx, mut rep) = run.context(uc, Some(hub));
+        let _claim = hub.claim(&uc.name);
         let meter = Meter::default();
         let res = meter
             .run(async {

@@ -1416,3 +1416,45 @@ async fn use_cases_that_differ_only_by_trigger_count_once_and_flag_as_alone() {
         "the triggers differ"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_member_waits_for_the_first_and_counts_itself_when_the_first_gave_up() {
+    let first = use_case("");
+    let mut second = use_case("");
+    second.name = "terms_second".into();
+    second.trigger.sensitivity = 1.0;
+    let f = Fake::of(many_parents(false));
+    let hub = super::shared::CountHub::new([(&first, window()), (&second, window())]);
+    let claim = hub.claim(&first.name);
+    let mut sp = crate::plan::search(&second, window(), 100);
+    let mut rep = report(&second);
+    let waiting = tokio::time::timeout(
+        Duration::from_secs(600),
+        hub.groups(&f, &second, &mut sp, true, &mut rep),
+    )
+    .await;
+    assert!(waiting.is_err(), "waits while the first member detects");
+    assert!(
+        !f.log().iter().any(|l| l.starts_with("page")),
+        "{:?}",
+        f.log()
+    );
+    // The first member's detection ended without counting (it failed before): the
+    // second counts, and the first, if it comes back, takes that count.
+    drop(claim);
+    let mut rep = report(&second);
+    hub.groups(&f, &second, &mut sp, true, &mut rep)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rep.count_shared_with, None);
+    assert!(rep.pages > 0);
+    let mut again = report(&first);
+    let mut sp1 = crate::plan::search(&first, window(), 100);
+    hub.groups(&f, &first, &mut sp1, true, &mut again)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.count_shared_with.as_deref(), Some("terms_second"));
+    assert_eq!(again.pages, 0);
+}

@@ -2,11 +2,14 @@
 //!
 //! Use cases of one wave with the same index pattern, timestamp field, counting window,
 //! filter, aggregator and target (only the trigger, the texts or the whitelists differ)
-//! need the same composite buckets. The first of them to reach its count reads the
-//! buckets once and feeds every member's evaluator from the same stream
+//! need the same composite buckets. The first of them in config order reads the buckets
+//! once and feeds every member's evaluator from the same stream
 //! ([`super::terms::count_groups`]); each member then goes on alone (whitelists, events,
 //! tagging) from its own groups. Nothing is kept but the groups with findings, so memory
-//! does not grow with the pairs.
+//! does not grow with the pairs. The other members wait for that count; when the first
+//! member's detection ends without it (it failed before counting), the next member to
+//! arrive counts instead ([`CountHub::claim`]), so the report names the same counting
+//! use case run after run.
 //!
 //! Invariant: a member's groups are exactly what its own count would give: the same
 //! requests, the same buckets in the same order, its own evaluator.
@@ -40,6 +43,9 @@ struct Counted {
 /// Members with the same counting key.
 struct Group {
     members: Vec<UseCase>,
+    /// True once the first member counted, or ended its detection without counting:
+    /// the others may go on.
+    released: tokio::sync::watch::Sender<bool>,
     /// The count, or the member that failed to read it and why.
     cell: tokio::sync::OnceCell<Result<Arc<Counted>, (String, String)>>,
 }
@@ -83,6 +89,7 @@ impl CountHub {
         for members in by_key.into_values().filter(|m| m.len() > 1) {
             let g = Arc::new(Group {
                 members,
+                released: tokio::sync::watch::Sender::new(false),
                 cell: tokio::sync::OnceCell::new(),
             });
             for m in &g.members {
@@ -90,6 +97,17 @@ impl CountHub {
             }
         }
         CountHub { groups }
+    }
+
+    /// Held while use case `name` detects: when the first member of a group lets it go
+    /// (its detection ended, counted or not), the other members stop waiting for it.
+    pub fn claim(&self, name: &str) -> Claim {
+        Claim(
+            self.groups
+                .get(name)
+                .filter(|g| g.members[0].name == name)
+                .cloned(),
+        )
     }
 
     /// The groups of use case `uc` (resolved fields) from the count of its group: read
@@ -104,6 +122,11 @@ impl CountHub {
         rep: &mut UseCaseReport,
     ) -> Option<Result<Groups, EsError>> {
         let g = self.groups.get(&uc.name)?;
+        if g.members[0].name != uc.name {
+            let mut released = g.released.subscribe();
+            // The sender lives in the group, which outlives this call: never an error.
+            let _ = released.wait_for(|r| *r).await;
+        }
         let mut own: Option<EsError> = None;
         let counted = g
             .cell
@@ -125,6 +148,7 @@ impl CountHub {
                 }
             })
             .await;
+        g.released.send_replace(true);
         if let Some(e) = own {
             return Some(Err(e));
         }
@@ -147,5 +171,17 @@ impl CountHub {
                 Ok(mine)
             }
         })
+    }
+}
+
+/// The first member's hold on its group's count ([`CountHub::claim`]); dropping it
+/// releases the other members.
+pub struct Claim(Option<Arc<Group>>);
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Some(g) = &self.0 {
+            g.released.send_replace(true);
+        }
     }
 }
