@@ -540,7 +540,7 @@ impl HttpCluster {
                         });
                     }
                     tracing::warn!("{what} on {index}: {reason}; retrying (attempt {attempt})");
-                    self.backoff(attempt, None, what).await?;
+                    self.backoff(attempt, None, what, false).await?;
                     continue;
                 }
             };
@@ -550,41 +550,38 @@ impl HttpCluster {
                         "{what} on {index}: HTTP {}; retrying (attempt {attempt})",
                         answer.status
                     );
-                    let p = &self.opts.policy;
-                    let wait = p.retry_wait(attempt, retry_after, rand::random::<f64>());
-                    if answer.status == StatusCode::TOO_MANY_REQUESTS.as_u16() {
-                        // Back-pressure slows the whole run, not only this request.
-                        self.throttle.push_back(wait);
-                        tracing::warn!(
-                            "the cluster pushed back (HTTP 429): every request of the run waits {} ms; at most {} in flight from now on",
-                            wait.as_millis(),
-                            self.throttle.limit()
-                        );
-                    }
-                    self.retries.fetch_add(1, Ordering::Relaxed);
-                    meter::count(|m| m.retries += 1);
-                    p.sleep(wait, what).await?;
+                    let pushed_back = answer.status == StatusCode::TOO_MANY_REQUESTS.as_u16();
+                    self.backoff(attempt, retry_after, what, pushed_back)
+                        .await?;
                 }
                 _ => return Ok(answer),
             }
         }
     }
 
-    /// Counts a retry and waits before it (interrupted by a stop).
+    /// Counts a retry and waits before it (interrupted by a stop). `pushed_back` (a 429):
+    /// every request of the run waits as long, and the bound on requests in flight is
+    /// halved ([`throttle::Throttle::push_back`]).
     async fn backoff(
         &self,
         attempt: u32,
         retry_after: Option<Duration>,
         what: &str,
+        pushed_back: bool,
     ) -> Result<(), EsError> {
         self.retries.fetch_add(1, Ordering::Relaxed);
         meter::count(|m| m.retries += 1);
         let p = &self.opts.policy;
-        p.sleep(
-            p.retry_wait(attempt, retry_after, rand::random::<f64>()),
-            what,
-        )
-        .await
+        let wait = p.retry_wait(attempt, retry_after, rand::random::<f64>());
+        if pushed_back {
+            self.throttle.push_back(wait);
+            tracing::warn!(
+                "the cluster pushed back (HTTP 429): every request of the run waits {} ms; at most {} in flight from now on",
+                wait.as_millis(),
+                self.throttle.limit()
+            );
+        }
+        p.sleep(wait, what).await
     }
 
     /// Sends and decodes a JSON answer, mapping failures to [`EsError`].
