@@ -1428,11 +1428,12 @@ async fn a_member_waits_for_the_first_and_counts_itself_when_the_first_gave_up()
     let claim = hub.claim(&first.name);
     let mut sp = crate::plan::search(&second, window(), 100);
     let mut rep = report(&second);
-    let waiting = tokio::time::timeout(
-        Duration::from_secs(600),
-        hub.groups(&f, &second, &mut sp, true, &mut rep),
-    )
-    .await;
+    let count = async |members: Vec<UseCase>, rep: &mut UseCaseReport| {
+        let members: Vec<&UseCase> = members.iter().collect();
+        super::terms::count_groups(&f, &members, &mut sp, true, &[], rep).await
+    };
+    let waiting =
+        tokio::time::timeout(Duration::from_secs(600), hub.take(&second, &mut rep, count)).await;
     assert!(waiting.is_err(), "waits while the first member detects");
     assert!(
         !f.log().iter().any(|l| l.starts_with("page")),
@@ -1443,18 +1444,82 @@ async fn a_member_waits_for_the_first_and_counts_itself_when_the_first_gave_up()
     // second counts, and the first, if it comes back, takes that count.
     drop(claim);
     let mut rep = report(&second);
-    hub.groups(&f, &second, &mut sp, true, &mut rep)
-        .await
-        .unwrap()
-        .unwrap();
+    let count = async |members: Vec<UseCase>, rep: &mut UseCaseReport| {
+        let members: Vec<&UseCase> = members.iter().collect();
+        super::terms::count_groups(&f, &members, &mut sp, true, &[], rep).await
+    };
+    let _: super::shared::Groups = hub.take(&second, &mut rep, count).await.unwrap().unwrap();
     assert_eq!(rep.count_shared_with, None);
     assert!(rep.pages > 0);
     let mut again = report(&first);
-    let mut sp1 = crate::plan::search(&first, window(), 100);
-    hub.groups(&f, &first, &mut sp1, true, &mut again)
-        .await
-        .unwrap()
-        .unwrap();
+    let never = async |_: Vec<UseCase>,
+                       _: &mut UseCaseReport|
+           -> Result<Vec<super::shared::Groups>, EsError> {
+        unreachable!("the count was read")
+    };
+    let _: super::shared::Groups = hub.take(&first, &mut again, never).await.unwrap().unwrap();
     assert_eq!(again.count_shared_with.as_deref(), Some("terms_second"));
     assert_eq!(again.pages, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn metrics_use_cases_on_the_same_target_count_once_each_with_its_metric_and_trigger() {
+    // Length high and length low (the same counts, other triggers), and entropy.
+    let high = metrics_use_case("high", 200, "");
+    let mut low = metrics_use_case("low", 50, "");
+    low.name = "metrics_low".into();
+    let mut entropy = metrics_use_case("high", 150, "");
+    entropy.name = "metrics_entropy".into();
+    if let crate::config::ModelSpec::Metrics(spec) = &mut entropy.model {
+        spec.metric = crate::config::Metric::Entropy;
+    }
+    let members = [&high, &low, &entropy];
+    let mut alone = Vec::new();
+    let mut one_count = 0;
+    for uc in members {
+        let f = long_lines();
+        let (r, rep) = run(&f, uc, 100, true).await;
+        r.unwrap();
+        one_count = f.script_sources.borrow().len();
+        alone.push(rep);
+    }
+    let f = long_lines();
+    let hub = super::shared::CountHub::new(members.iter().map(|uc| (*uc, window())));
+    let mut together = Vec::new();
+    for uc in members {
+        let cx = Context {
+            cluster: &f,
+            window: window(),
+            baseline_hours: None,
+            page_size: 100,
+            limits: Limits::default(),
+            update: UpdateOptions::default(),
+            dry_run: true,
+            counts: Some(&hub),
+        };
+        let mut rep = report(uc);
+        detect(&cx, uc, &mut rep).await.unwrap();
+        together.push(rep);
+    }
+    // Two passes (a list is read from _source), each a lead request and a page: once.
+    assert_eq!(one_count, 4);
+    assert_eq!(f.script_sources.borrow().len(), one_count, "counted once");
+    for (t, a) in together.iter().zip(&alone) {
+        assert_eq!(outliers(t), outliers(a), "{}", t.name);
+        assert_eq!(t.events_in_window, a.events_in_window, "{}", t.name);
+    }
+    assert_eq!(
+        together[1].count_shared_with.as_deref(),
+        Some("metrics_rare")
+    );
+    assert_eq!(
+        together[2].count_shared_with.as_deref(),
+        Some("metrics_rare")
+    );
+    assert!(!outliers(&alone[0]).is_empty() && !outliers(&alone[1]).is_empty());
+    assert_ne!(
+        outliers(&alone[0]),
+        outliers(&alone[1]),
+        "the triggers differ"
+    );
 }

@@ -125,7 +125,7 @@ pub async fn detect<C: Cluster>(
     rep: &mut UseCaseReport,
 ) -> Result<Detection, EsError> {
     let t0 = Instant::now();
-    let ModelSpec::Metrics(spec) = &uc.model else {
+    let ModelSpec::Metrics(_) = &uc.model else {
         return Ok(Detection::default());
     };
     let fp = super::fields::check_fields_with(cx.cluster, uc, &plan::filter(uc, cx.window), true)
@@ -153,8 +153,25 @@ pub async fn detect<C: Cluster>(
         );
     }
     let query = plan::filter(uc, cx.window);
-    let passes = counting_passes(cx, uc, &mapping, &path_of(target)).await?;
-    let flagged = count_and_evaluate(cx, uc, spec.metric, passes, fp.lead_splits(), rep).await?;
+    let split = fp.lead_splits();
+    let target_path = path_of(target);
+    let count = async |members: Vec<UseCase>, rep: &mut UseCaseReport| {
+        let passes = counting_passes(cx, uc, &mapping, &target_path).await?;
+        let members: Vec<&UseCase> = members.iter().collect();
+        count_and_evaluate(cx, &members, passes, split, rep).await
+    };
+    let shared = match cx.counts {
+        Some(hub) => hub.take(uc, rep, count).await,
+        None => None,
+    };
+    let flagged = match shared {
+        Some(r) => r?,
+        None => {
+            let passes = counting_passes(cx, uc, &mapping, &target_path).await?;
+            let mut all = count_and_evaluate(cx, &[uc], passes, split, rep).await?;
+            all.remove(0)
+        }
+    };
 
     // The events of outlier pairs: whole events for whitelists, else only the fields the
     // summary and the pair matching need.
@@ -267,21 +284,110 @@ async fn counting_passes<C: Cluster>(
     })
 }
 
-/// Pages through the counts, evaluating each aggregator as soon as the next one starts
-/// (buckets come sorted by aggregator): only aggregators with outliers are kept, with
-/// their first evaluation. With two passes, the first one's buckets (the few events read
-/// from `_source`) are held aside and join their aggregator in the second.
+/// One member's evaluation while the buckets go by (several members when use cases with
+/// the same counts count once): each aggregator is evaluated as soon as the next one
+/// starts (buckets come sorted by aggregator), only aggregators with outliers are kept,
+/// with their first evaluation. With two passes, the first one's buckets (the few events
+/// read from `_source`) are held aside and join their aggregator in the second.
+struct Member<'a> {
+    uc: &'a UseCase,
+    metric: Metric,
+    flagged: Vec<(Group, Evaluation)>,
+    aside: BTreeMap<Vec<String>, Vec<(Vec<TargetItem>, u64)>>,
+    cur: Option<Group>,
+    /// Events whose target gives no metric.
+    skipped: u64,
+}
+
+impl<'a> Member<'a> {
+    fn new(uc: &'a UseCase) -> Option<Member<'a>> {
+        let ModelSpec::Metrics(spec) = &uc.model else {
+            return None;
+        };
+        Some(Member {
+            uc,
+            metric: spec.metric,
+            flagged: Vec::new(),
+            aside: BTreeMap::new(),
+            cur: None,
+            skipped: 0,
+        })
+    }
+
+    fn finish(&mut self, g: Group) {
+        if let Some(e) = weighted::evaluate(&self.uc.trigger, &g.values) {
+            if !e.outliers.is_empty() {
+                self.flagged.push((g, e));
+            }
+        }
+    }
+
+    /// A group of `agg` with the buckets held aside for it.
+    fn group(&mut self, agg: Vec<String>) -> Group {
+        let mut g = Group::new(agg.clone());
+        for (items, n) in self.aside.remove(&agg).unwrap_or_default() {
+            if !g.add(self.metric, items, n) {
+                self.skipped += n;
+            }
+        }
+        g
+    }
+
+    /// One bucket of pass `aside` (held for later) or of the last pass.
+    fn push(&mut self, agg: &[String], items: Vec<TargetItem>, n: u64, aside: bool) {
+        if aside {
+            self.aside.entry(agg.to_vec()).or_default().push((items, n));
+            return;
+        }
+        if self.cur.as_ref().is_some_and(|g| g.aggregator != agg) {
+            if let Some(g) = self.cur.take() {
+                self.finish(g);
+            }
+        }
+        if self.cur.is_none() {
+            self.cur = Some(self.group(agg.to_vec()));
+        }
+        let metric = self.metric;
+        if let Some(g) = self.cur.as_mut() {
+            if !g.add(metric, items, n) {
+                self.skipped += n;
+            }
+        }
+    }
+
+    /// After the last pass: the open group, then aggregators whose every event was read
+    /// from `_source`.
+    fn end(&mut self) -> Vec<(Group, Evaluation)> {
+        if let Some(g) = self.cur.take() {
+            self.finish(g);
+        }
+        let aggs: Vec<Vec<String>> = self.aside.keys().cloned().collect();
+        for agg in aggs {
+            let g = self.group(agg);
+            self.finish(g);
+        }
+        if self.skipped > 0 {
+            tracing::debug!(
+                "{}: {} event(s) skipped: {} gives no metric for their target value",
+                self.uc.name,
+                self.skipped,
+                self.metric.as_str()
+            );
+        }
+        std::mem::take(&mut self.flagged)
+    }
+}
+
+/// Pages through the counts of `passes` once and evaluates them for each of `members`
+/// (use cases with the same counts; one result each, in order).
 async fn count_and_evaluate<C: Cluster>(
     cx: &Context<'_, C>,
-    uc: &UseCase,
-    metric: Metric,
+    members: &[&UseCase],
     mut passes: Vec<(SearchPlan, TargetSource)>,
     split: bool,
     rep: &mut UseCaseReport,
-) -> Result<Vec<(Group, Evaluation)>, EsError> {
-    let mut flagged: Vec<(Group, Evaluation)> = Vec::new();
-    let mut aside: BTreeMap<Vec<String>, Vec<(Vec<TargetItem>, u64)>> = BTreeMap::new();
-    let mut skipped = 0u64;
+) -> Result<Vec<Vec<(Group, Evaluation)>>, EsError> {
+    let mut evs: Vec<Member> = members.iter().filter_map(|uc| Member::new(uc)).collect();
     let mut events = 0u64;
     let last = passes.len() - 1;
     for (i, (sp, from)) in passes.iter_mut().enumerate() {
@@ -290,72 +396,24 @@ async fn count_and_evaluate<C: Cluster>(
             .iter()
             .map(|s| s.name.clone())
             .collect();
-        let mut cur: Option<Group> = None;
-        let mut finish = |g: Group| {
-            if let Some(e) = weighted::evaluate(&uc.trigger, &g.values) {
-                if !e.outliers.is_empty() {
-                    flagged.push((g, e));
-                }
-            }
-        };
         super::count::pages(cx.cluster, sp, split, rep, |b| {
             let agg: Vec<String> = agg_names
                 .iter()
                 .map(|n| b.key.get(n).map(render).unwrap_or_default())
                 .collect();
-            let Some(items) = b.key.get("t0").and_then(|k| plan::target_items(k, from)) else {
-                skipped += b.doc_count;
-                return;
-            };
-            if i < last {
-                aside.entry(agg).or_default().push((items, b.doc_count));
-                return;
-            }
-            if cur.as_ref().is_some_and(|g| g.aggregator != agg) {
-                if let Some(g) = cur.take() {
-                    finish(g);
+            let items = b.key.get("t0").and_then(|k| plan::target_items(k, from));
+            for m in evs.iter_mut() {
+                match &items {
+                    Some(items) => m.push(&agg, items.clone(), b.doc_count, i < last),
+                    None => m.skipped += b.doc_count,
                 }
-            }
-            let g = cur.get_or_insert_with(|| {
-                let mut g = Group::new(agg.clone());
-                for (items, n) in aside.remove(&agg).unwrap_or_default() {
-                    if !g.add(metric, items, n) {
-                        skipped += n;
-                    }
-                }
-                g
-            });
-            if !g.add(metric, items, b.doc_count) {
-                skipped += b.doc_count;
             }
         })
         .await?;
         events += rep.events_in_window.unwrap_or(0);
-        if i == last {
-            if let Some(g) = cur.take() {
-                finish(g);
-            }
-            // Aggregators whose every event was read from `_source`.
-            for (agg, buckets) in std::mem::take(&mut aside) {
-                let mut g = Group::new(agg);
-                for (items, n) in buckets {
-                    if !g.add(metric, items, n) {
-                        skipped += n;
-                    }
-                }
-                finish(g);
-            }
-        }
     }
     rep.events_in_window = Some(events);
-    if skipped > 0 {
-        tracing::debug!(
-            "{}: {skipped} event(s) skipped: {} gives no metric for their target value",
-            uc.name,
-            metric.as_str()
-        );
-    }
-    Ok(flagged)
+    Ok(evs.iter_mut().map(Member::end).collect())
 }
 
 /// Whitelist re-evaluation of every flagged aggregator (`weighted::reevaluate`). Each round

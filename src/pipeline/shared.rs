@@ -1,11 +1,11 @@
-//! Pipeline: terms use cases that need the same counts count once.
+//! Pipeline: use cases that need the same counts count once (terms and metrics).
 //!
-//! Use cases of one wave with the same index pattern, timestamp field, counting window,
-//! filter, aggregator and target (only the trigger, the texts or the whitelists differ)
-//! need the same composite buckets. The first of them in config order reads the buckets
-//! once and feeds every member's evaluator from the same stream
-//! ([`super::terms::count_groups`]); each member then goes on alone (whitelists, events,
-//! tagging) from its own groups. Nothing is kept but the groups with findings, so memory
+//! Use cases of one wave with the same model type, index pattern, timestamp field,
+//! counting window, filter, aggregator and target (only the trigger, the metric, the
+//! texts or the whitelists differ) need the same composite buckets. The first of them in
+//! config order reads the buckets once and feeds every member's evaluation from the same
+//! stream (the model's count function, e.g. [`super::terms::count_groups`]); each member
+//! then goes on alone (whitelists, events, tagging) from its own result. Nothing is kept but the groups with findings, so memory
 //! does not grow with the pairs. The other members wait for that count; when the first
 //! member's detection ends without it (it failed before counting), the next member to
 //! arrive counts instead ([`CountHub::claim`]), so the report names the same counting
@@ -17,13 +17,14 @@
 //! Must not: decide which use cases may share (the caller groups them, [`CountHub::new`]
 //! only compares their keys) or tag.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use crate::config::{ModelSpec, UseCase};
 use crate::evaluate::GroupOutcome;
-use crate::execute::{Cluster, EsError};
-use crate::plan::{SearchPlan, TimeWindow};
+use crate::execute::EsError;
+use crate::plan::TimeWindow;
 use crate::report::{Chart, UseCaseReport};
 
 /// What one member takes from a shared count: its groups with findings and its charts.
@@ -36,8 +37,8 @@ struct Counted {
     /// Its report's counting figures (copied into no other report: the cluster did the
     /// work once), but the events in the window, which every member shows.
     events_in_window: Option<u64>,
-    /// Each member's groups, taken once.
-    groups: Mutex<BTreeMap<String, Groups>>,
+    /// Each member's result (the model's own type), taken once.
+    groups: Mutex<BTreeMap<String, Box<dyn Any + Send>>>,
 }
 
 /// Members with the same counting key.
@@ -56,14 +57,15 @@ pub struct CountHub {
     groups: BTreeMap<String, Arc<Group>>,
 }
 
-/// What decides a terms use case's counts: index pattern, timestamp field, counting
-/// window, filter, aggregator and target, as configured (equal configurations resolve
-/// to the same fields).
+/// What decides the counts of a terms or metrics use case: model type, index pattern,
+/// timestamp field, counting window, filter, aggregator and target, as configured (equal
+/// configurations resolve to the same fields).
 fn key(uc: &UseCase, counting: TimeWindow) -> Option<String> {
-    matches!(uc.model, ModelSpec::Terms).then(|| {
+    matches!(uc.model, ModelSpec::Terms | ModelSpec::Metrics(_)).then(|| {
         format!(
             "{:?}",
             (
+                uc.model.model_type(),
                 &uc.index_pattern,
                 &uc.timestamp_field,
                 counting.bounds(),
@@ -76,7 +78,7 @@ fn key(uc: &UseCase, counting: TimeWindow) -> Option<String> {
 }
 
 impl CountHub {
-    /// Groups the terms use cases among `ucs` (each with its counting window) whose keys
+    /// Groups the terms and metrics use cases among `ucs` (each with its counting window) whose keys
     /// are equal; a use case alone with its key is left out (it counts for itself).
     pub fn new<'a>(ucs: impl IntoIterator<Item = (&'a UseCase, TimeWindow)>) -> CountHub {
         let mut by_key: BTreeMap<String, Vec<UseCase>> = BTreeMap::new();
@@ -110,17 +112,20 @@ impl CountHub {
         )
     }
 
-    /// The groups of use case `uc` (resolved fields) from the count of its group: read
-    /// now with `sp` when no member read it yet (into `rep`), else taken from the reading
+    /// The result of use case `uc` from the count of its group: `count` reads it now for
+    /// every member (the configured use cases, in config order; one result each, in that
+    /// order) when no member did yet, into `rep`; else it is taken from the reading
     /// member (`rep.count_shared_with` names it). `None` when `uc` shares with nobody.
-    pub async fn groups<C: Cluster>(
+    pub async fn take<T, F>(
         &self,
-        cluster: &C,
         uc: &UseCase,
-        sp: &mut SearchPlan,
-        split: bool,
         rep: &mut UseCaseReport,
-    ) -> Option<Result<Groups, EsError>> {
+        count: F,
+    ) -> Option<Result<T, EsError>>
+    where
+        T: Send + 'static,
+        F: AsyncFnOnce(Vec<UseCase>, &mut UseCaseReport) -> Result<Vec<T>, EsError>,
+    {
         let g = self.groups.get(&uc.name)?;
         if g.members[0].name != uc.name {
             let mut released = g.released.subscribe();
@@ -131,13 +136,16 @@ impl CountHub {
         let counted = g
             .cell
             .get_or_init(|| async {
-                let members: Vec<&UseCase> = g.members.iter().collect();
-                match super::terms::count_groups(cluster, &members, sp, split, &[], rep).await {
+                match count(g.members.clone(), rep).await {
                     Ok(all) => Ok(Arc::new(Counted {
                         by: uc.name.clone(),
                         events_in_window: rep.events_in_window,
                         groups: Mutex::new(
-                            g.members.iter().map(|m| m.name.clone()).zip(all).collect(),
+                            g.members
+                                .iter()
+                                .map(|m| m.name.clone())
+                                .zip(all.into_iter().map(|t| Box::new(t) as Box<dyn Any + Send>))
+                                .collect(),
                         ),
                     })),
                     Err(e) => {
@@ -167,8 +175,14 @@ impl CountHub {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&uc.name)
-                    .unwrap_or_default();
-                Ok(mine)
+                    .and_then(|b| b.downcast::<T>().ok());
+                match mine {
+                    Some(t) => Ok(*t),
+                    None => Err(EsError::Shared {
+                        use_case: c.by.clone(),
+                        reason: format!("no result for use case {} in the shared count", uc.name),
+                    }),
+                }
             }
         })
     }

@@ -372,7 +372,11 @@ async fn first_count<C: Cluster>(
     rep: &mut UseCaseReport,
 ) -> Result<super::shared::Groups, EsError> {
     if let Some(hub) = cx.counts {
-        if let Some(r) = hub.groups(cx.cluster, uc, sp, split, rep).await {
+        let count = async |members: Vec<UseCase>, rep: &mut UseCaseReport| {
+            let members: Vec<&UseCase> = members.iter().collect();
+            count_groups(cx.cluster, &members, sp, split, &[], rep).await
+        };
+        if let Some(r) = hub.take(uc, rep, count).await {
             return r;
         }
     }

@@ -319,3 +319,65 @@ fn a_429_on_a_partition_pauses_every_request_of_the_run_and_halves_the_bound() {
         "requests sent during the pause"
     );
 }
+
+#[test]
+fn metrics_use_cases_on_the_same_target_count_once_and_flag_as_alone() {
+    // One host: 40 command lines of 10 characters, two of 200 and two of 1.
+    let idx = TestIndex::new("metricsonce");
+    let ts = "2026-11-27T12:00:00Z";
+    let ev = |cmd: String| json!({ "@timestamp": ts, "host": { "name": "h1" }, "process": { "command_line": cmd } });
+    let mut d: Vec<(String, Value)> = (0..40)
+        .map(|i| (format!("usual-{i}"), ev(format!("cmd{i:07}"))))
+        .collect();
+    for i in 0..2 {
+        d.push((format!("long-{i}"), ev(format!("{i}{}", "x".repeat(199)))));
+        d.push((format!("short-{i}"), ev(format!("{i}"))));
+    }
+    idx.load(&d);
+    // Above twice the average length (about 18): the two long ones; below half of it:
+    // the two short ones.
+    let section = |name: &str, on: &str, sensitivity: u32| {
+        format!(
+            "[metrics_{name}]\naggregator=host.name\ntarget=process.command_line\nmetric=length\n\
+             trigger_on={on}\ntrigger_method=pct_of_avg_value\ntrigger_sensitivity={sensitivity}\n\
+             outlier_type=t\noutlier_reason=r\noutlier_summary=odd length {{metric}}\n\n"
+        )
+    };
+    let conf = idx.config(
+        "",
+        &format!(
+            "{}{}",
+            section("long", "high", 200),
+            section("short", "low", 50)
+        ),
+    );
+    let port = small_pages(|_| Action::Forward);
+    let both = run(port, &conf, &["--dry-run"]);
+    assert_eq!(both.code, 0, "{}", both.stderr);
+    let report = both.json();
+    let by = |name: &str| {
+        report["use_cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == json!(name))
+            .unwrap()
+            .clone()
+    };
+    let (long, short) = (by("metrics_long"), by("metrics_short"));
+    assert_eq!(long["count_shared_with"], Value::Null, "{long}");
+    assert_eq!(short["count_shared_with"], json!("metrics_long"), "{short}");
+    assert_eq!(short["pages"], json!(0));
+    for (name, together) in [("metrics_long", &long), ("metrics_short", &short)] {
+        let alone = run(port, &conf, &["--dry-run", "--use-case", name]);
+        assert_eq!(alone.code, 0, "{}", alone.stderr);
+        let alone = &alone.json()["use_cases"][0];
+        assert_eq!(alone["count_shared_with"], Value::Null);
+        assert_eq!(together["outliers"], alone["outliers"], "{name}");
+        assert_eq!(
+            together["events_in_window"], alone["events_in_window"],
+            "{name}"
+        );
+        assert_eq!(alone["outliers"].as_array().unwrap().len(), 2, "{alone}");
+    }
+}
