@@ -132,10 +132,7 @@ pub async fn pages<C: Cluster, P: PageRequest + Clone>(
             }
         }
     }
-    rep.count_passes = match rep.events_in_window {
-        Some(n) if n > 0 => Some(rep.events_visited as f64 / n as f64),
-        _ => None,
-    };
+    rep.set_count_passes();
     bar.finish_and_clear();
     Ok(())
 }

@@ -1230,6 +1230,8 @@ async fn metrics_counts_from_doc_values_when_every_value_is_indexed_once() {
     assert_eq!(*f.script_sources.borrow(), vec![true, false]);
     assert_eq!(outliers(&rep), vec![("p".into(), Some("ab - cd".into()))]);
     assert_eq!(rep.events_in_window, Some(24));
+    // The two passes visit disjoint events: one pass in all.
+    assert_eq!(rep.count_passes, Some(1.0));
     let mut f = long_lines().unsplit();
     f.events.retain(|(id, _)| id != "list");
     f.ignore_above = Some(32);

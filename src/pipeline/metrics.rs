@@ -412,7 +412,9 @@ async fn count_and_evaluate<C: Cluster>(
         .await?;
         events += rep.events_in_window.unwrap_or(0);
     }
+    // Two passes count disjoint events: the window holds both.
     rep.events_in_window = Some(events);
+    rep.set_count_passes();
     Ok(evs.iter_mut().map(Member::end).collect())
 }
 

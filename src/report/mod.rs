@@ -90,6 +90,17 @@ pub enum Status {
     Failed,
 }
 
+impl UseCaseReport {
+    /// `count_passes` from the events visited and the events in the window (`None`
+    /// without events).
+    pub fn set_count_passes(&mut self) {
+        self.count_passes = match self.events_in_window {
+            Some(n) if n > 0 => Some(self.events_visited as f64 / n as f64),
+            _ => None,
+        };
+    }
+}
+
 /// What counting cost the cluster, in one line (`None` when nothing was counted):
 /// passes over the matching events, partitions, and the lead request that sized them;
 /// or the use case whose count was used.
