@@ -15,6 +15,7 @@ use crate::cli::RunArgs;
 use crate::config::{Config, UseCase};
 use crate::execute::{redact_url, ClusterOptions, Credentials, HttpCluster, Policy, UpdateOptions};
 use crate::pipeline;
+use crate::pipeline::hints::Hints;
 use crate::plan::{TimeWindow, DEFAULT_PAGE_SIZE};
 use crate::report::{self, RunSummary};
 use crate::tag::Limits;
@@ -166,6 +167,15 @@ pub(crate) async fn run_config(
     }
 
     let first = summary.use_cases.len();
+    // What the last run read per count (a cache beside the lock: none is no error).
+    let hints_file = run_file(cfg, "counts.json");
+    let hints = Hints::parse(
+        &hints_file
+            .as_ref()
+            .ok()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default(),
+    );
     let run = RunContext {
         cluster: &cluster,
         span,
@@ -175,6 +185,7 @@ pub(crate) async fn run_config(
         update: &update,
         dry_run,
         wipe_whitelisted: cfg.general.wipe_all_whitelisted_outliers && !dry_run,
+        hints: &hints,
     };
     for wave in waves(ucs, dry_run, policy.max_concurrent) {
         let reports = run_wave(&run, &ucs[wave]).await;
@@ -182,6 +193,11 @@ pub(crate) async fn run_config(
             status = status.max(s);
             summary.use_cases.push(rep);
         }
+    }
+    if let Err(e) = hints_file
+        .and_then(|p| std::fs::write(&p, hints.save()).map_err(|e| format!("{}: {e}", p.display())))
+    {
+        tracing::warn!("the sizes of this run's counts were not kept for the next run: {e}");
     }
     // The notification state lives beside the lock, in the run folder this run already
     // locked in (so the folder is known to be this user's own).

@@ -68,7 +68,7 @@ pub(crate) async fn tune(args: &TuneArgs) -> Result<ExitStatus> {
             pipeline::fields::check_fields(&cluster, uc, &plan::filter_query(uc, counting)).await?;
         let mut sp = plan::search(&fp.uc, counting, pipeline::page_size(max_buckets));
         let observe = sp.clone();
-        pipeline::count::pages(&cluster, &mut sp, fp.lead_splits(), &mut rep, |b| {
+        pipeline::count::pages(&cluster, &mut sp, fp.lead_splits(), None, &mut rep, |b| {
             observations.push(observe.observation(b))
         })
         .await

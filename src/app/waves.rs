@@ -11,6 +11,7 @@ use crate::config::UseCase;
 use crate::execute::meter::Meter;
 use crate::execute::{Cluster, EsError, HttpCluster, UpdateOptions};
 use crate::pipeline;
+use crate::pipeline::hints::Hints;
 use crate::pipeline::shared::CountHub;
 use crate::plan::TimeWindow;
 use crate::report::{Status, UseCaseReport};
@@ -27,6 +28,8 @@ pub(crate) struct RunContext<'a> {
     pub(crate) dry_run: bool,
     /// `es_wipe_all_whitelisted_outliers` (and not a dry run).
     pub(crate) wipe_whitelisted: bool,
+    /// What the last run of the config read per count.
+    pub(crate) hints: &'a Hints,
 }
 
 impl RunContext<'_> {
@@ -52,6 +55,7 @@ impl RunContext<'_> {
             update: self.update.clone(),
             dry_run: self.dry_run,
             counts,
+            hints: Some(self.hints),
         };
         (cx, rep)
     }

@@ -23,6 +23,8 @@ use crate::plan::partition::{self, LeadPlan, Partition};
 use crate::plan::PageRequest;
 use crate::report::UseCaseReport;
 
+use super::hints::Hints;
+
 /// What one read of a composite (all its pages) cost.
 #[derive(Debug, Default, Clone, Copy)]
 struct Read {
@@ -37,7 +39,9 @@ struct Read {
 
 /// Reads every bucket of `plan` and passes each to `each` in composite order. `split`:
 /// the lead field's type keeps the composite order in a `range` query
-/// ([`partition::splittable`]), so the count may be partitioned. Counts requests, pages,
+/// ([`partition::splittable`]), so the count may be partitioned; `hints`: what the last
+/// run read ([`Hints`]: a count that fit half a page is not split), updated with this
+/// count. Counts requests, pages,
 /// partitions, buckets, `took`, the events in the window and the events visited
 /// (`count_passes`) into `rep`. The plan's page size is left at the size the cluster
 /// accepted.
@@ -45,9 +49,17 @@ pub async fn pages<C: Cluster, P: PageRequest + Clone>(
     cluster: &C,
     plan: &mut P,
     split: bool,
+    hints: Option<&Hints>,
     rep: &mut UseCaseReport,
     mut each: impl FnMut(&CompositeBucket),
 ) -> Result<(), EsError> {
+    // A count that read at most half a page last run is read by plain paging at once.
+    let key = hints.map(|_| Hints::key(&*plan));
+    let small = hints
+        .zip(key.as_deref())
+        .is_some_and(|(h, k)| h.small(k, u64::from(plan.page_size()) / 2));
+    let split = split && !small;
+    let buckets_before = rep.buckets_read;
     let bar = super::progress_bar(&format!("counting {}", plan.use_case()));
     if let Ok(style) =
         indicatif::ProgressStyle::with_template("{spinner} {msg}: {pos} buckets read")
@@ -133,6 +145,9 @@ pub async fn pages<C: Cluster, P: PageRequest + Clone>(
         }
     }
     rep.set_count_passes();
+    if let (Some(h), Some(k)) = (hints, key) {
+        h.record(k, rep.buckets_read - buckets_before);
+    }
     bar.finish_and_clear();
     Ok(())
 }

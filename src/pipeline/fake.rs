@@ -737,6 +737,7 @@ async fn run(
         update: UpdateOptions::default(),
         dry_run,
         counts: None,
+        hints: None,
     };
     let mut rep = report(uc);
     let r = async {
@@ -1390,6 +1391,7 @@ async fn use_cases_that_differ_only_by_trigger_count_once_and_flag_as_alone() {
             update: UpdateOptions::default(),
             dry_run: true,
             counts: Some(&hub),
+            hints: None,
         };
         let mut rep = report(uc);
         detect(&cx, uc, &mut rep).await.unwrap();
@@ -1432,7 +1434,7 @@ async fn a_member_waits_for_the_first_and_counts_itself_when_the_first_gave_up()
     let mut rep = report(&second);
     let count = async |members: Vec<UseCase>, rep: &mut UseCaseReport| {
         let members: Vec<&UseCase> = members.iter().collect();
-        super::terms::count_groups(&f, &members, &mut sp, true, &[], rep).await
+        super::terms::count_groups(&f, &members, &mut sp, true, None, &[], rep).await
     };
     let waiting =
         tokio::time::timeout(Duration::from_secs(600), hub.take(&second, &mut rep, count)).await;
@@ -1448,7 +1450,7 @@ async fn a_member_waits_for_the_first_and_counts_itself_when_the_first_gave_up()
     let mut rep = report(&second);
     let count = async |members: Vec<UseCase>, rep: &mut UseCaseReport| {
         let members: Vec<&UseCase> = members.iter().collect();
-        super::terms::count_groups(&f, &members, &mut sp, true, &[], rep).await
+        super::terms::count_groups(&f, &members, &mut sp, true, None, &[], rep).await
     };
     let _: super::shared::Groups = hub.take(&second, &mut rep, count).await.unwrap().unwrap();
     assert_eq!(rep.count_shared_with, None);
@@ -1498,6 +1500,7 @@ async fn metrics_use_cases_on_the_same_target_count_once_each_with_its_metric_an
             update: UpdateOptions::default(),
             dry_run: true,
             counts: Some(&hub),
+            hints: None,
         };
         let mut rep = report(uc);
         detect(&cx, uc, &mut rep).await.unwrap();
@@ -1524,4 +1527,47 @@ async fn metrics_use_cases_on_the_same_target_count_once_each_with_its_metric_an
         outliers(&alone[1]),
         "the triggers differ"
     );
+}
+
+/// Detects `uc` over [`many_parents`] with `hints`, in pages of `page_size`: the report
+/// and the fake's log.
+async fn detect_with_hints(
+    uc: &UseCase,
+    hints: &super::hints::Hints,
+    page_size: u32,
+) -> (UseCaseReport, Vec<String>) {
+    let f = Fake::of(many_parents(false));
+    let cx = Context {
+        cluster: &f,
+        window: window(),
+        baseline_hours: None,
+        page_size,
+        limits: Limits::default(),
+        update: UpdateOptions::default(),
+        dry_run: true,
+        counts: None,
+        hints: Some(hints),
+    };
+    let mut rep = report(uc);
+    detect(&cx, uc, &mut rep).await.unwrap();
+    (rep, f.log())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_count_that_fit_half_a_page_last_run_skips_the_lead_request() {
+    let uc = use_case("");
+    // No hint: a lead request (12 parents), then one page of the 48 pairs.
+    let first = super::hints::Hints::parse("");
+    let (rep1, log1) = detect_with_hints(&uc, &first, 200).await;
+    assert_eq!(rep1.lead_requests, 1, "{log1:?}");
+    // 48 pairs last time, at most half of 200: one plain page, no lead request.
+    let second = super::hints::Hints::parse(&first.save());
+    let (rep2, log2) = detect_with_hints(&uc, &second, 200).await;
+    assert_eq!(rep2.lead_requests, 0, "{log2:?}");
+    assert_eq!(log2.iter().filter(|l| l.starts_with("page")).count(), 1);
+    assert_eq!(outliers(&rep2), outliers(&rep1));
+    assert_eq!(rep2.events_in_window, rep1.events_in_window);
+    // Pages of 80: 48 is more than half a page, so the lead request sizes partitions.
+    let (rep3, _) = detect_with_hints(&uc, &second, 80).await;
+    assert_eq!(rep3.lead_requests, 1);
 }

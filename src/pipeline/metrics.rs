@@ -396,7 +396,7 @@ async fn count_and_evaluate<C: Cluster>(
             .iter()
             .map(|s| s.name.clone())
             .collect();
-        super::count::pages(cx.cluster, sp, split, rep, |b| {
+        super::count::pages(cx.cluster, sp, split, cx.hints, rep, |b| {
             let agg: Vec<String> = agg_names
                 .iter()
                 .map(|n| b.key.get(n).map(render).unwrap_or_default())

@@ -15,6 +15,7 @@
 
 pub mod count;
 pub mod fields;
+pub mod hints;
 pub mod indices;
 pub mod metrics;
 pub mod printed;
@@ -48,6 +49,8 @@ pub struct Context<'a, C: Cluster> {
     pub dry_run: bool,
     /// Use cases of this run that count once for several ([`shared::CountHub`]).
     pub counts: Option<&'a shared::CountHub>,
+    /// What the last run of the config read per count ([`hints::Hints`]).
+    pub hints: Option<&'a hints::Hints>,
 }
 
 /// What a model's detection hands to tagging.

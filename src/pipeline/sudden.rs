@@ -172,15 +172,17 @@ async fn count_pass<C: Cluster>(
     let mut findings = Vec::new();
     let mut bad: Option<String> = None;
     let pages_before = rep.pages;
-    count::pages(cx.cluster, sp, split, rep, |b| match reader.bucket(b) {
-        Ok((pair, bucket)) => {
-            let found = evaluator.push(pair.clone(), bucket);
-            timelines.sudden(&found);
-            findings.extend(found);
-            timelines.push(&pair, &bucket);
-        }
-        Err(e) => {
-            bad.get_or_insert(e);
+    count::pages(cx.cluster, sp, split, cx.hints, rep, |b| {
+        match reader.bucket(b) {
+            Ok((pair, bucket)) => {
+                let found = evaluator.push(pair.clone(), bucket);
+                timelines.sudden(&found);
+                findings.extend(found);
+                timelines.push(&pair, &bucket);
+            }
+            Err(e) => {
+                bad.get_or_insert(e);
+            }
         }
     })
     .await?;

@@ -331,7 +331,8 @@ async fn across_findings<C: Cluster>(
         } else {
             let emptied = cand.emptied();
             let split = fp.lead_splits();
-            let mut all = count_groups(cx.cluster, &[uc], &mut sp, split, &emptied, rep).await?;
+            let mut all =
+                count_groups(cx.cluster, &[uc], &mut sp, split, None, &emptied, rep).await?;
             all.remove(0)
         };
         rep.charts = charts;
@@ -374,13 +375,13 @@ async fn first_count<C: Cluster>(
     if let Some(hub) = cx.counts {
         let count = async |members: Vec<UseCase>, rep: &mut UseCaseReport| {
             let members: Vec<&UseCase> = members.iter().collect();
-            count_groups(cx.cluster, &members, sp, split, &[], rep).await
+            count_groups(cx.cluster, &members, sp, split, cx.hints, &[], rep).await
         };
         if let Some(r) = hub.take(uc, rep, count).await {
             return r;
         }
     }
-    let mut all = count_groups(cx.cluster, &[uc], sp, split, &[], rep).await?;
+    let mut all = count_groups(cx.cluster, &[uc], sp, split, cx.hints, &[], rep).await?;
     Ok(all.remove(0))
 }
 
@@ -394,6 +395,7 @@ pub async fn count_groups<C: Cluster>(
     members: &[&UseCase],
     sp: &mut SearchPlan,
     split: bool,
+    hints: Option<&super::hints::Hints>,
     emptied: &[Vec<String>],
     rep: &mut UseCaseReport,
 ) -> Result<Vec<super::shared::Groups>, EsError> {
@@ -412,7 +414,7 @@ pub async fn count_groups<C: Cluster>(
         }
     };
     let observe = sp.clone();
-    super::count::pages(cluster, sp, split, rep, |b| {
+    super::count::pages(cluster, sp, split, hints, rep, |b| {
         let o = observe.observation(b);
         for (ev, out) in evs.iter_mut().zip(out.iter_mut()) {
             for outcome in ev.push(o.clone()) {

@@ -381,3 +381,37 @@ fn metrics_use_cases_on_the_same_target_count_once_and_flag_as_alone() {
         assert_eq!(alone["outliers"].as_array().unwrap().len(), 2, "{alone}");
     }
 }
+
+#[test]
+fn a_count_that_fit_half_a_page_last_night_skips_the_lead_request() {
+    // Parent -> child: 40 pairs, at most half of a page of 500; host -> child: 1,200.
+    let idx = loaded("hints");
+    let small = "[terms_small]\naggregator=process.parent.name\ntarget=process.name\n\
+                 trigger_on=low\ntrigger_method=pct_of_avg_value\ntrigger_sensitivity=50\n\
+                 outlier_type=t\noutlier_reason=r\noutlier_summary=s\n\n";
+    let conf = idx.config(
+        "",
+        &format!("{small}{}", section("byname", "host.name", 50)),
+    );
+    let port = small_pages(|_| Action::Forward);
+    let first = run(port, &conf, &["--dry-run"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let second = run(port, &conf, &["--dry-run"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let (r1, r2) = (first.json(), second.json());
+    let (s1, s2) = (use_case(&r1, "small"), use_case(&r2, "small"));
+    assert_eq!(s1["lead_requests"], json!(1), "{s1}");
+    assert_eq!(
+        s2["lead_requests"],
+        json!(0),
+        "the last run's 40 pairs: {s2}"
+    );
+    assert_eq!(s2["pages"], json!(1));
+    assert_eq!(s2["outliers"], s1["outliers"]);
+    assert_eq!(s2["events_in_window"], s1["events_in_window"]);
+    // The large count is still split after its lead request.
+    let b2 = use_case(&r2, "byname");
+    assert!(b2["lead_requests"].as_u64().unwrap() >= 1, "{b2}");
+    assert!(b2["partitions"].as_u64().unwrap() >= 2, "{b2}");
+    assert_eq!(b2["outliers"], use_case(&r1, "byname")["outliers"]);
+}
