@@ -74,8 +74,13 @@ impl Hints {
     }
 }
 
-/// Removes every time range (a `range` whose bounds carry a `format`) from a body.
+/// Removes what moves with the window from a body: every time range (a `range` whose
+/// bounds carry a `format`) and a date histogram's `offset` (the window's start modulo
+/// its interval).
 fn drop_time_ranges(v: &mut Value) {
+    if let Some(h) = v.get_mut("date_histogram").and_then(Value::as_object_mut) {
+        h.remove("offset");
+    }
     match v {
         Value::Array(items) => {
             items.retain(|c| {
@@ -109,6 +114,18 @@ mod tests {
                 { "range": { "host.name": { "gt": "h1" } } },
                 { "exists": { "field": "x" } }
             ] } } })
+        );
+    }
+
+    #[test]
+    fn a_date_histograms_offset_is_left_out_of_the_key() {
+        let mut body = json!({ "sources": [ { "time": { "date_histogram": {
+            "field": "@timestamp", "fixed_interval": "1440m", "offset": "+47572475ms" } } } ] });
+        drop_time_ranges(&mut body);
+        assert_eq!(
+            body,
+            json!({ "sources": [ { "time": { "date_histogram": {
+                "field": "@timestamp", "fixed_interval": "1440m" } } } ] })
         );
     }
 
