@@ -1436,8 +1436,11 @@ async fn a_member_waits_for_the_first_and_counts_itself_when_the_first_gave_up()
         let members: Vec<&UseCase> = members.iter().collect();
         super::terms::count_groups(&f, &members, &mut sp, true, None, &[], rep).await
     };
-    let waiting =
-        tokio::time::timeout(Duration::from_secs(600), hub.take(&second, &mut rep, count)).await;
+    let waiting = tokio::time::timeout(
+        Duration::from_secs(600),
+        super::shared::CountHub::count_once(Some(&hub), &second, &mut rep, count),
+    )
+    .await;
     assert!(waiting.is_err(), "waits while the first member detects");
     assert!(
         !f.log().iter().any(|l| l.starts_with("page")),
@@ -1452,7 +1455,10 @@ async fn a_member_waits_for_the_first_and_counts_itself_when_the_first_gave_up()
         let members: Vec<&UseCase> = members.iter().collect();
         super::terms::count_groups(&f, &members, &mut sp, true, None, &[], rep).await
     };
-    let _: super::shared::Groups = hub.take(&second, &mut rep, count).await.unwrap().unwrap();
+    let _: super::shared::Groups =
+        super::shared::CountHub::count_once(Some(&hub), &second, &mut rep, count)
+            .await
+            .unwrap();
     assert_eq!(rep.count_shared_with, None);
     assert!(rep.pages > 0);
     let mut again = report(&first);
@@ -1461,7 +1467,10 @@ async fn a_member_waits_for_the_first_and_counts_itself_when_the_first_gave_up()
            -> Result<Vec<super::shared::Groups>, EsError> {
         unreachable!("the count was read")
     };
-    let _: super::shared::Groups = hub.take(&first, &mut again, never).await.unwrap().unwrap();
+    let _: super::shared::Groups =
+        super::shared::CountHub::count_once(Some(&hub), &first, &mut again, never)
+            .await
+            .unwrap();
     assert_eq!(again.count_shared_with.as_deref(), Some("terms_second"));
     assert_eq!(again.pages, 0);
 }

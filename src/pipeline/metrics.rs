@@ -160,18 +160,7 @@ pub async fn detect<C: Cluster>(
         let members: Vec<&UseCase> = members.iter().collect();
         count_and_evaluate(cx, &members, passes, split, rep).await
     };
-    let shared = match cx.counts {
-        Some(hub) => hub.take(uc, rep, count).await,
-        None => None,
-    };
-    let flagged = match shared {
-        Some(r) => r?,
-        None => {
-            let passes = counting_passes(cx, uc, &mapping, &target_path).await?;
-            let mut all = count_and_evaluate(cx, &[uc], passes, split, rep).await?;
-            all.remove(0)
-        }
-    };
+    let flagged = super::shared::CountHub::count_once(cx.counts, uc, rep, count).await?;
 
     // The events of outlier pairs: whole events for whitelists, else only the fields the
     // summary and the pair matching need.

@@ -112,21 +112,31 @@ impl CountHub {
         )
     }
 
-    /// The result of use case `uc` from the count of its group: `count` reads it now for
-    /// every member (the configured use cases, in config order; one result each, in that
-    /// order) when no member did yet, into `rep`; else it is taken from the reading
-    /// member (`rep.count_shared_with` names it). `None` when `uc` shares with nobody.
-    pub async fn take<T, F>(
-        &self,
+    /// The result of use case `uc` from one count, read by `count` for the members it is
+    /// given (configured use cases in config order; one result each, in that order, into
+    /// the report it is given). `uc` alone (no hub, or nobody shares its counts): `count`
+    /// reads for `uc`. With a group: the first member to get here reads for every member,
+    /// the others take their result from it (`rep.count_shared_with` names it).
+    pub async fn count_once<T, F>(
+        hub: Option<&CountHub>,
         uc: &UseCase,
         rep: &mut UseCaseReport,
         count: F,
-    ) -> Option<Result<T, EsError>>
+    ) -> Result<T, EsError>
     where
         T: Send + 'static,
         F: AsyncFnOnce(Vec<UseCase>, &mut UseCaseReport) -> Result<Vec<T>, EsError>,
     {
-        let g = self.groups.get(&uc.name)?;
+        let Some(g) = hub.and_then(|h| h.groups.get(&uc.name)) else {
+            return count(vec![uc.clone()], rep)
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| EsError::Shared {
+                    use_case: uc.name.clone(),
+                    reason: "the count gave no result".into(),
+                });
+        };
         if g.members[0].name != uc.name {
             let mut released = g.released.subscribe();
             // The sender lives in the group, which outlives this call: never an error.
@@ -158,9 +168,9 @@ impl CountHub {
             .await;
         g.released.send_replace(true);
         if let Some(e) = own {
-            return Some(Err(e));
+            return Err(e);
         }
-        Some(match counted {
+        match counted {
             Err((by, reason)) => Err(EsError::Shared {
                 use_case: by.clone(),
                 reason: reason.clone(),
@@ -184,7 +194,7 @@ impl CountHub {
                     }),
                 }
             }
-        })
+        }
     }
 }
 

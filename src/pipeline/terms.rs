@@ -25,6 +25,8 @@ use crate::plan::{self, SearchPlan};
 use crate::report::{self, OutlierReport, UseCaseReport};
 use crate::tag;
 
+use super::shared::CountHub;
+
 /// Identifies a finding: aggregator values and target values (`None` = all targets).
 type FindingKey = (Vec<String>, Option<Vec<String>>);
 
@@ -372,17 +374,11 @@ async fn first_count<C: Cluster>(
     split: bool,
     rep: &mut UseCaseReport,
 ) -> Result<super::shared::Groups, EsError> {
-    if let Some(hub) = cx.counts {
-        let count = async |members: Vec<UseCase>, rep: &mut UseCaseReport| {
-            let members: Vec<&UseCase> = members.iter().collect();
-            count_groups(cx.cluster, &members, sp, split, cx.hints, &[], rep).await
-        };
-        if let Some(r) = hub.take(uc, rep, count).await {
-            return r;
-        }
-    }
-    let mut all = count_groups(cx.cluster, &[uc], sp, split, cx.hints, &[], rep).await?;
-    Ok(all.remove(0))
+    let count = async |members: Vec<UseCase>, rep: &mut UseCaseReport| {
+        let members: Vec<&UseCase> = members.iter().collect();
+        count_groups(cx.cluster, &members, sp, split, cx.hints, &[], rep).await
+    };
+    CountHub::count_once(cx.counts, uc, rep, count).await
 }
 
 /// Pages through the counts of `sp` once and evaluates them as they arrive with the
