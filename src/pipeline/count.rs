@@ -67,10 +67,10 @@ pub async fn pages<C: Cluster, P: PageRequest + Clone>(
         bar.set_style(style);
     }
     let lead_plan = if split { LeadPlan::of(&*plan) } else { None };
+    // The lead source's name in the counting plan's keys, and its field.
     let lead = lead_plan
         .as_ref()
-        .and_then(|_| plan.source_fields().into_iter().next())
-        .and_then(|(name, field)| Some((name, field?)));
+        .map(|lp| (lp.source.clone(), lp.field.clone()));
     let parts = match lead_plan {
         None => vec![Partition::whole()],
         Some(mut lp) => {
@@ -94,29 +94,12 @@ pub async fn pages<C: Cluster, P: PageRequest + Clone>(
         }
     };
     rep.partitions += parts.len() as u64;
-    if parts.len() == 1 {
-        let r = read(
-            cluster,
-            plan,
-            &bar,
-            |_| false,
-            |b| {
-                each(&b);
-                true
-            },
-        )
-        .await?;
-        if lead.is_none() {
-            rep.events_in_window = r.events.or(Some(0));
-        }
-        add(rep, &r);
-    } else {
-        let (name, field) = lead.unwrap_or_default();
+    if let (Some((name, field)), true) = (&lead, parts.len() > 1) {
         let limit = cluster.policy().max_concurrent.max(1);
         let template = plan.clone();
         let reads = futures_util::stream::iter(parts.into_iter().map(|p| {
             let mut part = template.clone();
-            part.set_query(p.narrow(template.query(), &field));
+            part.set_query(p.narrow(template.query(), field));
             let (name, bar) = (name.clone(), bar.clone());
             async move {
                 let mut kept = Vec::new();
@@ -143,6 +126,22 @@ pub async fn pages<C: Cluster, P: PageRequest + Clone>(
                 each(b);
             }
         }
+    } else {
+        let r = read(
+            cluster,
+            plan,
+            &bar,
+            |_| false,
+            |b| {
+                each(&b);
+                true
+            },
+        )
+        .await?;
+        if lead.is_none() {
+            rep.events_in_window = r.events.or(Some(0));
+        }
+        add(rep, &r);
     }
     rep.set_count_passes();
     if let (Some(h), Some(k)) = (hints, key) {

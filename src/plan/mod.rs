@@ -326,14 +326,7 @@ impl SearchPlan {
 
     /// URL parameters of every page: never accept partial results, return only what is read.
     pub fn page_params(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("allow_partial_search_results", "false".into()),
-            ("preference", self.preference.clone()),
-            (
-                "filter_path",
-                "took,timed_out,_shards,hits.total,aggregations.pairs.after_key,aggregations.pairs.buckets".into(),
-            ),
-        ]
+        composite_params(&self.preference)
     }
 
     /// A bucket's key as an [`Observation`] (values rendered as strings).
@@ -356,6 +349,20 @@ pub fn render(v: &Value) -> String {
         Value::Null => String::new(),
         other => other.to_string(),
     }
+}
+
+/// URL parameters of a composite page (counting pages, the lead request): never accept
+/// partial results, a fixed `preference` (the same shard copies and their caches), and
+/// return only what is read (whole buckets, with their sub-aggregations).
+pub fn composite_params(preference: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("allow_partial_search_results", "false".into()),
+        ("preference", preference.to_string()),
+        (
+            "filter_path",
+            "took,timed_out,_shards,hits.total,aggregations.pairs.after_key,aggregations.pairs.buckets".into(),
+        ),
+    ]
 }
 
 /// One `term` filter per field, each with its value.

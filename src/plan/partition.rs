@@ -206,6 +206,8 @@ pub struct LeadPlan {
     pub index: String,
     pub query: Value,
     pub field: String,
+    /// The name of the counting plan's first source (the lead value's name in its keys).
+    pub source: String,
     /// The other sources' fields when they are at most [`MAX_CARDINALITIES`] and every
     /// other source is a field or a date histogram of known size; `None` otherwise (the
     /// estimate is then the events).
@@ -222,7 +224,7 @@ impl LeadPlan {
     /// `None` when the plan's first source is not one, or it has no other source.
     pub fn of(plan: &dyn PageRequest) -> Option<LeadPlan> {
         let sources = plan.source_fields();
-        let (Some((_, Some(field))), true) = (sources.first(), sources.len() > 1) else {
+        let (Some((source, Some(field))), true) = (sources.first(), sources.len() > 1) else {
             return None;
         };
         let fields: Vec<String> = sources[1..].iter().filter_map(|(_, f)| f.clone()).collect();
@@ -239,6 +241,7 @@ impl LeadPlan {
             index: plan.index().to_string(),
             query: plan.query().clone(),
             field: field.clone(),
+            source: source.clone(),
             factor: factor.unwrap_or(1),
             others,
             page_size: plan.page_size(),
@@ -300,14 +303,7 @@ impl PageRequest for LeadPlan {
         })
     }
     fn page_params(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("allow_partial_search_results", "false".into()),
-            ("preference", self.preference.clone()),
-            (
-                "filter_path",
-                "took,timed_out,_shards,hits.total,aggregations.pairs.after_key,aggregations.pairs.buckets".into(),
-            ),
-        ]
+        super::composite_params(&self.preference)
     }
 }
 
