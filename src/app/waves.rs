@@ -33,6 +33,12 @@ pub(crate) struct RunContext<'a> {
 }
 
 impl RunContext<'_> {
+    /// The window the counts of `uc` come from (its baseline, else its window).
+    fn counting_window(&self, uc: &UseCase) -> TimeWindow {
+        let window = self.span.window(uc.history_window_hours);
+        pipeline::counting_window(window, pipeline::baseline_hours(uc, self.baseline_days))
+    }
+
     /// The pipeline context of `uc` (sharing counts through `counts`), and its report
     /// before it runs.
     fn context<'s>(
@@ -96,10 +102,7 @@ pub(crate) async fn run_wave(
 ) -> Vec<(UseCaseReport, ExitStatus)> {
     use futures_util::StreamExt;
     let limit = run.cluster.policy().max_concurrent.max(1);
-    let hub = CountHub::new(ucs.iter().map(|uc| {
-        let (cx, _) = run.context(uc, None);
-        (*uc, pipeline::counting_window(cx.window, cx.baseline_hours))
-    }));
+    let hub = CountHub::new(ucs.iter().map(|uc| (*uc, run.counting_window(uc))));
     let hub = &hub;
     let detections: Vec<_> = futures_util::stream::iter(ucs.iter().copied().map(|uc| async move {
         let (cx, mut rep) = run.context(uc, Some(hub));

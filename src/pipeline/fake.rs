@@ -722,13 +722,10 @@ fn window() -> TimeWindow {
     TimeWindow::ending_at(datetime!(2026-11-28 00:00 UTC), 24)
 }
 
-async fn run(
-    f: &Fake,
-    uc: &UseCase,
-    page_size: u32,
-    dry_run: bool,
-) -> (Result<(), EsError>, UseCaseReport) {
-    let cx = Context {
+/// A context over `f` for one use case in the window of [`window`], nothing shared and no
+/// hints.
+fn context(f: &Fake, page_size: u32, dry_run: bool) -> Context<'_, Fake> {
+    Context {
         cluster: f,
         window: window(),
         baseline_hours: None,
@@ -738,7 +735,16 @@ async fn run(
         dry_run,
         counts: None,
         hints: None,
-    };
+    }
+}
+
+async fn run(
+    f: &Fake,
+    uc: &UseCase,
+    page_size: u32,
+    dry_run: bool,
+) -> (Result<(), EsError>, UseCaseReport) {
+    let cx = context(f, page_size, dry_run);
     let mut rep = report(uc);
     let r = async {
         let d = detect(&cx, uc, &mut rep).await?;
@@ -1383,15 +1389,8 @@ async fn use_cases_that_differ_only_by_trigger_count_once_and_flag_as_alone() {
     let mut together = Vec::new();
     for uc in members {
         let cx = Context {
-            cluster: &f,
-            window: window(),
-            baseline_hours: None,
-            page_size: 10,
-            limits: Limits::default(),
-            update: UpdateOptions::default(),
-            dry_run: true,
             counts: Some(&hub),
-            hints: None,
+            ..context(&f, 10, true)
         };
         let mut rep = report(uc);
         detect(&cx, uc, &mut rep).await.unwrap();
@@ -1501,15 +1500,8 @@ async fn metrics_use_cases_on_the_same_target_count_once_each_with_its_metric_an
     let mut together = Vec::new();
     for uc in members {
         let cx = Context {
-            cluster: &f,
-            window: window(),
-            baseline_hours: None,
-            page_size: 100,
-            limits: Limits::default(),
-            update: UpdateOptions::default(),
-            dry_run: true,
             counts: Some(&hub),
-            hints: None,
+            ..context(&f, 100, true)
         };
         let mut rep = report(uc);
         detect(&cx, uc, &mut rep).await.unwrap();
@@ -1547,15 +1539,8 @@ async fn detect_with_hints(
 ) -> (UseCaseReport, Vec<String>) {
     let f = Fake::of(many_parents(false));
     let cx = Context {
-        cluster: &f,
-        window: window(),
-        baseline_hours: None,
-        page_size,
-        limits: Limits::default(),
-        update: UpdateOptions::default(),
-        dry_run: true,
-        counts: None,
         hints: Some(hints),
+        ..context(&f, page_size, true)
     };
     let mut rep = report(uc);
     detect(&cx, uc, &mut rep).await.unwrap();
